@@ -1,0 +1,158 @@
+"""Dagster assets for bronze: one daily-partitioned multi-asset per source.
+
+The asset function only reads (`landing.ingest_table`), writes (`lib.delta`) and
+reports; a run may cover one landing day or a range of them (single-run backfill),
+and writes the whole range with one predicate overwrite per table.
+"""
+
+
+import datetime as dt
+from collections.abc import Iterator
+
+import dagster as dg
+import polars as pl
+
+from c360_assets.bronze.contract import SourceSpec, TableSpec
+from c360_assets.bronze.landing import TableBatch, ingest_table
+from c360_assets.lib import delta
+from c360_assets.lib.config import C360Config
+from c360_assets.lib.preview import masked_preview
+from c360_assets.resources import C360Paths
+
+OWNERS = ["team:data-platform"]
+QUARANTINE_CHECK = "quarantine_rate_below_threshold"
+
+
+def bronze_key(table: TableSpec) -> dg.AssetKey:
+    return dg.AssetKey(["bronze", table.key])
+
+
+def source_partitions(source: SourceSpec, config: C360Config) -> dg.DailyPartitionsDefinition:
+    start = config.source(source.name).start_date
+    # end_offset=1: today's landing folder is a valid partition as soon as it lands.
+    return dg.DailyPartitionsDefinition(start_date=start.isoformat(), end_offset=1)
+
+
+def _table_metadata(batch: TableBatch, version: int, path: str, newest: dt.datetime | None,
+                    preview_rows: int) -> dict[str, object]:
+    spec = batch.spec
+    written = batch.good.height
+    quarantined = batch.quarantine.height
+    metadata: dict[str, object] = {
+        "dagster/row_count": written,
+        "rows_read": batch.rows_read,
+        "rows_written": written,
+        "rows_quarantined": quarantined,
+        "duplicates_dropped": batch.duplicates_dropped,
+        "files": batch.files,
+        "delta_version": version,
+        "path": dg.MetadataValue.path(path),
+        "preview": dg.MetadataValue.md(masked_preview(
+            batch.good, {c.name: c.pii.value for c in spec.columns if c.pii},
+            preview_rows, [c.name for c in spec.columns][:8])),
+    }
+    if newest is not None:
+        metadata["dagster/last_updated_timestamp"] = dg.MetadataValue.timestamp(newest)
+    if batch.problems:
+        metadata["problems"] = dg.MetadataValue.md(
+            "\n".join(f"* `{p.path}`: {p.reason}" for p in batch.problems[:50]))
+    return metadata
+
+
+def build_bronze_asset(source: SourceSpec, config: C360Config) -> dg.AssetsDefinition:
+    """The bronze multi-asset of one source: one Delta table per landed table."""
+    partitions = source_partitions(source, config)
+    specs = [
+        dg.AssetSpec(
+            key=bronze_key(table),
+            description=f"{table.description}\n\n{source.description}",
+            group_name="bronze",
+            kinds={"polars", "delta"},
+            owners=OWNERS,
+            tags={"source": source.name, "layer": "bronze"},
+            partitions_def=partitions,
+            metadata={"landing_path": f"<landing>/{source.name}/{table.name}/<YYYY-MM-DD>/"},
+        )
+        for table in source.tables
+    ]
+    checks = [
+        dg.AssetCheckSpec(
+            QUARANTINE_CHECK, asset=bronze_key(table),
+            description=(f"Share of rows quarantined in the materialised partitions stays at or "
+                         f"below bronze.quarantine_warn_rate "
+                         f"({config.bronze.quarantine_warn_rate:.1%})."),
+        )
+        for table in source.tables
+    ]
+
+    @dg.multi_asset(
+        name=f"bronze_{source.name}",
+        specs=specs,
+        check_specs=checks,
+        partitions_def=partitions,
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        can_subset=True,
+        # One writer per source's tables at a time (delta-rs commits conflict otherwise).
+        pool=f"delta_bronze_{source.name}",
+        description=source.description,
+    )
+    def _bronze(context: dg.AssetExecutionContext, c360: C360Paths) -> Iterator[object]:
+        days = sorted(dt.date.fromisoformat(k) for k in context.partition_keys)
+        first, last = days[0], days[-1]
+        ingested_at = dt.datetime.now(dt.UTC)
+        for table in source.tables:
+            key = bronze_key(table)
+            if key not in context.selected_asset_keys:
+                continue
+            context.log.info(f"{table.key}: reading landing days {first}..{last}")
+            batch = ingest_table(c360.landing, table, days, ingested_at)
+            for problem in batch.problems:
+                context.log.warning(f"{table.key}: {problem}")
+            path = c360.bronze_table(table.key)
+            version = delta.replace_date_partitions(
+                path, batch.good, partition_col="_landing_date", first=first, last=last)
+            delta.replace_date_partitions(
+                c360.quarantine_table(table.key), batch.quarantine,
+                partition_col="_landing_date", first=first, last=last)
+            newest = None
+            if batch.good.height:
+                newest = batch.good.select(table.record_time().max()).item()
+            context.log.info(
+                f"{table.key}: {batch.good.height} rows written, {batch.quarantine.height} "
+                f"quarantined, {batch.duplicates_dropped} duplicates dropped ({batch.files} files)")
+            rate = batch.quarantine.height / max(batch.rows_read, 1)
+            check_results = []
+            if dg.AssetCheckKey(key, QUARANTINE_CHECK) in context.selected_asset_check_keys:
+                check_results.append(dg.AssetCheckResult(
+                    check_name=QUARANTINE_CHECK,
+                    asset_key=key,
+                    passed=rate <= config.bronze.quarantine_warn_rate,
+                    severity=dg.AssetCheckSeverity.WARN,
+                    metadata={
+                        "quarantine_rate": rate,
+                        "rows_quarantined": batch.quarantine.height,
+                        "rows_read": batch.rows_read,
+                        "threshold": config.bronze.quarantine_warn_rate,
+                        "quarantine_table": dg.MetadataValue.path(
+                            str(c360.quarantine_table(table.key))),
+                        "reasons": dg.MetadataValue.md(_top_reasons(batch.quarantine)),
+                    },
+                ))
+            yield dg.MaterializeResult(
+                asset_key=key,
+                metadata=_table_metadata(batch, version, str(path), newest,
+                                         config.bronze.preview_rows),
+                check_results=check_results,
+            )
+
+    return _bronze
+
+
+def _top_reasons(quarantine: pl.DataFrame, limit: int = 10) -> str:
+    if quarantine.is_empty():
+        return "_nothing quarantined_"
+    top = (quarantine.group_by("reason").agg(pl.len().alias("rows"), pl.col("_source_file").first(),
+                                              pl.col("line").first())
+           .sort("rows", descending=True).head(limit))
+    return "\n".join(f"* {r['rows']} x {r['reason']} (e.g. `{r['_source_file']}` line {r['line']})"
+                     for r in top.iter_rows(named=True))

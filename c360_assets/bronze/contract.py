@@ -1,0 +1,130 @@
+"""The landing contract as data: which tables each source lands, with column types.
+
+`../shared/docs/landing-contract.md` is the public interface; this module is its
+machine-readable form. Each source module (`salesforce.py`, `sap.py`, ...) declares
+its tables with these specs, and `landing.py` reads and types files against them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import Enum
+
+import polars as pl
+
+
+class ColType(str, Enum):
+    """How a landed value is typed in bronze."""
+
+    STR = "str"  # trimmed; empty -> null
+    INT64 = "int64"  # exact 64-bit integer: never parsed through float
+    BOOL = "bool"
+    FLOAT = "float"
+    TIMESTAMP = "timestamp"  # ISO-8601; offset honoured, none = UTC -> UTC datetime
+    DATE = "date"  # ISO date (YYYY-MM-DD)
+    SAP_DATE = "sap_date"  # YYYYMMDD, 00000000 / blank = null
+
+
+POLARS_TYPE: dict[ColType, pl.DataType] = {
+    ColType.STR: pl.String(),
+    ColType.INT64: pl.Int64(),
+    ColType.BOOL: pl.Boolean(),
+    ColType.FLOAT: pl.Float64(),
+    ColType.TIMESTAMP: pl.Datetime("us", "UTC"),
+    ColType.DATE: pl.Date(),
+    ColType.SAP_DATE: pl.Date(),
+}
+
+
+class Pii(str, Enum):
+    """How a column is masked in previews."""
+
+    EMAIL = "email"
+    PHONE = "phone"
+    NAME = "name"
+    TEXT = "text"
+
+
+@dataclass(frozen=True)
+class ColumnSpec:
+    name: str
+    type: ColType = ColType.STR
+    required: bool = False
+    pii: Pii | None = None
+    aliases: tuple[str, ...] = ()  # other spellings that land (e.g. REST vs GraphQL)
+
+
+# Bronze bookkeeping columns added to every table, after the contract columns.
+EXTRA_COL = "_extra"  # JSON object of landed columns the contract does not name
+LANDING_DATE_COL = "_landing_date"
+SOURCE_FILE_COL = "_source_file"
+SOURCE_LINE_COL = "_source_line"
+INGESTED_AT_COL = "_ingested_at"
+
+BOOKKEEPING_SCHEMA: dict[str, pl.DataType] = {
+    EXTRA_COL: pl.String(),
+    LANDING_DATE_COL: pl.Date(),
+    SOURCE_FILE_COL: pl.String(),
+    SOURCE_LINE_COL: pl.Int64(),
+    INGESTED_AT_COL: pl.Datetime("us", "UTC"),
+}
+
+# Frame transform applied to a file's raw columns before typing (source quirks).
+Prepare = Callable[[pl.DataFrame], pl.DataFrame]
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    source: str
+    name: str
+    columns: tuple[ColumnSpec, ...]
+    description: str
+    # Expression over the typed frame giving each row's record (event) time; its max is
+    # reported as the table's newest source event time.
+    record_time: Callable[[], pl.Expr]
+    prepare: Prepare | None = None
+    # Columns that are neither contract columns nor extras (e.g. Segment's traits JSON).
+    derived: dict[str, pl.DataType] = field(default_factory=dict)
+    # Row rules beyond single columns: (expression true for a bad row, reason).
+    row_checks: tuple[tuple[Callable[[], pl.Expr], str], ...] = ()
+
+    @property
+    def key(self) -> str:
+        return f"{self.source}_{self.name}"
+
+    @property
+    def required(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns if c.required)
+
+    def column(self, name: str) -> ColumnSpec:
+        for col in self.columns:
+            if col.name == name:
+                return col
+        raise KeyError(name)
+
+    def schema(self) -> pl.Schema:
+        """The bronze Delta table schema: contract columns, derived, bookkeeping."""
+        cols: dict[str, pl.DataType] = {c.name: POLARS_TYPE[c.type] for c in self.columns}
+        cols.update(self.derived)
+        cols.update(BOOKKEEPING_SCHEMA)
+        return pl.Schema(cols)
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    name: str
+    title: str
+    description: str
+    tables: tuple[TableSpec, ...]
+
+    def table(self, name: str) -> TableSpec:
+        for t in self.tables:
+            if t.name == name:
+                return t
+        raise KeyError(f"{self.name} has no table {name!r}")
+
+
+def col(name: str, type_: ColType = ColType.STR, *, required: bool = False,
+        pii: Pii | None = None, aliases: tuple[str, ...] = ()) -> ColumnSpec:
+    return ColumnSpec(name, type_, required, pii, aliases)

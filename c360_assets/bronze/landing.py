@@ -1,0 +1,609 @@
+"""Reading the landing contract: discover day folders, read files, type and validate rows.
+
+Pure functions over polars frames (no Dagster). The flow for one table and a set of
+landing days is `ingest_table`:
+
+1. `landed_files` lists `<root>/<source>/<table>/<YYYY-MM-DD>/*.(csv|jsonl|parquet)`;
+2. `read_raw` reads one file into a frame of its landed columns (names snake_cased),
+   plus `_source_line`; bytes that are not UTF-8, malformed CSV records and broken
+   JSON lines are set aside with their line number, the rest of the file is kept;
+3. `type_rows` types every contract column (exact 64-bit ids, SAP dates and
+   sentinels, ISO timestamps with offsets to UTC, trimmed strings), gathers unknown
+   columns into `_extra` (JSON), and splits rows into good and quarantined, each
+   quarantined row with file, line, column and reason and its raw values as JSON.
+
+A problem in one file never costs the good rows of another.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import orjson
+import polars as pl
+
+from c360_assets.bronze.contract import (
+    EXTRA_COL,
+    INGESTED_AT_COL,
+    LANDING_DATE_COL,
+    SOURCE_FILE_COL,
+    SOURCE_LINE_COL,
+    ColType,
+    SourceSpec,
+    TableSpec,
+)
+from c360_assets.bronze.segment import snake_case
+
+FORMATS = ("csv", "jsonl", "parquet")
+_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+QUARANTINE_SCHEMA = pl.Schema(
+    {
+        LANDING_DATE_COL: pl.Date(),
+        SOURCE_FILE_COL: pl.String(),
+        "line": pl.Int64(),
+        "column": pl.String(),
+        "reason": pl.String(),
+        "raw": pl.String(),
+        INGESTED_AT_COL: pl.Datetime("us", "UTC"),
+    }
+)
+
+
+@dataclass(frozen=True)
+class LandingProblem:
+    """Something wrong with the landing layout or a whole file (not a single row)."""
+
+    path: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.reason}"
+
+
+@dataclass
+class TableBatch:
+    """The typed result of ingesting one table over some landing days."""
+
+    spec: TableSpec
+    good: pl.DataFrame
+    quarantine: pl.DataFrame
+    problems: list[LandingProblem] = field(default_factory=list)
+    rows_read: int = 0
+    duplicates_dropped: int = 0
+    files: int = 0
+
+
+# ---------------------------------------------------------------------------- layout
+
+
+def table_dir(root: Path, source: str, table: str) -> Path:
+    return root / source / table
+
+
+def landed_days(root: Path, source: SourceSpec) -> tuple[list[dt.date], list[LandingProblem]]:
+    """Every landing date with a day folder under any of the source's tables.
+
+    Folders that are not `YYYY-MM-DD` dates are reported, never skipped silently.
+    """
+    days: set[dt.date] = set()
+    problems: list[LandingProblem] = []
+    for spec in source.tables:
+        base = table_dir(root, source.name, spec.name)
+        if not base.is_dir():
+            continue
+        for entry in sorted(base.iterdir()):
+            if not entry.is_dir():
+                continue
+            try:
+                if not _DAY.match(entry.name):
+                    raise ValueError
+                days.add(dt.date.fromisoformat(entry.name))
+            except ValueError:
+                problems.append(LandingProblem(
+                    str(entry), "day folder name is not a landing date (expected YYYY-MM-DD)"))
+    return sorted(days), problems
+
+
+def landed_files(root: Path, spec: TableSpec, day: dt.date) -> tuple[list[Path], list[LandingProblem]]:
+    folder = table_dir(root, spec.source, spec.name) / day.isoformat()
+    if not folder.is_dir():
+        return [], []
+    files, problems = [], []
+    for path in sorted(folder.iterdir()):
+        if path.name.startswith((".", "_")) or path.is_dir():
+            continue  # hidden/marker files (e.g. _SUCCESS) are not data
+        if path.suffix.lower().lstrip(".") in FORMATS:
+            files.append(path)
+        else:
+            problems.append(LandingProblem(
+                str(path), f"unsupported file type {path.suffix!r} (expected .csv, .jsonl or .parquet)"))
+    return files, problems
+
+
+# ---------------------------------------------------------------------------- raw reading
+
+
+@dataclass
+class RawFile:
+    frame: pl.DataFrame  # landed columns (snake_case names) + _source_line
+    rejected: list[tuple[int | None, str, str | None]]  # (line, reason, raw text)
+    problem: str | None = None  # a whole-file problem (nothing readable)
+
+
+def _split_utf8(data: bytes) -> tuple[bytes, list[int], list[tuple[int, str, str]]]:
+    """Drop lines that are not valid UTF-8; return kept bytes, kept line numbers, rejects."""
+    kept, numbers, rejects = [], [], []
+    for number, line in enumerate(data.split(b"\n"), start=1):
+        try:
+            line.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            rejects.append((number, f"invalid UTF-8 byte 0x{line[exc.start]:02x} at column "
+                                    f"{exc.start + 1}", line.decode("utf-8", "replace")))
+            continue
+        kept.append(line)
+        numbers.append(number)
+    return b"\n".join(kept), numbers, rejects
+
+
+def _decode(data: bytes) -> tuple[bytes, list[int] | None, list[tuple[int, str, str]]]:
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    try:
+        data.decode("utf-8")
+        return data, None, []
+    except UnicodeDecodeError:
+        return _split_utf8(data)
+
+
+def _normalise_names(frame: pl.DataFrame) -> pl.DataFrame:
+    names = [snake_case(c) for c in frame.columns]
+    if len(set(names)) != len(names):
+        seen: dict[str, int] = {}
+        unique = []
+        for n in names:
+            seen[n] = seen.get(n, 0) + 1
+            unique.append(n if seen[n] == 1 else f"{n}__dup{seen[n] - 1}")
+        names = unique
+    return frame.rename(dict(zip(frame.columns, names, strict=True)))
+
+
+def _csv_record_lines(text: str) -> list[int]:
+    """Physical line number where each data record starts (header is line 1)."""
+    reader = csv.reader(io.StringIO(text, newline=""))
+    starts, previous_end = [], 0
+    for i, _row in enumerate(reader):
+        if i > 0:
+            starts.append(previous_end + 1)
+        previous_end = reader.line_num
+    return starts
+
+
+def _read_csv(data: bytes, line_map: list[int] | None) -> RawFile:
+    rejected: list[tuple[int | None, str, str | None]] = []
+    text = data.decode("utf-8")
+    try:
+        frame = pl.read_csv(io.BytesIO(data), infer_schema=False, has_header=True,
+                            raise_if_empty=False)
+        physical = text.count("\n") + (0 if text.endswith("\n") else 1)
+        if physical == frame.height + 1:
+            lines = list(range(2, frame.height + 2))
+        else:
+            lines = _csv_record_lines(text)
+            if len(lines) != frame.height:
+                raise pl.exceptions.ComputeError("record count mismatch")
+    except (pl.exceptions.PolarsError, csv.Error):
+        # Malformed records (ragged rows, broken quoting): read record by record with the
+        # standard library, keep the well-formed ones, reject the rest with their line.
+        reader = csv.reader(io.StringIO(text, newline=""))
+        header = next(reader, None) or []
+        rows, lines, previous_end = [], [], reader.line_num
+        try:
+            for row in reader:
+                start = previous_end + 1
+                previous_end = reader.line_num
+                if not row:
+                    continue
+                if len(row) != len(header):
+                    rejected.append((start, f"expected {len(header)} fields, found {len(row)}",
+                                     ",".join(row)))
+                    continue
+                rows.append([v if v != "" else None for v in row])
+                lines.append(start)
+        except csv.Error as exc:
+            rejected.append((previous_end + 1, f"malformed CSV: {exc}", None))
+        frame = pl.DataFrame(rows, schema={h: pl.String for h in header}, orient="row")
+    if line_map is not None:
+        lines = [line_map[n - 1] for n in lines]
+        rejected = [(line_map[n - 1] if n else n, r, raw) for n, r, raw in rejected]
+    frame = _normalise_names(frame).with_columns(
+        pl.Series(SOURCE_LINE_COL, lines, dtype=pl.Int64))
+    return RawFile(frame, rejected)
+
+
+def _jsonable(value: object) -> object:
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    return orjson.dumps(value).decode()
+
+
+def _read_jsonl(data: bytes, line_map: list[int] | None) -> RawFile:
+    physical = data.split(b"\n")
+    numbers = [i for i, line in enumerate(physical, start=1) if line.strip()]
+    rejected: list[tuple[int | None, str, str | None]] = []
+    try:
+        frame = pl.read_ndjson(io.BytesIO(data), infer_schema_length=None)
+        if frame.height != len(numbers):
+            raise pl.exceptions.ComputeError("line count mismatch")
+        lines = numbers
+    except (pl.exceptions.PolarsError, ValueError, OverflowError):
+        # A broken line, or values whose types disagree across lines: parse line by line,
+        # every scalar as its string form (exact for 64-bit integers).
+        records, lines = [], []
+        for number in numbers:
+            raw_line = physical[number - 1]
+            try:
+                obj = orjson.loads(raw_line)
+            except orjson.JSONDecodeError as exc:
+                rejected.append((number, f"invalid JSON: {exc}", raw_line.decode()))
+                continue
+            if not isinstance(obj, dict):
+                rejected.append((number, "line is not a JSON object", raw_line.decode()))
+                continue
+            records.append({k: _jsonable(v) for k, v in obj.items()})
+            lines.append(number)
+        keys = sorted({k for r in records for k in r})
+        frame = pl.DataFrame(
+            {k: [r.get(k) for r in records] for k in keys}, schema={k: pl.String for k in keys})
+    if line_map is not None:
+        lines = [line_map[n - 1] for n in lines]
+        rejected = [(line_map[n - 1] if n else n, r, raw) for n, r, raw in rejected]
+    frame = _normalise_names(frame).with_columns(
+        pl.Series(SOURCE_LINE_COL, lines, dtype=pl.Int64))
+    return RawFile(frame, rejected)
+
+
+def read_raw(path: Path) -> RawFile:
+    """Read one landed file. Never raises for bad content: problems are returned."""
+    fmt = path.suffix.lower().lstrip(".")
+    if fmt == "parquet":
+        try:
+            frame = pl.read_parquet(path)
+        except Exception as exc:  # noqa: BLE001 - any unreadable parquet is a file problem
+            return RawFile(pl.DataFrame(), [], f"unreadable Parquet file: {exc}")
+        if frame.width == 0:
+            return RawFile(frame, [], "empty file (no columns)")
+        frame = _normalise_names(frame).with_row_index(SOURCE_LINE_COL, offset=1).with_columns(
+            pl.col(SOURCE_LINE_COL).cast(pl.Int64))
+        return RawFile(frame, [])
+    data = path.read_bytes()
+    if not data.strip():
+        return RawFile(pl.DataFrame(), [], "empty file")
+    data, line_map, bad_lines = _decode(data)
+    rejected: list[tuple[int | None, str, str | None]] = list(bad_lines)
+    if fmt == "csv" and line_map is not None and line_map[:1] != [1]:
+        return RawFile(pl.DataFrame(), rejected, "header line is not valid UTF-8")
+    raw = _read_csv(data, line_map) if fmt == "csv" else _read_jsonl(data, line_map)
+    raw.rejected = rejected + raw.rejected
+    return raw
+
+
+# ---------------------------------------------------------------------------- typing
+
+_INT = r"^[+-]?\d+$"
+_TRUE = ["true", "t", "1", "yes", "y"]
+_FALSE = ["false", "f", "0", "no", "n"]
+
+
+def _blank_to_null(expr: pl.Expr) -> pl.Expr:
+    stripped = expr.str.strip_chars()
+    return pl.when(stripped == "").then(None).otherwise(stripped)
+
+
+def parse_timestamp(expr: pl.Expr) -> pl.Expr:
+    """ISO-8601 strings to UTC datetimes: an offset is honoured; none means UTC.
+
+    Accepts `T` or space separators, `Z`, `+0000` and `+00:00` offsets, optional
+    fractional seconds, minutes-only times, and bare dates (00:00 UTC).
+    """
+    s = expr.str.strip_chars()
+    s = s.str.replace(r"^(\d{4}-\d{2}-\d{2})$", "${1}T00:00:00")
+    s = s.str.replace(r"^(\d{4}-\d{2}-\d{2})[ T]", "${1}T")
+    s = s.str.replace(r"[Zz]$", "+00:00")
+    s = s.str.replace(r"\s*(?:UTC|GMT)$", "+00:00")
+    s = s.str.replace(r"(T\d{2}:\d{2}:\d{2}(?:\.\d+)?)\s*([+-]\d{2})(\d{2})$", "${1}${2}:${3}")
+    s = s.str.replace(r"(T\d{2}:\d{2})([+-]|$)", "${1}:00${2}")
+    s = pl.when(s.str.contains(r"[+-]\d{2}:\d{2}$")).then(s).otherwise(s + "+00:00")
+    return s.str.to_datetime("%Y-%m-%dT%H:%M:%S%.f%:z", time_unit="us", time_zone="UTC",
+                             strict=False)
+
+
+def _typed(name: str, ctype: ColType, dtype: pl.DataType) -> tuple[pl.Expr, pl.Expr, str]:
+    """(typed value, is-bad flag, what was expected) for one landed column."""
+    c = pl.col(name)
+    if dtype == pl.Null:
+        c, dtype = c.cast(pl.String), pl.String()
+    if isinstance(dtype, pl.Struct):
+        c, dtype = c.struct.json_encode(), pl.String()
+    elif isinstance(dtype, pl.List | pl.Array):
+        c, dtype = c.cast(pl.List(pl.String)).list.join(";"), pl.String()
+    is_str = dtype == pl.String
+    present = c.is_not_null()
+    if ctype is ColType.STR:
+        if is_str:
+            return _blank_to_null(c), pl.lit(False), "text"
+        if dtype == pl.Boolean:
+            return c.cast(pl.String), pl.lit(False), "text"
+        if isinstance(dtype, pl.Datetime):
+            return c.dt.to_string("%Y-%m-%dT%H:%M:%S%.f"), pl.lit(False), "text"
+        return c.cast(pl.String), pl.lit(False), "text"
+    if ctype is ColType.INT64:
+        if is_str:
+            s = _blank_to_null(c)
+            v = pl.when(s.str.contains(_INT)).then(s.str.to_integer(strict=False))
+            return v, s.is_not_null() & v.is_null(), "an exact 64-bit integer"
+        if dtype.is_integer():
+            v = c.cast(pl.Int64, strict=False)
+            return v, present & v.is_null(), "an exact 64-bit integer"
+        if dtype.is_float():
+            ok = (c == c.floor()) & (c.abs() < 2.0**53)
+            v = pl.when(ok).then(c.cast(pl.Int64, strict=False))
+            return v, present & v.is_null(), "an exact 64-bit integer (not a float)"
+        return pl.lit(None, pl.Int64), present, "an exact 64-bit integer"
+    if ctype is ColType.BOOL:
+        if is_str:
+            s = _blank_to_null(c).str.to_lowercase()
+            v = pl.when(s.is_in(_TRUE)).then(True).when(s.is_in(_FALSE)).then(False)
+            return v, s.is_not_null() & v.is_null(), "a boolean (true/false)"
+        if dtype == pl.Boolean:
+            return c, pl.lit(False), "a boolean"
+        if dtype.is_integer():
+            v = pl.when(c == 1).then(True).when(c == 0).then(False)
+            return v, present & v.is_null(), "a boolean (1/0)"
+        return pl.lit(None, pl.Boolean), present, "a boolean"
+    if ctype is ColType.FLOAT:
+        if is_str:
+            s = _blank_to_null(c)
+            v = s.cast(pl.Float64, strict=False)
+            return v, s.is_not_null() & v.is_null(), "a number"
+        if dtype.is_numeric():
+            return c.cast(pl.Float64), pl.lit(False), "a number"
+        return pl.lit(None, pl.Float64), present, "a number"
+    if ctype is ColType.TIMESTAMP:
+        if is_str:
+            s = _blank_to_null(c)
+            v = parse_timestamp(s)
+            return v, s.is_not_null() & v.is_null(), "an ISO-8601 timestamp"
+        if isinstance(dtype, pl.Datetime):
+            v = c.dt.replace_time_zone("UTC") if dtype.time_zone is None else c.dt.convert_time_zone("UTC")
+            return v.cast(pl.Datetime("us", "UTC")), pl.lit(False), "a timestamp"
+        if dtype == pl.Date:
+            return c.cast(pl.Datetime("us")).dt.replace_time_zone("UTC"), pl.lit(False), "a timestamp"
+        return pl.lit(None, pl.Datetime("us", "UTC")), present, "an ISO-8601 timestamp"
+    if ctype is ColType.DATE:
+        if is_str:
+            s = _blank_to_null(c)
+            day = s.str.extract(r"^(\d{4}-\d{2}-\d{2})(?:[ T]00:00(?::00(?:\.0+)?)?)?$")
+            v = day.str.to_date("%Y-%m-%d", strict=False)
+            return v, s.is_not_null() & v.is_null(), "a date (YYYY-MM-DD)"
+        if isinstance(dtype, pl.Datetime):
+            return c.dt.date(), pl.lit(False), "a date"
+        if dtype == pl.Date:
+            return c, pl.lit(False), "a date"
+        return pl.lit(None, pl.Date), present, "a date (YYYY-MM-DD)"
+    if ctype is ColType.SAP_DATE:
+        if dtype == pl.Date:
+            return c, pl.lit(False), "an SAP date"
+        s = _blank_to_null(c.cast(pl.String)) if not is_str else _blank_to_null(c)
+        s = pl.when(s == "00000000").then(None).otherwise(s)
+        v = pl.when(s.str.contains(r"^\d{8}$")).then(s.str.to_date("%Y%m%d", strict=False))
+        return v, s.is_not_null() & v.is_null(), "an SAP date (YYYYMMDD, 00000000 for none)"
+    raise AssertionError(ctype)
+
+
+def _raw_json(frame: pl.DataFrame) -> pl.Expr:
+    cols = [c for c in frame.columns if c != SOURCE_LINE_COL]
+    if not cols:
+        return pl.lit(None, pl.String)
+    fields = []
+    for name in cols:
+        dtype = frame.schema[name]
+        if isinstance(dtype, pl.Struct):
+            fields.append(pl.col(name).struct.json_encode().alias(name))
+        elif isinstance(dtype, pl.List | pl.Array):
+            fields.append(pl.col(name).cast(pl.List(pl.String)).list.join(";").alias(name))
+        elif isinstance(dtype, pl.Datetime | pl.Date):
+            fields.append(pl.col(name).cast(pl.String).alias(name))
+        else:
+            fields.append(pl.col(name).cast(pl.String).alias(name))
+    return pl.struct(fields).struct.json_encode()
+
+
+def _quarantine_rows(rows: pl.DataFrame, *, day: dt.date, file: str) -> pl.DataFrame:
+    return rows.select(
+        pl.lit(day).alias(LANDING_DATE_COL),
+        pl.lit(file).alias(SOURCE_FILE_COL),
+        pl.col("line").cast(pl.Int64),
+        pl.col("column").cast(pl.String),
+        pl.col("reason").cast(pl.String),
+        pl.col("raw").cast(pl.String),
+        pl.lit(None, pl.Datetime("us", "UTC")).alias(INGESTED_AT_COL),
+    )
+
+
+def _apply_aliases(spec: TableSpec, frame: pl.DataFrame) -> pl.DataFrame:
+    for column in spec.columns:
+        for alias in column.aliases:
+            if alias not in frame.columns:
+                continue
+            if column.name in frame.columns:
+                frame = frame.with_columns(
+                    pl.coalesce(pl.col(column.name), pl.col(alias).cast(frame.schema[column.name]))
+                ).drop(alias)
+            else:
+                frame = frame.rename({alias: column.name})
+    return frame
+
+
+def type_rows(spec: TableSpec, raw: pl.DataFrame, *, day: dt.date, file: str
+              ) -> tuple[pl.DataFrame, pl.DataFrame, list[str]]:
+    """Type one file's rows: (good rows in the bronze schema, quarantined rows, problems)."""
+    schema = spec.schema()
+    problems: list[str] = []
+    frame = _apply_aliases(spec, raw)
+    raw_json = _raw_json(raw)
+    if spec.prepare is not None:
+        try:
+            frame = spec.prepare(frame)
+        except pl.exceptions.PolarsError as exc:
+            reason = f"could not read this file's {spec.name} payload: {exc}".splitlines()[0]
+            problems.append(reason)
+            bad = raw.select(pl.col(SOURCE_LINE_COL).alias("line"), pl.lit(None, pl.String).alias("column"),
+                             pl.lit(reason).alias("reason"), raw_json.alias("raw"))
+            return schema.to_frame(eager=True).clear(), _quarantine_rows(bad, day=day, file=file), problems
+    missing = [c for c in spec.required if c not in frame.columns]
+    if missing:
+        reason = "file has no required column " + ", ".join(repr(c) for c in missing)
+        problems.append(reason)
+        bad = raw.select(pl.col(SOURCE_LINE_COL).alias("line"), pl.lit(missing[0]).alias("column"),
+                         pl.lit(reason).alias("reason"), raw_json.alias("raw"))
+        return schema.to_frame(eager=True).clear(), _quarantine_rows(bad, day=day, file=file), problems
+
+    values: list[pl.Expr] = []
+    errors: list[tuple[str, pl.Expr]] = []
+    for column in spec.columns:
+        if column.name not in frame.columns:
+            values.append(pl.lit(None, schema[column.name]).alias(column.name))
+            continue
+        value, bad, expected = _typed(column.name, column.type, frame.schema[column.name])
+        values.append(value.cast(schema[column.name]).alias(column.name))
+        errors.append((column.name, pl.when(bad).then(pl.format(
+            "{}: expected {}, got '{}'", pl.lit(column.name), pl.lit(expected),
+            pl.col(column.name).cast(pl.String, strict=False)))))
+        if column.required:
+            errors.append((column.name, pl.when(value.is_null() & ~bad).then(
+                pl.lit(f"{column.name}: required value is missing"))))
+    for name in spec.derived:
+        values.append((pl.col(name) if name in frame.columns else pl.lit(None))
+                      .cast(spec.derived[name]).alias(name))
+    known = {c.name for c in spec.columns} | set(spec.derived) | {SOURCE_LINE_COL}
+    extras = [c for c in frame.columns if c not in known]
+    if extras:
+        extra_fields = [
+            (pl.col(c).struct.json_encode() if isinstance(frame.schema[c], pl.Struct)
+             else pl.col(c).cast(pl.String, strict=False)).alias(c) for c in extras]
+        any_extra = pl.any_horizontal([pl.col(c).is_not_null() for c in extras])
+        values.append(pl.when(any_extra).then(pl.struct(extra_fields).struct.json_encode())
+                      .alias(EXTRA_COL))
+    else:
+        values.append(pl.lit(None, pl.String).alias(EXTRA_COL))
+
+    reason_exprs = [e for _, e in errors]
+    first_column = pl.coalesce([pl.when(e.is_not_null()).then(pl.lit(n)) for n, e in errors]
+                               + [pl.lit(None, pl.String)])
+    typed = frame.with_columns(raw_json.alias("__raw")).select(
+        *values,
+        pl.col(SOURCE_LINE_COL),
+        pl.concat_str(reason_exprs, separator="; ", ignore_nulls=True).alias("__reason")
+        if reason_exprs else pl.lit(None, pl.String).alias("__reason"),
+        first_column.alias("__column"),
+        pl.col("__raw"),
+    ).with_columns(pl.when(pl.col("__reason") != "").then(pl.col("__reason")).alias("__reason"))
+    for check, reason in spec.row_checks:
+        typed = typed.with_columns(
+            pl.when(check()).then(pl.concat_str([pl.col("__reason"), pl.lit(reason)],
+                                                separator="; ", ignore_nulls=True))
+            .otherwise(pl.col("__reason")).alias("__reason"))
+    bad_mask = pl.col("__reason").is_not_null()
+    bad = typed.filter(bad_mask).select(
+        pl.col(SOURCE_LINE_COL).alias("line"), pl.col("__column").alias("column"),
+        pl.col("__reason").alias("reason"), pl.col("__raw").alias("raw"))
+    good = typed.filter(~bad_mask).select(
+        *[pl.col(c) for c in schema if c in typed.columns and c != SOURCE_LINE_COL],
+        pl.col(SOURCE_LINE_COL),
+    ).with_columns(
+        pl.lit(day).alias(LANDING_DATE_COL),
+        pl.lit(file).alias(SOURCE_FILE_COL),
+        pl.lit(None, pl.Datetime("us", "UTC")).alias(INGESTED_AT_COL),
+    ).select(schema.names())
+    return good.cast(dict(schema)), _quarantine_rows(bad, day=day, file=file), problems
+
+
+# ---------------------------------------------------------------------------- one table
+
+
+def _file_rejects(rejected: Sequence[tuple[int | None, str, str | None]], *, day: dt.date,
+                  file: str) -> pl.DataFrame:
+    rows = pl.DataFrame(
+        {"line": [r[0] for r in rejected], "column": [None] * len(rejected),
+         "reason": [r[1] for r in rejected], "raw": [r[2] for r in rejected]},
+        schema={"line": pl.Int64, "column": pl.String, "reason": pl.String, "raw": pl.String})
+    return _quarantine_rows(rows, day=day, file=file)
+
+
+def ingest_table(root: Path, spec: TableSpec, days: Iterable[dt.date],
+                 ingested_at: dt.datetime) -> TableBatch:
+    """Read, type and validate every landed file of `spec` for `days`.
+
+    Rows repeated verbatim across the files of one day (at-least-once delivery) are
+    kept once, the first by file name and line.
+    """
+    schema = spec.schema()
+    goods: list[pl.DataFrame] = []
+    quarantined: list[pl.DataFrame] = []
+    problems: list[LandingProblem] = []
+    rows_read = files = 0
+    for day in sorted(days):
+        paths, layout_problems = landed_files(root, spec, day)
+        problems += layout_problems
+        for lp in layout_problems:
+            quarantined.append(_file_rejects([(None, lp.reason, None)], day=day,
+                                             file=_relative(root, Path(lp.path))))
+        for path in paths:
+            files += 1
+            rel = _relative(root, path)
+            raw = read_raw(path)
+            if raw.problem:
+                problems.append(LandingProblem(str(path), raw.problem))
+                raw.rejected.append((None, raw.problem, None))
+            elif raw.rejected:
+                problems.append(LandingProblem(
+                    str(path), f"{len(raw.rejected)} unreadable line(s), first at line "
+                               f"{raw.rejected[0][0]}: {raw.rejected[0][1]}"))
+            rows_read += raw.frame.height + sum(1 for r in raw.rejected if r[0] is not None)
+            if raw.rejected:
+                quarantined.append(_file_rejects(raw.rejected, day=day, file=rel))
+            if raw.problem or raw.frame.width == 0:
+                continue
+            good, bad, file_problems = type_rows(spec, raw.frame, day=day, file=rel)
+            problems += [LandingProblem(str(path), p) for p in file_problems]
+            goods.append(good)
+            quarantined.append(bad)
+    good = pl.concat(goods) if goods else schema.to_frame(eager=True).clear()
+    content = [c for c in schema.names() if c not in (SOURCE_FILE_COL, SOURCE_LINE_COL, INGESTED_AT_COL)]
+    before = good.height
+    good = (good.sort([LANDING_DATE_COL, SOURCE_FILE_COL, SOURCE_LINE_COL])
+            .unique(subset=content, keep="first", maintain_order=True))
+    good = good.with_columns(pl.lit(ingested_at).cast(pl.Datetime("us", "UTC")).alias(INGESTED_AT_COL))
+    quarantine = (pl.concat(quarantined) if quarantined else QUARANTINE_SCHEMA.to_frame(eager=True).clear())
+    quarantine = quarantine.with_columns(
+        pl.lit(ingested_at).cast(pl.Datetime("us", "UTC")).alias(INGESTED_AT_COL)
+    ).sort([LANDING_DATE_COL, SOURCE_FILE_COL, "line"], nulls_last=True)
+    return TableBatch(spec, good, quarantine, problems, rows_read, before - good.height, files)
+
+
+def _relative(root: Path, path: Path) -> str:
+    try:
+        return path.relative_to(root).as_posix()
+    except ValueError:
+        return str(path)

@@ -1,0 +1,22 @@
+"""The single Dagster entry point: `dagster dev -w workspace.yaml` loads `defs`."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from c360_assets.bronze import SOURCES
+from c360_assets.bronze.assets import build_bronze_asset
+from c360_assets.lib.config import C360Config, load_config
+from c360_assets.resources import C360Paths
+
+
+def build_definitions(config: C360Config | None = None, paths: C360Paths | None = None
+                      ) -> dg.Definitions:
+    config = config or load_config()
+    return dg.Definitions(
+        assets=[build_bronze_asset(source, config) for source in SOURCES],
+        resources={"c360": paths or C360Paths.from_env()},
+    )
+
+
+defs = build_definitions()

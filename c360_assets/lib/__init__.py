@@ -1,0 +1,1 @@
+"""Pure, Dagster-free building blocks: configuration, Delta I/O, value parsing."""

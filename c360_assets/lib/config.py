@@ -1,0 +1,93 @@
+"""Platform configuration (`config/c360.yaml`) and lake/landing locations.
+
+Configuration is data: it is read and validated once (pydantic), and every key
+has a default so the demo runs with no file at all. Locations come from the
+environment (`C360_LANDING`, `C360_LAKE`, `C360_CONFIG_DIR`) because they differ
+per machine, never per business decision.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import os
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+SOURCE_NAMES = ("salesforce", "sap", "shopify", "segment", "zendesk")
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_LANDING = Path("data/landing")
+DEFAULT_LAKE = Path("data/lake")
+
+
+class ConfigError(ValueError):
+    """A configuration file is missing, malformed or fails validation."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SourceConfig(_Strict):
+    start_date: dt.date = dt.date(2020, 1, 1)
+
+
+class BronzeConfig(_Strict):
+    quarantine_warn_rate: float = Field(0.01, ge=0.0, le=1.0)
+    preview_rows: int = Field(5, ge=0, le=100)
+
+
+class C360Config(_Strict):
+    sources: dict[str, SourceConfig] = Field(
+        default_factory=lambda: {name: SourceConfig() for name in SOURCE_NAMES}
+    )
+    bronze: BronzeConfig = BronzeConfig()
+
+    def source(self, name: str) -> SourceConfig:
+        return self.sources.get(name, SourceConfig())
+
+
+def config_dir() -> Path:
+    return Path(os.environ.get("C360_CONFIG_DIR", REPO_ROOT / "config"))
+
+
+def parse_config(text: str, origin: str = "<string>") -> C360Config:
+    try:
+        raw = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{origin}: not valid YAML: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{origin}: expected a mapping at top level, got {type(raw).__name__}")
+    unknown = set(raw.get("sources") or {}) - set(SOURCE_NAMES)
+    if unknown:
+        raise ConfigError(
+            f"{origin}: sources.{sorted(unknown)[0]}: unknown source "
+            f"(known: {', '.join(SOURCE_NAMES)})"
+        )
+    try:
+        return C360Config.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+        )
+        raise ConfigError(f"{origin}: {problems}") from exc
+
+
+@functools.cache
+def load_config(path: Path | None = None) -> C360Config:
+    """Load and validate `config/c360.yaml` (defaults when the file is absent)."""
+    path = path or config_dir() / "c360.yaml"
+    if not path.exists():
+        return C360Config()
+    return parse_config(path.read_text(encoding="utf-8"), origin=str(path))
+
+
+def landing_root() -> Path:
+    return Path(os.environ.get("C360_LANDING", DEFAULT_LANDING)).absolute()
+
+
+def lake_root() -> Path:
+    return Path(os.environ.get("C360_LAKE", DEFAULT_LAKE)).absolute()
