@@ -460,8 +460,8 @@ def type_rows(spec: TableSpec, raw: pl.DataFrame, *, day: dt.date, file: str
     """Type one file's rows: (good rows in the bronze schema, quarantined rows, problems)."""
     schema = spec.schema()
     problems: list[str] = []
+    raw_json = _raw_json(raw)  # evaluated on `raw`, and only for rejected rows
     frame = _apply_aliases(spec, raw)
-    raw_json = _raw_json(raw)
     if spec.prepare is not None:
         try:
             frame = spec.prepare(frame)
@@ -511,13 +511,12 @@ def type_rows(spec: TableSpec, raw: pl.DataFrame, *, day: dt.date, file: str
     reason_exprs = [e for _, e in errors]
     first_column = pl.coalesce([pl.when(e.is_not_null()).then(pl.lit(n)) for n, e in errors]
                                + [pl.lit(None, pl.String)])
-    typed = frame.with_columns(raw_json.alias("__raw")).select(
+    typed = frame.select(
         *values,
         pl.col(SOURCE_LINE_COL),
         pl.concat_str(reason_exprs, separator="; ", ignore_nulls=True).alias("__reason")
         if reason_exprs else pl.lit(None, pl.String).alias("__reason"),
         first_column.alias("__column"),
-        pl.col("__raw"),
     ).with_columns(pl.when(pl.col("__reason") != "").then(pl.col("__reason")).alias("__reason"))
     for check, reason in spec.row_checks:
         typed = typed.with_columns(
@@ -525,9 +524,11 @@ def type_rows(spec: TableSpec, raw: pl.DataFrame, *, day: dt.date, file: str
                                                 separator="; ", ignore_nulls=True))
             .otherwise(pl.col("__reason")).alias("__reason"))
     bad_mask = pl.col("__reason").is_not_null()
-    bad = typed.filter(bad_mask).select(
+    rejected = typed.get_column("__reason").is_not_null()
+    bad = typed.filter(rejected).select(
         pl.col(SOURCE_LINE_COL).alias("line"), pl.col("__column").alias("column"),
-        pl.col("__reason").alias("reason"), pl.col("__raw").alias("raw"))
+        pl.col("__reason").alias("reason"),
+    ).with_columns(raw.filter(rejected).select(raw_json.alias("raw")).to_series())
     good = typed.filter(~bad_mask).select(
         *[pl.col(c) for c in schema if c in typed.columns and c != SOURCE_LINE_COL],
         pl.col(SOURCE_LINE_COL),

@@ -1,0 +1,211 @@
+"""Run the Dagster asset graph in-process over landed partitions (`c360 materialize`).
+
+Bronze runs once per source, as one run over the range of landing days (the same
+single-run backfill the UI launches), so a month of one source is one Delta commit
+per table. The summary reads back what was written.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import dagster as dg
+
+from c360_assets.bronze import SOURCES, SOURCES_BY_NAME
+from c360_assets.bronze.assets import bronze_key
+from c360_assets.bronze.contract import SourceSpec
+from c360_assets.bronze.landing import LandingProblem, landed_days
+from c360_assets.definitions import build_definitions
+from c360_assets.lib import delta
+from c360_assets.lib.config import C360Config, load_config
+from c360_assets.resources import C360Paths
+
+INSTANCE_YAML = """\
+telemetry:
+  enabled: false
+concurrency:
+  pools:
+    # Delta writers of one table are serialised through pools named delta_*.
+    default_limit: 1
+"""
+
+
+class SelectionError(ValueError):
+    """`--select` names nothing, or something unknown."""
+
+
+@dataclass
+class TableSummary:
+    key: str
+    rows_written: int = 0
+    rows_quarantined: int = 0
+    table_rows: int = 0
+    checks: dict[str, bool] = field(default_factory=dict)
+
+
+@dataclass
+class RunSummary:
+    ok: bool = True
+    runs: list[tuple[str, str, bool]] = field(default_factory=list)  # (what, run id, success)
+    tables: dict[str, TableSummary] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)  # layout errors (fail the command)
+    warnings: list[str] = field(default_factory=list)  # file/row problems (quarantined)
+
+
+def parse_partitions(text: str) -> tuple[dt.date, dt.date]:
+    """`2026-03-01...2026-03-31` (or a single day) -> (first, last)."""
+    try:
+        if "..." in text:
+            a, b = text.split("...", 1)
+            first, last = dt.date.fromisoformat(a.strip()), dt.date.fromisoformat(b.strip())
+        else:
+            first = last = dt.date.fromisoformat(text.strip())
+    except ValueError:
+        raise ValueError(f"--partitions {text!r}: expected YYYY-MM-DD or START...END") from None
+    if last < first:
+        raise ValueError(f"--partitions {text!r}: end is before start")
+    return first, last
+
+
+def resolve_selection(defs: dg.Definitions, select: str | None) -> set[dg.AssetKey]:
+    """Asset keys for `--select`.
+
+    Comma-separated terms; each is a source shorthand (`sap`, `bronze/sap`), an asset
+    key (`bronze/sap_kna1`) or Dagster selection syntax (`group:bronze`, `tag:source=sap`,
+    `key:"bronze/sap_*"`). None selects everything.
+    """
+    graph = defs.resolve_asset_graph()
+    everything = set(graph.get_all_asset_keys())
+    if not select:
+        return everything
+    keys: set[dg.AssetKey] = set()
+    for term in (t.strip() for t in select.split(",") if t.strip()):
+        source = term.removeprefix("bronze/")
+        if source in SOURCES_BY_NAME:
+            keys |= {bronze_key(t) for t in SOURCES_BY_NAME[source].tables}
+            continue
+        key = dg.AssetKey.from_user_string(term)
+        if key in everything:
+            keys.add(key)
+            continue
+        try:
+            found = set(dg.AssetSelection.from_string(term).resolve(graph))
+        except Exception as exc:  # noqa: BLE001 - any parse error is the user's term
+            raise SelectionError(f"--select {term!r}: {exc}") from None
+        if not found:
+            raise SelectionError(f"--select {term!r} matches no asset")
+        keys |= found
+    return keys
+
+
+def instance_for(lake: Path) -> dg.DagsterInstance:
+    """The Dagster instance runs are recorded in: $DAGSTER_HOME, else <lake>/../dagster_home."""
+    home = Path(os.environ.get("DAGSTER_HOME") or lake.parent / "dagster_home").absolute()
+    home.mkdir(parents=True, exist_ok=True)
+    config = home / "dagster.yaml"
+    if not config.exists():
+        config.write_text(INSTANCE_YAML)
+    return dg.DagsterInstance.from_config(str(home))
+
+
+def _days_to_run(source: SourceSpec, paths: C360Paths, config: C360Config,
+                 window: tuple[dt.date, dt.date] | None, summary: RunSummary
+                 ) -> tuple[dt.date, dt.date] | None:
+    start = config.source(source.name).start_date
+    newest_allowed = dt.datetime.now(dt.UTC).date() + dt.timedelta(days=1)
+    days, layout = landed_days(paths.landing, source)
+    summary.problems += [str(p) for p in layout]
+    early = [d for d in days if d < start]
+    late = [d for d in days if d > newest_allowed]
+    if early:
+        summary.problems.append(str(LandingProblem(
+            str(paths.landing / source.name),
+            f"{len(early)} landing day(s) before the source's start date {start} "
+            f"(first {early[0]}): not ingested; fix the folder or sources.{source.name}.start_date")))
+    if late:
+        summary.problems.append(str(LandingProblem(
+            str(paths.landing / source.name),
+            f"{len(late)} landing day(s) in the future (first {late[0]}): not ingested")))
+    if window is not None:
+        first, last = window
+        if first < start:
+            summary.problems.append(f"{source.name}: --partitions starts before the source's start "
+                                    f"date {start}; running from {start}")
+            first = start
+        return (first, last) if first <= last else None
+    valid = [d for d in days if start <= d <= newest_allowed]
+    return (valid[0], valid[-1]) if valid else None
+
+
+def materialize(landing: Path, lake: Path, select: str | None = None,
+                partitions: tuple[dt.date, dt.date] | None = None,
+                config: C360Config | None = None, instance: dg.DagsterInstance | None = None,
+                log_level: str = "INFO", echo: Callable[[str], None] = print) -> RunSummary:
+    """Materialise the selected assets over every landed partition (or `partitions`)."""
+    config = config or load_config()
+    paths = C360Paths(landing_root=str(landing.absolute()), lake_root=str(lake.absolute()))
+    defs = build_definitions(config, paths)
+    keys = resolve_selection(defs, select)
+    instance = instance or instance_for(lake)
+    summary = RunSummary()
+    run_config = {"loggers": {"console": {"config": {"log_level": log_level}}}}
+    assets = list(defs.assets or [])
+    for source in SOURCES:
+        source_keys = {bronze_key(t) for t in source.tables} & keys
+        if not source_keys:
+            continue
+        window = _days_to_run(source, paths, config, partitions, summary)
+        if window is None:
+            echo(f"{source.name}: nothing landed under {paths.landing / source.name}")
+            continue
+        first, last = window
+        echo(f"{source.name}: materialising {len(source_keys)} table(s) for landing days "
+             f"{first}...{last}")
+        result = dg.materialize(
+            assets, instance=instance, resources={"c360": paths},
+            selection=dg.AssetSelection.assets(*source_keys),
+            tags={"dagster/asset_partition_range_start": first.isoformat(),
+                  "dagster/asset_partition_range_end": last.isoformat(),
+                  "c360/launched_by": "cli"},
+            run_config=run_config, raise_on_error=False)
+        summary.runs.append((f"bronze/{source.name} {first}...{last}", result.run_id, result.success))
+        summary.ok &= result.success
+        _collect(result, summary)
+    for key in sorted(keys, key=lambda k: k.to_user_string()):
+        table = summary.tables.get(key.to_user_string())
+        path = paths.lake / "/".join(key.path)
+        if table is not None and delta.table_exists(path):
+            table.table_rows = delta.read_table(path).height
+    summary.ok &= not summary.problems
+    return summary
+
+
+def _collect(result: dg.ExecuteInProcessResult, summary: RunSummary) -> None:
+    # A run over a range of partitions reports the asset's one result once per partition.
+    seen: set[str] = set()
+    for event in result.get_asset_materialization_events():
+        mat = event.step_materialization_data.materialization
+        assert mat is not None
+        name = mat.asset_key.to_user_string()
+        if name in seen:
+            continue
+        seen.add(name)
+        table = summary.tables.setdefault(name, TableSummary(name))
+        md = mat.metadata
+        table.rows_written += int(md["rows_written"].value) if "rows_written" in md else 0
+        table.rows_quarantined += int(md["rows_quarantined"].value) if "rows_quarantined" in md else 0
+        if "problems" in md:
+            summary.warnings += [line.removeprefix("* ") for line in str(md["problems"].value).splitlines()]
+    for event in result.get_asset_check_evaluations():
+        name = event.asset_key.to_user_string()
+        table = summary.tables.setdefault(name, TableSummary(name))
+        table.checks[event.check_name] = table.checks.get(event.check_name, True) and event.passed
+    if not result.success:
+        for event in result.all_events:
+            if event.is_step_failure and event.step_failure_data is not None:
+                err = event.step_failure_data.error
+                summary.problems.append(f"step {event.step_key} failed: {err.message.strip() if err else '?'}")
