@@ -94,10 +94,13 @@ def resolve_selection(defs: dg.Definitions, select: str | None) -> set[dg.AssetK
             continue
         try:
             found = set(dg.AssetSelection.from_string(term).resolve(graph))
-        except Exception as exc:  # noqa: BLE001 - any parse error is the user's term
-            raise SelectionError(f"--select {term!r}: {exc}") from None
+        except Exception:  # noqa: BLE001 - unparseable or unknown: the user's term
+            found = set()
         if not found:
-            raise SelectionError(f"--select {term!r} matches no asset")
+            raise SelectionError(
+                f"--select {term!r} matches no asset (use a source: "
+                f"{', '.join(SOURCES_BY_NAME)}; an asset key such as bronze/sap_kna1; or "
+                f"Dagster selection syntax such as group:bronze, tag:source=sap)")
         keys |= found
     return keys
 

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 
 import polars as pl
 
 
-class ColType(str, Enum):
+class ColType(StrEnum):
     """How a landed value is typed in bronze."""
 
     STR = "str"  # trimmed; empty -> null
@@ -37,7 +37,7 @@ POLARS_TYPE: dict[ColType, pl.DataType] = {
 }
 
 
-class Pii(str, Enum):
+class Pii(StrEnum):
     """How a column is masked in previews."""
 
     EMAIL = "email"

@@ -185,6 +185,13 @@ def _csv_record_lines(text: str) -> list[int]:
     return starts
 
 
+def _has_short_records(text: str, width: int) -> bool:
+    """Whether an unquoted line has fewer fields than the header (polars pads those)."""
+    lines = pl.Series(text.split("\n")[1:])
+    plain = lines.filter((lines.str.len_bytes() > 0) & ~lines.str.contains('"', literal=True))
+    return bool((plain.str.count_matches(",", literal=True) < width - 1).any())
+
+
 def _read_csv(data: bytes, line_map: list[int] | None) -> RawFile:
     rejected: list[tuple[int | None, str, str | None]] = []
     text = data.decode("utf-8")
@@ -192,6 +199,8 @@ def _read_csv(data: bytes, line_map: list[int] | None) -> RawFile:
         frame = pl.read_csv(io.BytesIO(data), infer_schema=False, has_header=True,
                             raise_if_empty=False)
         physical = text.count("\n") + (0 if text.endswith("\n") else 1)
+        if _has_short_records(text, frame.width):
+            raise pl.exceptions.ComputeError("records with too few fields")
         if physical == frame.height + 1:
             lines = list(range(2, frame.height + 2))
         else:
@@ -310,26 +319,60 @@ def _blank_to_null(expr: pl.Expr) -> pl.Expr:
     return pl.when(stripped == "").then(None).otherwise(stripped)
 
 
+_AWARE_FORMATS = ("%Y-%m-%dT%H:%M:%S%.f%z", "%Y-%m-%d %H:%M:%S%.f%z", "%Y-%m-%dT%H:%M%z")
+_NAIVE_FORMATS = ("%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M")
+
+
 def parse_timestamp(expr: pl.Expr) -> pl.Expr:
     """ISO-8601 strings to UTC datetimes: an offset is honoured; none means UTC.
 
     Accepts `T` or space separators, `Z`, `+0000` and `+00:00` offsets, optional
-    fractional seconds, minutes-only times, and bare dates (00:00 UTC).
+    fractional seconds, minutes-only times, and bare dates (00:00 UTC). Strict formats
+    tried in turn: two orders of magnitude cheaper than normalising with regexes.
     """
-    s = expr.str.strip_chars()
-    s = s.str.replace(r"^(\d{4}-\d{2}-\d{2})$", "${1}T00:00:00")
-    s = s.str.replace(r"^(\d{4}-\d{2}-\d{2})[ T]", "${1}T")
-    s = s.str.replace(r"[Zz]$", "+00:00")
-    s = s.str.replace(r"\s*(?:UTC|GMT)$", "+00:00")
-    s = s.str.replace(r"(T\d{2}:\d{2}:\d{2}(?:\.\d+)?)\s*([+-]\d{2})(\d{2})$", "${1}${2}:${3}")
-    s = s.str.replace(r"(T\d{2}:\d{2})([+-]|$)", "${1}:00${2}")
-    s = pl.when(s.str.contains(r"[+-]\d{2}:\d{2}$")).then(s).otherwise(s + "+00:00")
-    return s.str.to_datetime("%Y-%m-%dT%H:%M:%S%.f%:z", time_unit="us", time_zone="UTC",
-                             strict=False)
+    s = _ts_text(expr)
+    return pl.coalesce(*[_ts_format(s, f) for f in _TS_FORMATS])
 
 
-def _typed(name: str, ctype: ColType, dtype: pl.DataType) -> tuple[pl.Expr, pl.Expr, str]:
-    """(typed value, is-bad flag, what was expected) for one landed column."""
+_TS_FORMATS = (*_AWARE_FORMATS, *_NAIVE_FORMATS, "%Y-%m-%d")
+
+
+def _ts_text(expr: pl.Expr) -> pl.Expr:
+    return expr.str.strip_chars().str.replace("Z", "+00:00", literal=True)
+
+
+def _ts_format(s: pl.Expr, fmt: str) -> pl.Expr:
+    if fmt == "%Y-%m-%d":
+        return s.str.to_date(fmt, strict=False).cast(pl.Datetime("us")).dt.replace_time_zone("UTC")
+    if fmt in _AWARE_FORMATS:
+        return s.str.to_datetime(fmt, time_unit="us", time_zone="UTC", strict=False)
+    return s.str.to_datetime(fmt, time_unit="us", strict=False).dt.replace_time_zone("UTC")
+
+
+def sniff_timestamp_format(values: pl.Series) -> str | None:
+    """The one format every non-blank value of a column parses with, if there is one.
+
+    Files are written by one connector, so a column nearly always has one format; parsing
+    with it alone is several times cheaper than trying every format on every value.
+    """
+    frame = values.to_frame("s").select(_blank_to_null(pl.col("s")).alias("s"))
+    present = frame.height - frame.get_column("s").null_count()
+    sample = frame.filter(pl.col("s").is_not_null()).head(1)
+    for fmt in _TS_FORMATS:
+        if sample.height and sample.select(_ts_format(_ts_text(pl.col("s")), fmt)).item() is None:
+            continue
+        parsed = frame.select(_ts_format(_ts_text(pl.col("s")), fmt)).to_series()
+        if parsed.len() - parsed.null_count() == present:
+            return fmt
+    return None
+
+
+def _typed(name: str, ctype: ColType, dtype: pl.DataType, ts_format: str | None = None
+           ) -> tuple[pl.Expr, pl.Expr, str]:
+    """(typed value, is-bad flag, what was expected) for one landed column.
+
+    `ts_format`: the column's timestamp format when known (see sniff_timestamp_format).
+    """
     c = pl.col(name)
     if dtype == pl.Null:
         c, dtype = c.cast(pl.String), pl.String()
@@ -382,7 +425,7 @@ def _typed(name: str, ctype: ColType, dtype: pl.DataType) -> tuple[pl.Expr, pl.E
     if ctype is ColType.TIMESTAMP:
         if is_str:
             s = _blank_to_null(c)
-            v = parse_timestamp(s)
+            v = _ts_format(_ts_text(s), ts_format) if ts_format else parse_timestamp(s)
             return v, s.is_not_null() & v.is_null(), "an ISO-8601 timestamp"
         if isinstance(dtype, pl.Datetime):
             v = c.dt.replace_time_zone("UTC") if dtype.time_zone is None else c.dt.convert_time_zone("UTC")
@@ -480,19 +523,25 @@ def type_rows(spec: TableSpec, raw: pl.DataFrame, *, day: dt.date, file: str
         return schema.to_frame(eager=True).clear(), _quarantine_rows(bad, day=day, file=file), problems
 
     values: list[pl.Expr] = []
-    errors: list[tuple[str, pl.Expr]] = []
+    # (flag column, column, message): flags are cheap booleans over every row; messages
+    # are formatted only for the rows that are rejected.
+    flags: list[tuple[str, str, pl.Expr]] = []
     for column in spec.columns:
-        if column.name not in frame.columns:
-            values.append(pl.lit(None, schema[column.name]).alias(column.name))
+        name = column.name
+        if name not in frame.columns:
+            values.append(pl.lit(None, schema[name]).alias(name))
             continue
-        value, bad, expected = _typed(column.name, column.type, frame.schema[column.name])
-        values.append(value.cast(schema[column.name]).alias(column.name))
-        errors.append((column.name, pl.when(bad).then(pl.format(
-            "{}: expected {}, got '{}'", pl.lit(column.name), pl.lit(expected),
-            pl.col(column.name).cast(pl.String, strict=False)))))
+        ts_format = (sniff_timestamp_format(frame.get_column(name))
+                     if column.type is ColType.TIMESTAMP and frame.schema[name] == pl.String
+                     else None)
+        value, bad, expected = _typed(name, column.type, frame.schema[name], ts_format)
+        values += [value.cast(schema[name]).alias(name), bad.alias(f"__bad_{name}"),
+                   pl.col(name).cast(pl.String, strict=False).alias(f"__raw_{name}")]
+        flags.append((f"__bad_{name}", name, pl.format(
+            "{}: expected {}, got '{}'", pl.lit(name), pl.lit(expected), pl.col(f"__raw_{name}"))))
         if column.required:
-            errors.append((column.name, pl.when(value.is_null() & ~bad).then(
-                pl.lit(f"{column.name}: required value is missing"))))
+            values.append((value.is_null() & ~bad).alias(f"__missing_{name}"))
+            flags.append((f"__missing_{name}", name, pl.lit(f"{name}: required value is missing")))
     for name in spec.derived:
         values.append((pl.col(name) if name in frame.columns else pl.lit(None))
                       .cast(spec.derived[name]).alias(name))
@@ -507,32 +556,22 @@ def type_rows(spec: TableSpec, raw: pl.DataFrame, *, day: dt.date, file: str
                       .alias(EXTRA_COL))
     else:
         values.append(pl.lit(None, pl.String).alias(EXTRA_COL))
+    typed = frame.select(*values, pl.col(SOURCE_LINE_COL))
+    for i, (check, reason) in enumerate(spec.row_checks):
+        typed = typed.with_columns(check().fill_null(False).alias(f"__check_{i}"))
+        flags.append((f"__check_{i}", "", pl.lit(reason)))
 
-    reason_exprs = [e for _, e in errors]
-    first_column = pl.coalesce([pl.when(e.is_not_null()).then(pl.lit(n)) for n, e in errors]
-                               + [pl.lit(None, pl.String)])
-    typed = frame.select(
-        *values,
-        pl.col(SOURCE_LINE_COL),
-        pl.concat_str(reason_exprs, separator="; ", ignore_nulls=True).alias("__reason")
-        if reason_exprs else pl.lit(None, pl.String).alias("__reason"),
-        first_column.alias("__column"),
-    ).with_columns(pl.when(pl.col("__reason") != "").then(pl.col("__reason")).alias("__reason"))
-    for check, reason in spec.row_checks:
-        typed = typed.with_columns(
-            pl.when(check()).then(pl.concat_str([pl.col("__reason"), pl.lit(reason)],
-                                                separator="; ", ignore_nulls=True))
-            .otherwise(pl.col("__reason")).alias("__reason"))
-    bad_mask = pl.col("__reason").is_not_null()
-    rejected = typed.get_column("__reason").is_not_null()
+    rejected = (typed.select(pl.any_horizontal([pl.col(f) for f, _, _ in flags])).to_series()
+                if flags else pl.Series([False] * typed.height))
     bad = typed.filter(rejected).select(
-        pl.col(SOURCE_LINE_COL).alias("line"), pl.col("__column").alias("column"),
-        pl.col("__reason").alias("reason"),
+        pl.col(SOURCE_LINE_COL).alias("line"),
+        pl.coalesce([pl.when(pl.col(f)).then(pl.lit(c or None, pl.String)) for f, c, _ in flags]
+                    + [pl.lit(None, pl.String)]).alias("column"),
+        pl.concat_str([pl.when(pl.col(f)).then(msg) for f, _, msg in flags],
+                      separator="; ", ignore_nulls=True).alias("reason")
+        if flags else pl.lit(None, pl.String).alias("reason"),
     ).with_columns(raw.filter(rejected).select(raw_json.alias("raw")).to_series())
-    good = typed.filter(~bad_mask).select(
-        *[pl.col(c) for c in schema if c in typed.columns and c != SOURCE_LINE_COL],
-        pl.col(SOURCE_LINE_COL),
-    ).with_columns(
+    good = typed.filter(~rejected).with_columns(
         pl.lit(day).alias(LANDING_DATE_COL),
         pl.lit(file).alias(SOURCE_FILE_COL),
         pl.lit(None, pl.Datetime("us", "UTC")).alias(INGESTED_AT_COL),

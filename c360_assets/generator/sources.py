@@ -24,7 +24,7 @@ from c360_assets.generator.reference import (
     JUNK_EMAILS,
     PRODUCTS,
 )
-from c360_assets.generator.world import GROUP_COLUMNS, World, strs
+from c360_assets.generator.world import GROUP_COLUMNS, World
 
 US = pl.Datetime("us", "UTC")
 DAY_US = 86_400_000_000
@@ -168,6 +168,10 @@ def state_log(rng: np.random.Generator, world: World, source: str, records: pl.D
         "record_id", pl.col("scrub_at").dt.epoch("us").alias("t"), pl.lit(4, pl.Int8).alias("kind"))
     log = pl.concat([init, changes, touches.with_columns(pl.col("kind").cast(pl.Int8)),
                      ends, masters, scrubs], how="diagonal_relaxed")
+    # Nothing happens to a record before it exists.
+    created = records.select("record_id", pl.col("created_at").dt.epoch("us").alias("_created"))
+    log = log.join(created, on="record_id", how="inner").filter(
+        pl.col("t") >= pl.col("_created")).drop("_created")
     log = log.sort(["record_id", "t", "kind"]).with_columns(
         *[pl.col(c).forward_fill().over("record_id") for c in value_cols],
         pl.col("_master").forward_fill().over("record_id").alias("master_record_id"),
@@ -383,14 +387,14 @@ def build_salesforce(rng: np.random.Generator, world: World, out: SourceOutput) 
         has2 = pair["record_id_2"].is_not_null().to_numpy() if "record_id_2" in pair.columns else np.zeros(m, bool)
         go = rng.random(m) < np.where(has2, 0.6, 0.5)
         c1 = pair["c_1"].fill_null(0).to_numpy()
-        # pairs: record 1 -> record 0 at t2 (or t1 when no chain)
-        at1 = np.maximum(np.where(has2, t2, t1), c1 + 3_600_000_000)
+        c2 = pair["c_2"].fill_null(0).to_numpy() if has2.any() else np.zeros(m, np.int64)
+        hour = 3_600_000_000
+        # A merge happens after both records exist; in a chain A -> B comes before B -> C.
+        at2 = np.maximum(t1, np.maximum(c1, c2)) + hour
+        at1 = np.where(has2, np.maximum(t2, at2 + hour), np.maximum(t1, c1 + hour))
         merges.append(pl.DataFrame({"record_id": pair["record_id_1"], "_m": pair["record_id_0"],
                                     "_t": at1, "_go": go}))
         if has2.any():
-            c2 = pair["c_2"].fill_null(0).to_numpy()
-            at2 = np.maximum(t1, c2 + 3_600_000_000)
-            at2 = np.minimum(at2, at1 - 1)
             merges.append(pl.DataFrame({"record_id": pair["record_id_2"], "_m": pair["record_id_1"],
                                         "_t": at2, "_go": go & has2}).filter(pl.col("record_id").is_not_null()))
     if merges:
@@ -629,7 +633,7 @@ _CHANGED_TRAITS = {
 
 def build_segment(rng: np.random.Generator, world: World, out: SourceOutput) -> None:
     """identify() calls: sign-up with the traits known then, later only what changed."""
-    start, end = _us(world.spec.start_ts), _us(world.spec.end_ts)
+    end = _us(world.spec.end_ts)
     p = world.persons.filter(pl.col("in_segment"))
     n = p.height
     u = rng.random(n)

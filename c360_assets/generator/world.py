@@ -50,6 +50,11 @@ CHANGE_RATES = {"email": 0.002, "phone": 0.0015, "mobile": 0.0005, "address": 0.
                 "last_name": 0.0003, "consent": 0.002, "employer": 0.0005}
 PROPAGATION = {"salesforce": 0.5, "sap": 0.4, "shopify": 0.5, "segment": 0.3, "zendesk": 0.5}
 MEMBERSHIP = {"sap": 0.25, "shopify": 0.55, "segment": 0.45, "zendesk": 0.35}
+EVENT_VALUE_SCHEMA: dict[str, pl.DataType] = {
+    "email": pl.String(), "phone": pl.String(), "mobile_phone": pl.String(), "street": pl.String(),
+    "city": pl.String(), "postal_code": pl.String(), "country": pl.String(),
+    "last_name": pl.String(), "company_idx": pl.Int64(),
+}
 VALUE_COLUMNS = ("first_name", "last_name", "email", "phone", "mobile_phone", "street", "city",
                  "postal_code", "country", "birth_date", "email_consent", "company_idx")
 
@@ -148,9 +153,7 @@ def random_addresses(rng: np.random.Generator, countries: np.ndarray) -> dict[st
             continue
         numbers = rng.integers(1, 300, idx.size)
         names = np.asarray(c.streets, dtype=object)[rng.integers(0, len(c.streets), idx.size)]
-        if c.code in ("US", "GB", "CA"):
-            street[idx] = [f"{num} {s}" for num, s in zip(numbers, names, strict=True)]
-        elif c.code == "FR":
+        if c.code in ("US", "GB", "CA", "FR"):  # number before the street name
             street[idx] = [f"{num} {s}" for num, s in zip(numbers, names, strict=True)]
         else:
             street[idx] = [f"{s} {num}" for num, s in zip(numbers, names, strict=True)]
@@ -227,7 +230,6 @@ def build_world(spec: WorldSpec) -> World:
     heads = heads[heads + 1 < n]
     heads = heads[np.concatenate(([True], np.diff(heads) > 1))] if heads.size else heads
     partners = heads + 1
-    family = pl.DataFrame({"head": heads.astype(np.int64), "partner": partners.astype(np.int64)})
     if heads.size:
         head_rows = persons[heads]
         fam_email = (head_rows.select(
@@ -324,7 +326,13 @@ def _events(rng: np.random.Generator, spec: WorldSpec, persons: pl.DataFrame, n_
                       .with_columns(_us_to_series("t", t), *[
                           (v.alias(k) if isinstance(v, pl.Series) else pl.Series(k, v))
                           for k, v in values.items()]))
-    events = pl.concat(frames, how="diagonal_relaxed").sort(["t", "person_idx", "group"])
+    events = pl.concat(frames, how="diagonal_relaxed") if frames else pl.DataFrame(
+        schema={"person_idx": pl.Int64, "group": pl.String, "t": pl.Datetime("us", "UTC")})
+    # A fixed schema whatever happened: a small world may have no event of some group.
+    events = events.with_columns([
+        pl.lit(None, dtype).alias(name) for name, dtype in EVENT_VALUE_SCHEMA.items()
+        if name not in events.columns
+    ]).sort(["t", "person_idx", "group"])
     events = _consent_toggles(events, persons)
     events = _recycle_phones(rng, events, persons)
     events = events.with_row_index("event_idx").with_columns(pl.col("event_idx").cast(pl.Int64))
@@ -358,18 +366,15 @@ def _recycle_phones(rng: np.random.Generator, events: pl.DataFrame, persons: pl.
     released_at = t[first_change]
     released_phone = persons["phone"].to_numpy()[person[first_change]]
     released_country = persons["country"].to_numpy()[person[first_change]]
+    released_person = person[first_change]
+    country_of = persons["country"].to_numpy()
     phones = events["phone"].to_numpy().copy()
-    recycle = np.flatnonzero(rng.random(phone_rows.size) < 0.05)
-    for k in recycle:
-        available = np.searchsorted(released_at, t[k], side="left")  # released before t
-        if available == 0:
-            continue
-        j = int(rng.integers(0, available))
-        if person[first_change][j] == person[k]:
-            continue
-        same_country = persons["country"][int(person[k])] == released_country[j]
-        if same_country:
-            phones[phone_rows[k]] = released_phone[j]
+    for k in np.flatnonzero(rng.random(phone_rows.size) < 0.05):
+        # Numbers of the same country released before this change, by someone else.
+        pool = np.flatnonzero((released_at < t[k]) & (released_country == country_of[person[k]])
+                              & (released_person != person[k]))
+        if pool.size:
+            phones[phone_rows[k]] = released_phone[pool[rng.integers(0, pool.size)]]
     return events.with_columns(strs(phones, "phone"))
 
 

@@ -29,6 +29,8 @@ TS_FORMAT = {
     "zendesk": "%Y-%m-%dT%H:%M:%SZ",
     "segment": "%Y-%m-%dT%H:%M:%S%.3fZ",
 }
+# The precision each connector lands timestamps with.
+TS_PRECISION = {"salesforce": "1ms", "segment": "1ms", "zendesk": "1s", "shopify": "1s", "sap": "1s"}
 SHOP_TZ = "America/New_York"
 REDELIVERY_SHARE = 0.1
 
@@ -56,7 +58,9 @@ def _text_times(frame: pl.DataFrame, source: str) -> pl.DataFrame:
 def render(frame: pl.DataFrame, table_key: str, fmt: str) -> pl.DataFrame:
     """Turn typed landed rows into the columns and value styles of one file format."""
     source, table = table_key.split("/")
-    frame = frame.drop("_landing_date", "_sync", strict=False)
+    frame = frame.drop("_landing_date", "_sync", strict=False).with_columns(
+        [pl.col(c).dt.truncate(TS_PRECISION[source]) for c, t in frame.schema.items()
+         if isinstance(t, pl.Datetime)])
     if source == "shopify" and table == "customer":
         if fmt == "parquet":  # GraphQL flavour: upper-case enums, no legacy fields
             frame = frame.drop("accepts_marketing", "accepts_marketing_updated_at").with_columns(

@@ -1,0 +1,38 @@
+"""Run benchmark steps as child processes and measure each one's wall time and peak RSS."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+
+
+@dataclass
+class Step:
+    name: str
+    seconds: float
+    peak_rss_mb: float
+    returncode: int
+
+
+def run_step(name: str, argv: list[str], env: dict[str, str] | None = None) -> Step:
+    """Run `argv`; peak RSS is the child's own (wait4), not this process's."""
+    print(f"\n=== {name}: {' '.join(argv)}", flush=True)
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(argv, env={**os.environ, **(env or {})})
+    _, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.perf_counter() - t0
+    code = os.waitstatus_to_exitcode(status)
+    step = Step(name, seconds, usage.ru_maxrss / 1024, code)  # ru_maxrss is KiB on Linux
+    print(f"=== {name}: {seconds:.1f}s, peak RSS {step.peak_rss_mb:,.0f} MiB, exit {code}", flush=True)
+    if code != 0:
+        sys.exit(f"step {name!r} failed with exit code {code}")
+    return step
+
+
+def table(steps: list[Step]) -> str:
+    lines = ["| step | wall time | peak RSS |", "|---|---:|---:|"]
+    lines += [f"| {s.name} | {s.seconds:.1f} s | {s.peak_rss_mb:,.0f} MiB |" for s in steps]
+    return "\n".join(lines)

@@ -1,0 +1,44 @@
+"""Shared fixtures: small generated worlds and temporary lakes."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from c360_assets.generator import generate
+
+os.environ.setdefault("DAGSTER_HOME", "")  # never write into a user's Dagster home
+WORLD_START = dt.date(2026, 1, 1)
+
+
+def _quiet(_: str) -> None:
+    return None
+
+
+@pytest.fixture(scope="session")
+def small_world(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 300-person, 6-day world in the default format mix (read-only: copy to modify)."""
+    out = tmp_path_factory.mktemp("world") / "landing"
+    generate(300, 6, 11, out, start=WORLD_START, progress=_quiet)
+    return out
+
+
+@pytest.fixture(scope="session")
+def worlds_by_format(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The same world written three times: all CSV, all JSONL, all Parquet."""
+    base = tmp_path_factory.mktemp("formats")
+    out = {}
+    for fmt in ("csv", "jsonl", "parquet"):
+        out[fmt] = base / fmt
+        generate(120, 4, 5, out[fmt], start=WORLD_START, fmt=fmt, progress=_quiet)
+    return out
+
+
+@pytest.fixture()
+def instance() -> dg.DagsterInstance:
+    with dg.instance_for_test() as inst:
+        yield inst

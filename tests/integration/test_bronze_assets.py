@@ -1,0 +1,151 @@
+"""Bronze assets through Dagster: idempotent partitions, order independence, metadata."""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import dagster as dg
+import polars as pl
+import pytest
+
+from c360_assets.bronze import SOURCES
+from c360_assets.bronze.assets import bronze_key
+from c360_assets.definitions import build_definitions
+from c360_assets.lib import delta
+from c360_assets.lib.config import C360Config, SourceConfig
+from c360_assets.resources import C360Paths
+from c360_assets.runner import materialize
+from tests.conftest import WORLD_START
+from tests.helpers import assert_same_tables, comparable, land
+
+REPO = Path(__file__).resolve().parents[2]
+WORLD_DAYS = [WORLD_START + dt.timedelta(days=i) for i in range(6)]
+
+
+def _run_partition(landing: Path, lake: Path, source: str, day: dt.date, instance) -> None:
+    paths = C360Paths(landing_root=str(landing), lake_root=str(lake))
+    defs = build_definitions(paths=paths)
+    keys = [bronze_key(t) for s in SOURCES if s.name == source for t in s.tables]
+    result = dg.materialize(list(defs.assets), instance=instance, resources={"c360": paths},
+                            selection=dg.AssetSelection.assets(*keys), partition_key=day.isoformat())
+    assert result.success
+
+
+def _tables(lake: Path, source: str) -> dict[str, pl.DataFrame]:
+    out = {}
+    for t in next(s for s in SOURCES if s.name == source).tables:
+        out[t.key] = comparable(delta.read_table(lake / "bronze" / t.key))
+    return out
+
+
+def test_definitions_validate_from_workspace_yaml() -> None:
+    proc = subprocess.run([sys.executable, "-m", "dagster", "definitions", "validate", "-w",
+                           "workspace.yaml"], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "Validation successful" in proc.stderr + proc.stdout
+
+
+def test_five_partitioned_bronze_assets_with_descriptions_groups_kinds_owners() -> None:
+    config = C360Config(sources={"sap": SourceConfig(start_date=dt.date(2024, 3, 1))})
+    defs = build_definitions(config, C360Paths(landing_root="/l", lake_root="/k"))
+    assets = list(defs.assets)
+    assert sorted(a.node_def.name for a in assets) == [f"bronze_{s.name}" for s in sorted(SOURCES, key=lambda s: s.name)]
+    for a in assets:
+        assert isinstance(a.partitions_def, dg.DailyPartitionsDefinition)
+        for spec in a.specs:
+            assert spec.group_name == "bronze"
+            assert spec.kinds == {"polars", "delta"}
+            assert spec.owners == ["team:data-platform"]
+            assert len(spec.description or "") > 80
+    sap = next(a for a in assets if a.node_def.name == "bronze_sap")
+    assert sap.partitions_def.start.date() == dt.date(2024, 3, 1)
+    assert {k.to_user_string() for k in sap.keys} == {"bronze/sap_kna1", "bronze/sap_adr6"}
+
+
+def test_rematerialising_a_partition_gives_an_identical_table(small_world, tmp_path, instance) -> None:
+    lake = tmp_path / "lake"
+    day = WORLD_DAYS[2]
+    _run_partition(small_world, lake, "salesforce", day, instance)
+    first = _tables(lake, "salesforce")
+    version = delta.table_version(lake / "bronze" / "salesforce_contact")
+    _run_partition(small_world, lake, "salesforce", day, instance)
+    assert_same_tables(_tables(lake, "salesforce"), first)
+    assert delta.table_version(lake / "bronze" / "salesforce_contact") == version + 1
+    assert first["salesforce_contact"]["_landing_date"].unique().to_list() == [day]
+
+
+@pytest.mark.parametrize("source", ["salesforce", "segment", "shopify"])
+def test_landing_partitions_out_of_order_gives_the_same_bronze(small_world, tmp_path, instance, source) -> None:
+    in_order = tmp_path / "in_order"
+    summary = materialize(small_world, in_order, select=source, instance=instance, log_level="ERROR",
+                          echo=lambda _: None)
+    assert summary.ok
+    shuffled = tmp_path / "shuffled"
+    days = WORLD_DAYS[:]
+    random.Random(3).shuffle(days)
+    for day in days:
+        _run_partition(small_world, shuffled, source, day, instance)
+    assert_same_tables(_tables(shuffled, source), _tables(in_order, source))
+
+
+def test_a_range_is_one_run_and_one_commit_per_table(small_world, tmp_path, instance) -> None:
+    summary = materialize(small_world, tmp_path / "lake", select="bronze/sap",
+                          partitions=(WORLD_DAYS[1], WORLD_DAYS[4]), instance=instance,
+                          log_level="ERROR", echo=lambda _: None)
+    assert summary.ok and len(summary.runs) == 1
+    assert sorted(summary.tables) == ["bronze/sap_adr6", "bronze/sap_kna1"]
+    assert delta.table_version(tmp_path / "lake" / "bronze" / "sap_kna1") == 0
+    kna1 = delta.read_table(tmp_path / "lake" / "bronze" / "sap_kna1")
+    assert set(kna1["_landing_date"].unique()) <= set(WORLD_DAYS[1:5])
+    assert not (tmp_path / "lake" / "bronze" / "salesforce_contact").exists()
+    records = instance.get_materialized_partitions(dg.AssetKey(["bronze", "sap_kna1"]))
+    assert records == {d.isoformat() for d in WORLD_DAYS[1:5]}
+
+
+def test_materialisation_metadata_reports_counts_freshness_and_a_masked_preview(small_world, tmp_path, instance) -> None:
+    _run_partition(small_world, tmp_path / "lake", "zendesk", WORLD_DAYS[0], instance)
+    event = instance.get_latest_materialization_event(dg.AssetKey(["bronze", "zendesk_user"]))
+    md = event.asset_materialization.metadata
+    written = md["rows_written"].value
+    assert written > 0 and md["dagster/row_count"].value == written
+    assert md["rows_quarantined"].value == 0 and md["rows_read"].value >= written
+    newest = delta.read_table(tmp_path / "lake" / "bronze" / "zendesk_user")["updated_at"].max()
+    assert md["dagster/last_updated_timestamp"].value == pytest.approx(newest.timestamp())
+    preview = md["preview"].value
+    emails = delta.read_table(tmp_path / "lake" / "bronze" / "zendesk_user")["email"].drop_nulls()
+    assert "***@" in preview and not any(e in preview for e in emails.to_list())
+
+
+def test_bad_rows_go_to_quarantine_with_file_line_and_reason(small_world, tmp_path, instance) -> None:
+    landing = tmp_path / "landing"
+    shutil.copytree(small_world / "zendesk", landing / "zendesk")
+    day = WORLD_DAYS[3].isoformat()
+    land(landing, "zendesk", "user", day, "zz-bad.csv",
+         "id,name,updated_at,_fivetran_deleted,_fivetran_synced\n"
+         f"12.5,Bad Id,{day}T10:00:00Z,false,{day}T11:00:00Z\n")
+    summary = materialize(landing, tmp_path / "lake", select="zendesk", instance=instance,
+                          log_level="ERROR", echo=lambda _: None)
+    assert summary.ok
+    q = delta.read_table(tmp_path / "lake" / "quarantine" / "zendesk_user")
+    assert q.select("_source_file", "line", "column").rows() == [
+        (f"zendesk/user/{day}/zz-bad.csv", 2, "id")]
+    assert summary.tables["bronze/zendesk_user"].rows_quarantined == 1
+
+
+def test_landing_days_before_the_start_date_are_an_error_not_skipped(small_world, tmp_path, instance) -> None:
+    landing = tmp_path / "landing"
+    shutil.copytree(small_world / "zendesk", landing / "zendesk")
+    land(landing, "zendesk", "user", "2019-12-31", "old.csv",
+         "id,name,updated_at,_fivetran_deleted,_fivetran_synced\n1,Old,2019-12-31,false,2019-12-31\n")
+    land(landing, "zendesk", "user", "not-a-day", "x.csv", "id\n1\n")
+    summary = materialize(landing, tmp_path / "lake", select="zendesk", instance=instance,
+                          log_level="ERROR", echo=lambda _: None)
+    assert not summary.ok
+    assert any("before the source's start date 2020-01-01" in p for p in summary.problems)
+    assert any("not-a-day" in p and "not a landing date" in p for p in summary.problems)
+    assert summary.tables["bronze/zendesk_user"].rows_written > 0  # good days still landed
