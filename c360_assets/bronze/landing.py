@@ -39,6 +39,7 @@ from c360_assets.bronze.contract import (
     TableSpec,
 )
 from c360_assets.bronze.segment import snake_case
+from c360_assets.lib.jsonexpr import json_object
 
 FORMATS = ("csv", "jsonl", "parquet")
 _DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -547,15 +548,9 @@ def type_rows(spec: TableSpec, raw: pl.DataFrame, *, day: dt.date, file: str
                       .cast(spec.derived[name]).alias(name))
     known = {c.name for c in spec.columns} | set(spec.derived) | {SOURCE_LINE_COL}
     extras = [c for c in frame.columns if c not in known]
-    if extras:
-        extra_fields = [
-            (pl.col(c).struct.json_encode() if isinstance(frame.schema[c], pl.Struct)
-             else pl.col(c).cast(pl.String, strict=False)).alias(c) for c in extras]
-        any_extra = pl.any_horizontal([pl.col(c).is_not_null() for c in extras])
-        values.append(pl.when(any_extra).then(pl.struct(extra_fields).struct.json_encode())
-                      .alias(EXTRA_COL))
-    else:
-        values.append(pl.lit(None, pl.String).alias(EXTRA_COL))
+    values.append(json_object({
+        c: (pl.col(c).struct.json_encode() if isinstance(frame.schema[c], pl.Struct)
+            else pl.col(c).cast(pl.String, strict=False)) for c in extras}).alias(EXTRA_COL))
     typed = frame.select(*values, pl.col(SOURCE_LINE_COL))
     for i, (check, reason) in enumerate(spec.row_checks):
         typed = typed.with_columns(check().fill_null(False).alias(f"__check_{i}"))

@@ -3,8 +3,9 @@
 Traits land either nested in a `traits` object (JSONL/Parquet; a JSON string in CSV)
 or flattened as snake_case columns. Bronze carries them in one `traits` column: a
 JSON object with snake_case keys (camelCase keys are converted, a nested `address`
-or `company` object flattens to `address_<key>`), values as strings. A trait that is
-absent or null was not sent; it never means "cleared".
+or `company` object flattens to `address_<key>`), values as strings, holding only the
+traits that were sent. A trait that is absent or null was not sent; it never means
+"cleared".
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import polars as pl
 
 from c360_assets.bronze.contract import ColType as T
 from c360_assets.bronze.contract import SourceSpec, TableSpec, col
+from c360_assets.lib.jsonexpr import json_object
 
 TRAITS_COL = "traits"
 
@@ -59,12 +61,10 @@ def prepare_identifies(frame: pl.DataFrame) -> pl.DataFrame:
         candidates.setdefault(snake_case(name), []).append(
             _as_string(pl.col(name), frame.schema[name]))
         consumed.append(name)
-    if candidates:
-        # camelCase and snake_case spellings of one trait mean the same trait.
-        merged = [pl.coalesce(exprs).alias(key) for key, exprs in sorted(candidates.items())]
-        trait_json = pl.struct(merged).struct.json_encode()
-    else:
-        trait_json = pl.lit("{}")
+    # camelCase and snake_case spellings of one trait mean the same trait; only the traits
+    # that were sent (non-null) are kept.
+    trait_json = json_object({key: pl.coalesce(exprs)
+                              for key, exprs in sorted(candidates.items())}).fill_null("{}")
     return frame.with_columns(trait_json.alias("__traits_json")).drop(consumed).rename(
         {"__traits_json": TRAITS_COL})
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import dagster as dg
 import polars as pl
 import pytest
+from deltalake import DeltaTable
 
 from c360_assets.bronze import SOURCES
 from c360_assets.bronze.assets import bronze_key
@@ -77,6 +78,9 @@ def test_rematerialising_a_partition_gives_an_identical_table(small_world, tmp_p
     assert_same_tables(_tables(lake, "salesforce"), first)
     assert delta.table_version(lake / "bronze" / "salesforce_contact") == version + 1
     assert first["salesforce_contact"]["_landing_date"].unique().to_list() == [day]
+    table = DeltaTable(str(lake / "bronze" / "salesforce_contact"))
+    assert table.metadata().configuration["delta.enableChangeDataFeed"] == "true"
+    assert table.metadata().partition_columns == ["_landing_date"]
 
 
 @pytest.mark.parametrize("source", ["salesforce", "segment", "shopify"])
