@@ -175,6 +175,18 @@ def _normalise_names(frame: pl.DataFrame) -> pl.DataFrame:
     return frame.rename(dict(zip(frame.columns, names, strict=True)))
 
 
+def _raw_file(frame: pl.DataFrame, lines: list[int],
+              rejected: list[tuple[int | None, str, str | None]],
+              line_map: list[int] | None) -> RawFile:
+    """Attach line numbers, mapped back to the original file when lines were dropped."""
+    if line_map is not None:
+        lines = [line_map[n - 1] for n in lines]
+        rejected = [(line_map[n - 1] if n else n, r, raw) for n, r, raw in rejected]
+    frame = _normalise_names(frame).with_columns(
+        pl.Series(SOURCE_LINE_COL, lines, dtype=pl.Int64))
+    return RawFile(frame, rejected)
+
+
 def _csv_record_lines(text: str) -> list[int]:
     """Physical line number where each data record starts (header is line 1)."""
     reader = csv.reader(io.StringIO(text, newline=""))
@@ -229,12 +241,7 @@ def _read_csv(data: bytes, line_map: list[int] | None) -> RawFile:
         except csv.Error as exc:
             rejected.append((previous_end + 1, f"malformed CSV: {exc}", None))
         frame = pl.DataFrame(rows, schema={h: pl.String for h in header}, orient="row")
-    if line_map is not None:
-        lines = [line_map[n - 1] for n in lines]
-        rejected = [(line_map[n - 1] if n else n, r, raw) for n, r, raw in rejected]
-    frame = _normalise_names(frame).with_columns(
-        pl.Series(SOURCE_LINE_COL, lines, dtype=pl.Int64))
-    return RawFile(frame, rejected)
+    return _raw_file(frame, lines, rejected, line_map)
 
 
 def _jsonable(value: object) -> object:
@@ -275,12 +282,7 @@ def _read_jsonl(data: bytes, line_map: list[int] | None) -> RawFile:
         keys = sorted({k for r in records for k in r})
         frame = pl.DataFrame(
             {k: [r.get(k) for r in records] for k in keys}, schema={k: pl.String for k in keys})
-    if line_map is not None:
-        lines = [line_map[n - 1] for n in lines]
-        rejected = [(line_map[n - 1] if n else n, r, raw) for n, r, raw in rejected]
-    frame = _normalise_names(frame).with_columns(
-        pl.Series(SOURCE_LINE_COL, lines, dtype=pl.Int64))
-    return RawFile(frame, rejected)
+    return _raw_file(frame, lines, rejected, line_map)
 
 
 def read_raw(path: Path) -> RawFile:
