@@ -25,6 +25,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import orjson
 import polars as pl
 
@@ -198,32 +199,65 @@ def _csv_record_lines(text: str) -> list[int]:
     return starts
 
 
-def _has_short_records(text: str, width: int) -> bool:
-    """Whether an unquoted line has fewer fields than the header (polars pads those)."""
-    lines = pl.Series(text.split("\n")[1:])
-    plain = lines.filter((lines.str.len_bytes() > 0) & ~lines.str.contains('"', literal=True))
-    return bool((plain.str.count_matches(",", literal=True) < width - 1).any())
+def _line_starts(buf: np.ndarray) -> np.ndarray:
+    """Byte offset where each physical line starts (a trailing newline opens no line)."""
+    newlines = np.flatnonzero(buf == 10)
+    starts = np.concatenate(([0], newlines + 1))
+    return starts[starts < buf.size]
+
+
+def _has_short_records(data: bytes, width: int) -> bool:
+    """Whether an unquoted data line has fewer fields than the header (polars pads those).
+
+    Vectorised over the bytes: commas per line from their offsets, no Python strings.
+    """
+    buf = np.frombuffer(data, dtype=np.uint8)
+    starts = _line_starts(buf)[1:]  # skip the header
+    if not starts.size:
+        return False
+    ends = np.append(starts[1:], buf.size)
+    commas = np.flatnonzero(buf == 44)
+    quotes = np.flatnonzero(buf == 34)
+    per_line = np.searchsorted(commas, ends) - np.searchsorted(commas, starts)
+    quoted = (np.searchsorted(quotes, ends) - np.searchsorted(quotes, starts)) > 0
+    blank = (ends - starts) <= 1 + (buf[np.maximum(ends - 2, 0)] == 13)
+    return bool(np.any((per_line < width - 1) & ~quoted & ~blank))
+
+
+def _nonblank_lines(data: bytes) -> list[int]:
+    """1-based numbers of the lines holding something other than whitespace.
+
+    Without an empty line inside, every line up to the last counts (found with fast
+    byte searches); a whitespace-only line this misses makes the reader's row count
+    disagree, which sends the file down the line-by-line path.
+    """
+    body = data.rstrip(b"\r\n")
+    if body and not body.startswith((b"\n", b"\r\n")) and b"\n\n" not in body \
+            and b"\n\r\n" not in body:
+        return list(range(1, body.count(b"\n") + 2))
+    return [i for i, line in enumerate(data.split(b"\n"), start=1) if line.strip()]
 
 
 def _read_csv(data: bytes, line_map: list[int] | None) -> RawFile:
     rejected: list[tuple[int | None, str, str | None]] = []
-    text = data.decode("utf-8")
+    text = ""
     try:
         frame = pl.read_csv(io.BytesIO(data), infer_schema=False, has_header=True,
                             raise_if_empty=False)
-        physical = text.count("\n") + (0 if text.endswith("\n") else 1)
-        if _has_short_records(text, frame.width):
+        physical = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
+        if _has_short_records(data, frame.width):
             raise pl.exceptions.ComputeError("records with too few fields")
         if physical == frame.height + 1:
             lines = list(range(2, frame.height + 2))
         else:
+            text = data.decode("utf-8")
             lines = _csv_record_lines(text)
             if len(lines) != frame.height:
                 raise pl.exceptions.ComputeError("record count mismatch")
     except (pl.exceptions.PolarsError, csv.Error):
         # Malformed records (ragged rows, broken quoting): read record by record with the
         # standard library, keep the well-formed ones, reject the rest with their line.
-        reader = csv.reader(io.StringIO(text, newline=""))
+        reader = csv.reader(io.StringIO(text or data.decode("utf-8"), newline=""))
         header = next(reader, None) or []
         rows, lines, previous_end = [], [], reader.line_num
         try:
@@ -255,8 +289,7 @@ def _jsonable(value: object) -> object:
 
 
 def _read_jsonl(data: bytes, line_map: list[int] | None) -> RawFile:
-    physical = data.split(b"\n")
-    numbers = [i for i, line in enumerate(physical, start=1) if line.strip()]
+    numbers = _nonblank_lines(data)
     rejected: list[tuple[int | None, str, str | None]] = []
     try:
         frame = pl.read_ndjson(io.BytesIO(data), infer_schema_length=None)
@@ -267,6 +300,7 @@ def _read_jsonl(data: bytes, line_map: list[int] | None) -> RawFile:
         # A broken line, or values whose types disagree across lines: parse line by line,
         # every scalar as its string form (exact for 64-bit integers).
         records, lines = [], []
+        physical = data.split(b"\n")
         for number in numbers:
             raw_line = physical[number - 1]
             try:
@@ -323,7 +357,9 @@ def _blank_to_null(expr: pl.Expr) -> pl.Expr:
 
 
 _AWARE_FORMATS = ("%Y-%m-%dT%H:%M:%S%.f%z", "%Y-%m-%d %H:%M:%S%.f%z", "%Y-%m-%dT%H:%M%z")
-_NAIVE_FORMATS = ("%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M")
+# Without fractional seconds first: polars parses those on its fast path.
+_NAIVE_FORMATS = ("%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S%.f",
+                  "%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M")
 
 
 def parse_timestamp(expr: pl.Expr) -> pl.Expr:
@@ -352,29 +388,58 @@ def _ts_format(s: pl.Expr, fmt: str) -> pl.Expr:
     return s.str.to_datetime(fmt, time_unit="us", strict=False).dt.replace_time_zone("UTC")
 
 
-def sniff_timestamp_format(values: pl.Series) -> str | None:
-    """The one format every non-blank value of a column parses with, if there is one.
+_UTC_SUFFIXES = ("+00:00", "+0000")
 
-    Files are written by one connector, so a column nearly always has one format; parsing
-    with it alone is several times cheaper than trying every format on every value.
+
+def _ts_with_fraction(text: pl.Expr, sep: str) -> pl.Expr:
+    """`YYYY-MM-DD<sep>HH:MM:SS.f` (naive, 1-9 fraction digits) on polars' fast path.
+
+    The whole seconds parse without a fraction (the fast path); the fraction is added as
+    microseconds. Null for any value not of exactly this shape.
     """
-    frame = values.to_frame("s").select(_blank_to_null(pl.col("s")).alias("s"))
+    fraction = text.str.slice(20)
+    micros = fraction.str.pad_end(6, "0").str.slice(0, 6).cast(pl.Int64, strict=False)
+    whole = text.str.slice(0, 19).str.to_datetime(f"%Y-%m-%d{sep}%H:%M:%S", time_unit="us",
+                                                  strict=False)
+    shaped = (text.str.slice(19, 1) == ".") & fraction.str.contains(r"^\d{1,9}$")
+    return pl.when(shaped).then(whole + pl.duration(microseconds=micros)).dt.replace_time_zone("UTC")
+
+
+def parse_timestamp_column(values: pl.Series) -> pl.Series:
+    """Parse a String column of timestamps to UTC, each value exactly as `parse_timestamp`.
+
+    Files are written by one connector, so a column nearly always has one format: the
+    first format that parses every value is used alone, and a UTC offset shared by every
+    value is cut off so polars' fast parser takes the rest. Only a column mixing formats
+    pays for trying every format on every value.
+    """
+    frame = values.to_frame("s").select(_ts_text(_blank_to_null(pl.col("s"))).alias("s"))
     present = frame.height - frame.get_column("s").null_count()
+    if present == 0:
+        return pl.Series(values.name, [None] * frame.height, dtype=pl.Datetime("us", "UTC"))
     sample = frame.filter(pl.col("s").is_not_null()).head(1)
-    for fmt in _TS_FORMATS:
-        if sample.height and sample.select(_ts_format(_ts_text(pl.col("s")), fmt)).item() is None:
+    candidates: list[pl.Expr] = []
+    for suffix in _UTC_SUFFIXES:
+        if frame.select(pl.col("s").str.ends_with(suffix).all(ignore_nulls=True)).item():
+            stripped = pl.col("s").str.strip_suffix(suffix)
+            candidates += [_ts_format(stripped, f) for f in _NAIVE_FORMATS[:2]]
+            candidates += [_ts_with_fraction(stripped, sep) for sep in ("T", " ")]
+            candidates += [_ts_format(stripped, f) for f in _NAIVE_FORMATS[2:]]
+    candidates += [_ts_format(pl.col("s"), f) for f in _TS_FORMATS]
+    for candidate in candidates:
+        if sample.select(candidate).item() is None:
             continue
-        parsed = frame.select(_ts_format(_ts_text(pl.col("s")), fmt)).to_series()
+        parsed = frame.select(candidate).to_series()
         if parsed.len() - parsed.null_count() == present:
-            return fmt
-    return None
+            return parsed.alias(values.name)
+    return frame.select(parse_timestamp(pl.col("s"))).to_series().alias(values.name)
 
 
-def _typed(name: str, ctype: ColType, dtype: pl.DataType, ts_format: str | None = None
+def _typed(name: str, ctype: ColType, dtype: pl.DataType, parsed: str | None = None
            ) -> tuple[pl.Expr, pl.Expr, str]:
     """(typed value, is-bad flag, what was expected) for one landed column.
 
-    `ts_format`: the column's timestamp format when known (see sniff_timestamp_format).
+    `parsed`: a column already holding this one's timestamps (parse_timestamp_column).
     """
     c = pl.col(name)
     if dtype == pl.Null:
@@ -428,7 +493,7 @@ def _typed(name: str, ctype: ColType, dtype: pl.DataType, ts_format: str | None 
     if ctype is ColType.TIMESTAMP:
         if is_str:
             s = _blank_to_null(c)
-            v = _ts_format(_ts_text(s), ts_format) if ts_format else parse_timestamp(s)
+            v = pl.col(parsed) if parsed else parse_timestamp(s)
             return v, s.is_not_null() & v.is_null(), "an ISO-8601 timestamp"
         if isinstance(dtype, pl.Datetime):
             v = c.dt.replace_time_zone("UTC") if dtype.time_zone is None else c.dt.convert_time_zone("UTC")
@@ -534,10 +599,11 @@ def type_rows(spec: TableSpec, raw: pl.DataFrame, *, day: dt.date, file: str
         if name not in frame.columns:
             values.append(pl.lit(None, schema[name]).alias(name))
             continue
-        ts_format = (sniff_timestamp_format(frame.get_column(name))
-                     if column.type is ColType.TIMESTAMP and frame.schema[name] == pl.String
-                     else None)
-        value, bad, expected = _typed(name, column.type, frame.schema[name], ts_format)
+        parsed = None
+        if column.type is ColType.TIMESTAMP and frame.schema[name] == pl.String:
+            parsed = f"__ts_{name}"
+            frame = frame.with_columns(parse_timestamp_column(frame.get_column(name)).alias(parsed))
+        value, bad, expected = _typed(name, column.type, frame.schema[name], parsed)
         values += [value.cast(schema[name]).alias(name), bad.alias(f"__bad_{name}"),
                    pl.col(name).cast(pl.String, strict=False).alias(f"__raw_{name}")]
         flags.append((f"__bad_{name}", name, pl.format(
@@ -549,7 +615,7 @@ def type_rows(spec: TableSpec, raw: pl.DataFrame, *, day: dt.date, file: str
         values.append((pl.col(name) if name in frame.columns else pl.lit(None))
                       .cast(spec.derived[name]).alias(name))
     known = {c.name for c in spec.columns} | set(spec.derived) | {SOURCE_LINE_COL}
-    extras = [c for c in frame.columns if c not in known]
+    extras = [c for c in frame.columns if c not in known and not c.startswith("__ts_")]
     values.append(json_object({
         c: (pl.col(c).struct.json_encode() if isinstance(frame.schema[c], pl.Struct)
             else pl.col(c).cast(pl.String, strict=False)) for c in extras}).alias(EXTRA_COL))

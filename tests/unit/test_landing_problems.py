@@ -125,3 +125,12 @@ def test_repeated_delivery_of_the_same_rows_is_kept_once(tmp_path) -> None:
     assert batch.duplicates_dropped == 1
     # The copy kept is the first by file name and line.
     assert batch.good.filter(pl.col("last_name") == "Good2")["_source_file"].item().endswith("part-1.csv")
+
+
+def test_whitespace_only_jsonl_lines_keep_line_numbers_right(tmp_path) -> None:
+    land(tmp_path, "segment", "identifies", D, "ws.jsonl",
+         '{"id":"m1","user_id":"u1","timestamp":"2026-04-15T10:00:00Z"}\n'
+         '   \n'
+         '{"id":"m2","user_id":"u2","timestamp":"2026-04-15T10:00:00Z"}\n')
+    batch = ingest_table(tmp_path, segment.IDENTIFIES, [DAY], NOW)
+    assert batch.good.select("id", "_source_line").rows() == [("m1", 1), ("m2", 3)]

@@ -121,3 +121,27 @@ def test_shopify_rest_consent_column_spelling_maps_to_the_contract_name(tmp_path
     row = batch.good.row(0, named=True)
     assert row["email_marketing_consent_updated_at"] == dt.datetime(2022, 4, 1, 15, 22, 6, tzinfo=UTC)
     assert row["_extra"] is None
+
+
+@pytest.mark.parametrize("values", [
+    ["2026-04-15T09:05:00.123+0000", "2026-04-15T10:05:00.000+0000", None],
+    ["2026-04-15T09:05:00Z", " 2026-04-15T10:05:00Z ", ""],
+    ["2026-04-15 09:05:00", "2026-04-15 10:05:00.5"],
+    ["2026-04-15T09:05:00-04:00", "2026-04-15T09:05:00+02:00"],
+    ["2026-04-15T09:05:00Z", "2026-04-15 11:05:00", "2026-04-15", "nonsense"],  # mixed formats
+])
+def test_column_parse_equals_value_by_value_parse(values) -> None:
+    from c360_assets.bronze.landing import parse_timestamp_column
+
+    series = pl.Series("t", values, dtype=pl.String)
+    expected = pl.select(parse_timestamp(pl.lit(series).str.strip_chars().replace("", None))).to_series()
+    assert parse_timestamp_column(series).to_list() == expected.to_list()
+
+
+def test_column_parse_keeps_every_fraction_digit_up_to_microseconds() -> None:
+    from c360_assets.bronze.landing import parse_timestamp_column
+
+    values = ["2026-04-15T09:05:00.1Z", "2026-04-15T09:05:00.123456789Z", "2026-04-15T09:05:00.000302Z"]
+    got = parse_timestamp_column(pl.Series("t", values)).to_list()
+    assert [g.microsecond for g in got] == [100000, 123456, 302]
+    assert pl.select(parse_timestamp(pl.lit(pl.Series(values)))).to_series().to_list() == got
