@@ -338,7 +338,11 @@ def read_raw(path: Path) -> RawFile:
     data, line_map, bad_lines = _decode(data)
     rejected: list[tuple[int | None, str, str | None]] = list(bad_lines)
     if fmt == "csv" and line_map is not None and line_map[:1] != [1]:
-        return RawFile(pl.DataFrame(), rejected, "header line is not valid UTF-8")
+        # Without a header no record can be read: keep every line, as landed, in quarantine.
+        unread = [(n, "not read: the header line is not valid UTF-8", line.decode())
+                  for n, line in zip(line_map, data.split(b"\n"), strict=False) if line.strip()]
+        return RawFile(pl.DataFrame(), sorted(rejected + unread, key=lambda r: r[0]),
+                       "header line is not valid UTF-8")
     raw = _read_csv(data, line_map) if fmt == "csv" else _read_jsonl(data, line_map)
     raw.rejected = rejected + raw.rejected
     return raw

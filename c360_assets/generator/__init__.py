@@ -26,6 +26,10 @@ from c360_assets.generator.writer import write_table
 
 DEFAULT_START = dt.date(2026, 1, 1)
 TRUTH_DIR = "_truth"
+# Fixed table order: each table's redelivery choices come from its own seeded stream.
+TABLE_ORDER = ("salesforce/account", "salesforce/asset", "salesforce/contact", "sap/adr6",
+               "sap/kna1", "segment/identifies", "shopify/customer", "shopify/customer_address",
+               "zendesk/organization", "zendesk/user")
 BUILDERS = (src.build_salesforce, src.build_sap, src.build_shopify, src.build_segment,
             src.build_zendesk)
 
@@ -99,18 +103,20 @@ def generate(persons: int, days: int, seed: int, out: Path, start: dt.date = DEF
     progress(f"simulating {persons:,} persons over {days} days (seed {seed}) ...")
     world = build_world(spec)
     progress(f"  world: {world.events.height:,} true changes ({time.perf_counter() - t0:.1f}s)")
-    output = src.SourceOutput()
-    for k, builder in enumerate(BUILDERS, start=1):
-        builder(np.random.default_rng([seed, k]), world, output)
-        progress(f"  {SOURCES[k - 1]}: projected ({time.perf_counter() - t0:.1f}s)")
     out.mkdir(parents=True, exist_ok=True)
     for name in (*SOURCES, TRUTH_DIR):
         shutil.rmtree(out / name, ignore_errors=True)
+    output = src.SourceOutput()
     rows, files = {}, 0
-    for k, (key, frame) in enumerate(sorted(output.tables.items())):
-        files += write_table(frame, out, key, start, np.random.default_rng([seed, 100 + k]), fmt)
-        rows[key] = frame.height
-        progress(f"  wrote {key}: {frame.height:,} rows ({time.perf_counter() - t0:.1f}s)")
+    for k, builder in enumerate(BUILDERS, start=1):
+        builder(np.random.default_rng([seed, k]), world, output)
+        # Write and drop each source's rows before projecting the next (peak memory).
+        for key in sorted(output.tables):
+            frame = output.tables.pop(key)
+            files += write_table(frame, out, key, start,
+                                 np.random.default_rng([seed, 100 + TABLE_ORDER.index(key)]), fmt)
+            rows[key] = frame.height
+            progress(f"  {key}: {frame.height:,} rows written ({time.perf_counter() - t0:.1f}s)")
     truth_dir = out / TRUTH_DIR
     truth_dir.mkdir(parents=True, exist_ok=True)
     records = pl.concat(output.records, how="vertical_relaxed").sort("source", "table", "record_id")

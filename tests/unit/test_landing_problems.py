@@ -134,3 +134,15 @@ def test_whitespace_only_jsonl_lines_keep_line_numbers_right(tmp_path) -> None:
          '{"id":"m2","user_id":"u2","timestamp":"2026-04-15T10:00:00Z"}\n')
     batch = ingest_table(tmp_path, segment.IDENTIFIES, [DAY], NOW)
     assert batch.good.select("id", "_source_line").rows() == [("m1", 1), ("m2", 3)]
+
+
+def test_csv_whose_header_is_not_utf8_keeps_every_line_in_quarantine(tmp_path) -> None:
+    land(tmp_path, "salesforce", "contact", D, "good.csv", HEADER + good_row(1))
+    land(tmp_path, "salesforce", "contact", D, "bad-header.csv",
+         "id,last_name,n\xe4me\n".encode("latin-1") + good_row(7).encode())
+    batch = contacts(tmp_path)
+    assert batch.good["last_name"].to_list() == ["Good1"]
+    rows = batch.quarantine.filter(pl.col("line").is_not_null()).sort("line")
+    assert rows["line"].to_list() == [1, 2]
+    assert rows["raw"][1].startswith("003G00000000000007,Good7")
+    assert any(p.reason == "header line is not valid UTF-8" for p in batch.problems)
