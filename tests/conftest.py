@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
 from pathlib import Path
 
 import dagster as dg
@@ -11,7 +10,6 @@ import pytest
 
 from c360_assets.generator import generate
 
-os.environ.setdefault("DAGSTER_HOME", "")  # never write into a user's Dagster home
 WORLD_START = dt.date(2026, 1, 1)
 
 
