@@ -37,6 +37,7 @@ SYNC_HOURS = {
     "zendesk": (4.0,),
 }
 RESYNC_AT = {"salesforce": (0.5,), "zendesk": (0.34,), "sap": (0.25, 0.75)}
+RESYNC_FILE_BASE = 90_000  # a full re-sync lands as its own file: part-9xxxx
 SEGMENT_LOAD_HOURS = (6.0, 18.0)
 # Record touches per day that change no mapped field (automation, logins, orders).
 TOUCH_RATE = {"salesforce": 0.01, "sap": 0.002, "shopify": 0.02, "zendesk": 0.03}
@@ -185,6 +186,16 @@ def state_log(rng: np.random.Generator, world: World, source: str, records: pl.D
     return log
 
 
+def _resyncs(world: World, source: str) -> list[tuple[int, int]]:
+    """(file sync id, time) of each full re-sync: an hour after a regular sync."""
+    syncs = _sync_times(world, SYNC_HOURS[source])
+    out = []
+    for fraction in RESYNC_AT.get(source, ()):
+        k = min(int(fraction * syncs.size), syncs.size - 1)
+        out.append((RESYNC_FILE_BASE + k, int(syncs[k]) + 3_600_000_000))
+    return out
+
+
 def snapshots(world: World, log: pl.DataFrame, source: str) -> pl.DataFrame:
     """Cut a state log into connector syncs and full re-syncs.
 
@@ -199,11 +210,9 @@ def snapshots(world: World, log: pl.DataFrame, source: str) -> pl.DataFrame:
             .group_by("record_id", "_sync", maintain_order=True).last()
             .with_columns(pl.lit(pl.Series("_s", syncs)).gather(pl.col("_sync")).alias("synced")))
     parts = [snap]
-    for fraction in RESYNC_AT.get(source, ()):
-        k = min(int(fraction * syncs.size), syncs.size - 1)
-        at = int(syncs[k]) + 3_600_000_000  # a full re-sync an hour after a regular sync
+    for sync_id, at in _resyncs(world, source):
         parts.append(log.filter(pl.col("t") <= at).group_by("record_id", maintain_order=True).last()
-                     .with_columns(pl.lit(k, pl.UInt32).alias("_sync"), pl.lit(at).alias("synced")))
+                     .with_columns(pl.lit(sync_id, pl.Int64).alias("_sync"), pl.lit(at).alias("synced")))
     out = pl.concat([p.with_columns(pl.col("_sync").cast(pl.Int64)) for p in parts], how="diagonal_relaxed")
     return out.with_columns(
         _as_dt("t").alias("record_time"),
@@ -348,11 +357,9 @@ def _first_sync(world: World, source: str) -> int:
 
 def _static_landings(world: World, source: str, frame: pl.DataFrame) -> pl.DataFrame:
     """Rows that change rarely (companies, assets): the initial load and each re-sync."""
-    syncs = _sync_times(world, SYNC_HOURS[source])
-    times = [int(syncs[0])] + [int(syncs[min(int(f * syncs.size), syncs.size - 1)]) + 3_600_000_000
-                               for f in RESYNC_AT.get(source, ())]
+    landings = [(0, int(_sync_times(world, SYNC_HOURS[source])[0])), *_resyncs(world, source)]
     parts = [frame.with_columns(pl.lit(i, pl.Int64).alias("_sync"), _as_dt(pl.lit(t)).alias("synced"))
-             for i, t in enumerate(times)]
+             for i, t in landings]
     return pl.concat(parts).with_columns(pl.col("synced").dt.date().alias("_landing_date"))
 
 
