@@ -182,7 +182,7 @@ def materialize(landing: Path, lake: Path, select: str | None = None,
         table = summary.tables.get(key.to_user_string())
         path = paths.lake / "/".join(key.path)
         if table is not None and delta.table_exists(path):
-            table.table_rows = delta.read_table(path).height
+            table.table_rows = delta.row_count(path)
     summary.ok &= not summary.problems
     return summary
 

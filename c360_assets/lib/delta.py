@@ -99,3 +99,9 @@ def table_version(path: str | Path) -> int | None:
         return DeltaTable(str(path)).version()
     except TableNotFoundError:
         return None
+
+
+def row_count(path: str | Path) -> int:
+    """Rows in the current version, from the log's per-file statistics (no data read)."""
+    actions = pl.DataFrame(DeltaTable(str(path)).get_add_actions(flatten=True))
+    return int(actions.get_column("num_records").sum()) if actions.height else 0

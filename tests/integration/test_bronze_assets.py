@@ -103,6 +103,8 @@ def test_a_range_is_one_run_and_one_commit_per_table(small_world, tmp_path, inst
                           log_level="ERROR", echo=lambda _: None)
     assert summary.ok and len(summary.runs) == 1
     assert sorted(summary.tables) == ["bronze/sap_adr6", "bronze/sap_kna1"]
+    kna1_rows = delta.read_table(tmp_path / "lake" / "bronze" / "sap_kna1").height
+    assert summary.tables["bronze/sap_kna1"].table_rows == kna1_rows > 0
     assert delta.table_version(tmp_path / "lake" / "bronze" / "sap_kna1") == 0
     kna1 = delta.read_table(tmp_path / "lake" / "bronze" / "sap_kna1")
     assert set(kna1["_landing_date"].unique()) <= set(WORLD_DAYS[1:5])
