@@ -71,3 +71,15 @@ def test_materialize_rejects_bad_arguments(small_world, tmp_path, capsys, args, 
 def test_materialize_without_landing_root_says_so(tmp_path, capsys) -> None:
     assert cli.main(["materialize", "--landing", str(tmp_path / "missing")]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_materialize_exits_nonzero_and_says_why_when_a_run_fails(small_world, tmp_path, capsys) -> None:
+    lake = tmp_path / "lake"
+    (lake / "bronze").mkdir(parents=True)
+    (lake / "bronze" / "sap_kna1").write_text("not a Delta table directory")
+    code = cli.main(["materialize", "--landing", str(small_world), "--lake", str(lake),
+                     "--select", "sap", "--log-level", "ERROR"])
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "bronze/sap" in out and "FAILURE" in out
+    assert "step bronze_sap failed" in out
