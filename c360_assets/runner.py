@@ -211,4 +211,7 @@ def _collect(result: dg.ExecuteInProcessResult, summary: RunSummary) -> None:
         for event in result.all_events:
             if event.is_step_failure and event.step_failure_data is not None:
                 err = event.step_failure_data.error
-                summary.problems.append(f"step {event.step_key} failed: {err.message.strip() if err else '?'}")
+                while err is not None and err.cause is not None:  # the root cause, not the wrapper
+                    err = err.cause
+                message = err.message.strip() if err is not None else "unknown error"
+                summary.problems.append(f"step {event.step_key} failed: {message}")

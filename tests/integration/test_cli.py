@@ -82,4 +82,4 @@ def test_materialize_exits_nonzero_and_says_why_when_a_run_fails(small_world, tm
     out = capsys.readouterr().out
     assert code == 1
     assert "bronze/sap" in out and "FAILURE" in out
-    assert "step bronze_sap failed" in out
+    assert "step bronze_sap failed: _internal.DeltaError" in out  # the root cause, not the wrapper
