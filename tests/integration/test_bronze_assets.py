@@ -155,3 +155,19 @@ def test_landing_days_before_the_start_date_are_an_error_not_skipped(small_world
     assert any("before the source's start date 2020-01-01" in p for p in summary.problems)
     assert any("not-a-day" in p and "not a landing date" in p for p in summary.problems)
     assert summary.tables["bronze/zendesk_user"].rows_written > 0  # good days still landed
+
+
+def test_quarantine_rate_check_fails_when_a_partition_is_mostly_bad(tmp_path, instance) -> None:
+    day = "2026-02-02"
+    header = "id,name,updated_at,_fivetran_deleted,_fivetran_synced\n"
+    rows = [f"{i},User {i},{day}T10:00:00Z,false,{day}T11:00:00Z\n" for i in range(1, 9)]
+    rows += [f"x{i},Broken {i},{day}T10:00:00Z,false,{day}T11:00:00Z\n" for i in range(2)]
+    land(tmp_path / "landing", "zendesk", "user", day, "users.csv", header + "".join(rows))
+    summary = materialize(tmp_path / "landing", tmp_path / "lake", select="bronze/zendesk_user",
+                          instance=instance, log_level="ERROR", echo=lambda _: None)
+    table = summary.tables["bronze/zendesk_user"]
+    assert (table.rows_written, table.rows_quarantined) == (8, 2)
+    assert table.checks == {"quarantine_rate_below_threshold": False}  # 20% > 1%
+    evaluation = instance.event_log_storage.get_latest_asset_check_execution_by_key(
+        [dg.AssetCheckKey(dg.AssetKey(["bronze", "zendesk_user"]), "quarantine_rate_below_threshold")])
+    assert evaluation  # recorded for the UI
