@@ -41,7 +41,7 @@ RESYNC_FILE_BASE = 90_000  # a full re-sync lands as its own file: part-9xxxx
 SEGMENT_LOAD_HOURS = (6.0, 18.0)
 # Record touches per day that change no mapped field (automation, logins, orders).
 TOUCH_RATE = {"salesforce": 0.01, "sap": 0.002, "shopify": 0.02, "zendesk": 0.03}
-DELETE_RATE = 0.005  # share of records deleted during the window
+DELETE_RATE = 0.01  # share of records deleted during the window
 
 CC = {c.code: c.calling_code for c in COUNTRIES}
 TRUNK = {c.code: c.trunk for c in COUNTRIES}
@@ -582,8 +582,9 @@ def build_shopify(rng: np.random.Generator, world: World, out: SourceOutput) -> 
 def build_zendesk(rng: np.random.Generator, world: World, out: SourceOutput) -> None:
     end = _us(world.spec.end_ts)
     records = _base_records(rng, world, "zendesk")
-    scrub = records["deleted_at"].dt.epoch("us").to_numpy() + ((1 + rng.random(records.height) * 9) * DAY_US).astype(np.int64)
-    scrub_ok = (rng.random(records.height) < 0.3) & (scrub < end)
+    # Half of the deleted users are later erased for good (GDPR): 1-5 days after the delete.
+    scrub = records["deleted_at"].dt.epoch("us").to_numpy() + ((1 + rng.random(records.height) * 4) * DAY_US).astype(np.int64)
+    scrub_ok = (rng.random(records.height) < 0.5) & (scrub < end)
     records = records.with_row_index("_i").with_columns(
         (pl.lit(360_000_000_000, pl.Int64) + pl.col("_i").cast(pl.Int64) * 7).alias("zd_id"),
         pl.when(pl.Series(scrub_ok) & pl.col("deleted_at").is_not_null())

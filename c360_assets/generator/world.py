@@ -249,13 +249,14 @@ def build_world(spec: WorldSpec) -> World:
         "salesforce": np.where(b2b, rng.random(n) < 0.9, rng.random(n) < 0.2),
         **{s: rng.random(n) < p for s, p in MEMBERSHIP.items()},
     }
-    member["shopify"][partners] = False  # one Shopify customer per e-mail per shop
+    is_partner = np.isin(np.arange(n), partners)
+    member["shopify"][is_partner] = False  # one Shopify customer per e-mail per shop
     none = ~np.any(np.vstack(list(member.values())), axis=0)
-    member["shopify"] |= none
+    member["shopify"] |= none & ~is_partner  # everyone is known to at least one source
+    member["zendesk"] |= none & is_partner
     persons = persons.with_columns(
         [pl.Series(f"in_{s}", member[s]) for s in SOURCES]
-        + [pl.Series("household_partner_of", np.where(np.isin(np.arange(n), partners),
-                                                      np.arange(n) - 1, -1)).cast(pl.Int64)]
+        + [pl.Series("household_partner_of", np.where(is_partner, np.arange(n) - 1, -1)).cast(pl.Int64)]
     )
 
     companies = _companies(rng, n_companies, spec)

@@ -154,6 +154,11 @@ def test_shared_mailboxes_family_emails_recycled_phones(rich_world, rich) -> Non
     attrs = pl.read_parquet(rich_world / "_truth" / "attributes.parquet")
     family = attrs.filter((pl.col("attribute") == "email") & pl.col("value").str.contains(r"\.family\d+@"))
     assert family.group_by("value").len()["len"].max() == 2
+    # Shopify allows one customer per e-mail: a household has at most one Shopify record.
+    shop_people = pl.read_parquet(rich_world / "_truth" / "records.parquet").filter(
+        pl.col("source") == "shopify")["person_id"]
+    per_mailbox = family.filter(pl.col("person_id").is_in(shop_people.implode())).group_by("value").len()
+    assert per_mailbox["len"].max() == 1
     truth = pl.read_parquet(rich_world / "_truth" / "records.parquet")
     # a recycled number: one phone held by two different people at different times
     zd = rich["zendesk_user"].select(pl.col("id").cast(pl.String).alias("record_id"), "phone")
