@@ -97,12 +97,6 @@ class TableSpec:
     def required(self) -> tuple[str, ...]:
         return tuple(c.name for c in self.columns if c.required)
 
-    def column(self, name: str) -> ColumnSpec:
-        for col in self.columns:
-            if col.name == name:
-                return col
-        raise KeyError(name)
-
     def schema(self) -> pl.Schema:
         """The bronze Delta table schema: contract columns, derived, bookkeeping."""
         cols: dict[str, pl.DataType] = {c.name: POLARS_TYPE[c.type] for c in self.columns}
@@ -117,12 +111,6 @@ class SourceSpec:
     title: str
     description: str
     tables: tuple[TableSpec, ...]
-
-    def table(self, name: str) -> TableSpec:
-        for t in self.tables:
-            if t.name == name:
-                return t
-        raise KeyError(f"{self.name} has no table {name!r}")
 
 
 def col(name: str, type_: ColType = ColType.STR, *, required: bool = False,

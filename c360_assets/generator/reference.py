@@ -149,8 +149,6 @@ COUNTRIES: tuple[Country, ...] = (
     ),
 )
 
-COUNTRY_BY_CODE = {c.code: c for c in COUNTRIES}
-
 COMPANY_WORDS = (
     "Acme", "Globex", "Initech", "Umbrella", "Stark", "Wayne", "Wonka", "Hooli", "Vandelay",
     "Cyberdyne", "Soylent", "Tyrell", "Gringotts", "Dunder", "Pied Piper", "Massive Dynamic",

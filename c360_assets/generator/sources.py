@@ -293,10 +293,6 @@ def _typo(col: str) -> pl.Expr:
         c.str.slice(0, 1) + c.str.slice(2, 1) + c.str.slice(1, 1) + c.str.slice(3)).otherwise(c)
 
 
-def _style(rng: np.random.Generator, n: int) -> pl.Series:
-    return pl.Series(rng.integers(0, 100, n), dtype=pl.Int64)
-
-
 # ---------------------------------------------------------------------------- records
 
 
@@ -349,10 +345,6 @@ PERSON_ATTRS = {
     "email": "email", "firstName": "first_name", "lastName": "last_name", "phone": "phone",
     "street": "street", "city": "city", "postalCode": "postal_code", "country": "country",
 }
-
-
-def _first_sync(world: World, source: str) -> int:
-    return int(_sync_times(world, SYNC_HOURS[source])[0])
 
 
 def _static_landings(world: World, source: str, frame: pl.DataFrame) -> pl.DataFrame:

@@ -55,9 +55,6 @@ EVENT_VALUE_SCHEMA: dict[str, pl.DataType] = {
     "city": pl.String(), "postal_code": pl.String(), "country": pl.String(),
     "last_name": pl.String(), "company_idx": pl.Int64(),
 }
-VALUE_COLUMNS = ("first_name", "last_name", "email", "phone", "mobile_phone", "street", "city",
-                 "postal_code", "country", "birth_date", "email_consent", "company_idx")
-
 
 @dataclass(frozen=True)
 class WorldSpec:
