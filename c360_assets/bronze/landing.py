@@ -443,7 +443,9 @@ def _typed(name: str, ctype: ColType, dtype: pl.DataType, parsed: str | None = N
            ) -> tuple[pl.Expr, pl.Expr, str]:
     """(typed value, is-bad flag, what was expected) for one landed column.
 
-    `parsed`: a column already holding this one's timestamps (parse_timestamp_column).
+    `parsed`: for a String timestamp column, the column holding its values already parsed
+    by parse_timestamp_column (which `type_rows` always does: once per column, not per
+    expression).
     """
     c = pl.col(name)
     if dtype == pl.Null:
@@ -457,8 +459,6 @@ def _typed(name: str, ctype: ColType, dtype: pl.DataType, parsed: str | None = N
     if ctype is ColType.STR:
         if is_str:
             return _blank_to_null(c), pl.lit(False), "text"
-        if dtype == pl.Boolean:
-            return c.cast(pl.String), pl.lit(False), "text"
         if isinstance(dtype, pl.Datetime):
             return c.dt.to_string("%Y-%m-%dT%H:%M:%S%.f"), pl.lit(False), "text"
         return c.cast(pl.String), pl.lit(False), "text"
@@ -497,7 +497,9 @@ def _typed(name: str, ctype: ColType, dtype: pl.DataType, parsed: str | None = N
     if ctype is ColType.TIMESTAMP:
         if is_str:
             s = _blank_to_null(c)
-            v = pl.col(parsed) if parsed else parse_timestamp(s)
+            if parsed is None:
+                raise ValueError(f"{name}: parse String timestamps with parse_timestamp_column")
+            v = pl.col(parsed)
             return v, s.is_not_null() & v.is_null(), "an ISO-8601 timestamp"
         if isinstance(dtype, pl.Datetime):
             v = c.dt.replace_time_zone("UTC") if dtype.time_zone is None else c.dt.convert_time_zone("UTC")
@@ -595,6 +597,7 @@ def type_rows(spec: TableSpec, raw: pl.DataFrame, *, day: dt.date, file: str
         return schema.to_frame(eager=True).clear(), _quarantine_rows(bad, day=day, file=file), problems
 
     values: list[pl.Expr] = []
+    raw_values: list[str] = []  # landed columns quoted in messages (rejected rows only)
     # (flag column, column, message): flags are cheap booleans over every row; messages
     # are formatted only for the rows that are rejected.
     flags: list[tuple[str, str, pl.Expr]] = []
@@ -608,8 +611,8 @@ def type_rows(spec: TableSpec, raw: pl.DataFrame, *, day: dt.date, file: str
             parsed = f"__ts_{name}"
             frame = frame.with_columns(parse_timestamp_column(frame.get_column(name)).alias(parsed))
         value, bad, expected = _typed(name, column.type, frame.schema[name], parsed)
-        values += [value.cast(schema[name]).alias(name), bad.alias(f"__bad_{name}"),
-                   pl.col(name).cast(pl.String, strict=False).alias(f"__raw_{name}")]
+        values += [value.cast(schema[name]).alias(name), bad.alias(f"__bad_{name}")]
+        raw_values.append(name)
         flags.append((f"__bad_{name}", name, pl.format(
             "{}: expected {}, got '{}'", pl.lit(name), pl.lit(expected), pl.col(f"__raw_{name}"))))
         if column.required:
@@ -630,7 +633,10 @@ def type_rows(spec: TableSpec, raw: pl.DataFrame, *, day: dt.date, file: str
 
     rejected = (typed.select(pl.any_horizontal([pl.col(f) for f, _, _ in flags])).to_series()
                 if flags else pl.Series([False] * typed.height))
-    bad = typed.filter(rejected).select(
+    # The landed text of each checked column, for the messages of rejected rows only.
+    quoted = frame.filter(rejected).select(
+        [pl.col(n).cast(pl.String, strict=False).alias(f"__raw_{n}") for n in raw_values])
+    bad = typed.filter(rejected).hstack(quoted.get_columns()).select(
         pl.col(SOURCE_LINE_COL).alias("line"),
         pl.coalesce([pl.when(pl.col(f)).then(pl.lit(c or None, pl.String)) for f, c, _ in flags]
                     + [pl.lit(None, pl.String)]).alias("column"),
