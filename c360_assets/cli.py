@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import os
 import sys
 import time
 from pathlib import Path
@@ -84,7 +83,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     mat = argparse.Namespace(landing=str(landing), lake=str(lake), select=None, partitions=None,
                              log_level=args.log_level)
     code = cmd_materialize(mat)
-    home = os.environ.get("DAGSTER_HOME") or str(lake.parent / "dagster_home")
+    from c360_assets.runner import dagster_home
+
+    home = dagster_home(lake)
     print("\nOpen the UI (asset graph, runs, partitions, check results):")
     print(f"  DAGSTER_HOME={home} C360_LANDING={landing} C360_LAKE={lake} \\\n"
           f"    dagster dev -w workspace.yaml")

@@ -105,9 +105,14 @@ def resolve_selection(defs: dg.Definitions, select: str | None) -> set[dg.AssetK
     return keys
 
 
+def dagster_home(lake: Path) -> Path:
+    """Where runs are recorded: $DAGSTER_HOME, else <lake>/../dagster_home."""
+    return Path(os.environ.get("DAGSTER_HOME") or lake.parent / "dagster_home").absolute()
+
+
 def instance_for(lake: Path) -> dg.DagsterInstance:
-    """The Dagster instance runs are recorded in: $DAGSTER_HOME, else <lake>/../dagster_home."""
-    home = Path(os.environ.get("DAGSTER_HOME") or lake.parent / "dagster_home").absolute()
+    """The Dagster instance at `dagster_home(lake)`, created on first use."""
+    home = dagster_home(lake)
     home.mkdir(parents=True, exist_ok=True)
     config = home / "dagster.yaml"
     if not config.exists():

@@ -71,10 +71,9 @@ def render(frame: pl.DataFrame, table_key: str, fmt: str) -> pl.DataFrame:
     if source == "sap":  # SAP: every value a string, no NULLs
         frame = _text_times(frame, "sap").with_columns(
             [pl.col(c).cast(pl.String) for c in frame.columns])
-        frame = frame.with_columns(
+        return frame.with_columns(
             [pl.col(c).fill_null("00000000" if c in ("erdat", "laeda") else "") for c in frame.columns]
-        ).with_columns([pl.col(c).str.to_uppercase() for c in frame.columns if c == "_fivetran_deleted"])
-        return frame
+        ).with_columns(pl.col("_fivetran_deleted").str.to_uppercase())  # FALSE, as SAP lands it
     if fmt == "parquet":
         return frame.with_columns(
             [pl.col(c).dt.replace_time_zone(None) for c, t in frame.schema.items()
