@@ -2,7 +2,8 @@
 
 Bronze runs once per source, as one run over the range of landing days (the same
 single-run backfill the UI launches), so a month of one source is one Delta commit
-per table. The summary reads back what was written.
+per table. Silver (unpartitioned, incremental) runs after bronze, in one run. The
+summary reads back what was written.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from c360_assets.definitions import build_definitions
 from c360_assets.lib import delta
 from c360_assets.lib.config import C360Config, load_config
 from c360_assets.resources import C360Paths
+from c360_assets.silver.assets import FIELD_CHANGES_KEY, NODES_KEY, RELATIONSHIPS_KEY
 
 INSTANCE_YAML = """\
 telemetry:
@@ -32,6 +34,9 @@ concurrency:
     # Delta writers of one table are serialised through pools named delta_*.
     default_limit: 1
 """
+
+
+SILVER_KEYS = {FIELD_CHANGES_KEY, NODES_KEY, RELATIONSHIPS_KEY}
 
 
 class SelectionError(ValueError):
@@ -181,6 +186,17 @@ def materialize(landing: Path, lake: Path, select: str | None = None,
                   "c360/launched_by": "cli"},
             run_config=run_config, raise_on_error=False)
         summary.runs.append((f"bronze/{source.name} {first}...{last}", result.run_id, result.success))
+        summary.ok &= result.success
+        _collect(result, summary)
+    # The silver multi-asset builds its three tables together.
+    silver = SILVER_KEYS if keys & SILVER_KEYS else set()
+    if silver:
+        echo("silver: materialising field changes and the graph")
+        result = dg.materialize(
+            assets, instance=instance, resources={"c360": paths},
+            selection=dg.AssetSelection.assets(*silver),
+            tags={"c360/launched_by": "cli"}, run_config=run_config, raise_on_error=False)
+        summary.runs.append(("silver", result.run_id, result.success))
         summary.ok &= result.success
         _collect(result, summary)
     for key in sorted(keys, key=lambda k: k.to_user_string()):

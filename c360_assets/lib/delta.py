@@ -105,3 +105,69 @@ def row_count(path: str | Path) -> int:
     """Rows in the current version, from the log's per-file statistics (no data read)."""
     actions = pl.DataFrame(DeltaTable(str(path)).get_add_actions(flatten=True))
     return int(actions.get_column("num_records").sum()) if actions.height else 0
+
+
+def _commit(path: str | Path, data, **kwargs) -> int:
+    """write_deltalake with CDF on and retries on a lost commit race; returns the version."""
+    for attempt in range(1, COMMIT_RETRIES + 1):
+        try:
+            write_deltalake(str(path), data, configuration=TABLE_CONFIGURATION, **kwargs)
+            return DeltaTable(str(path)).version()
+        except CommitFailedError:
+            if attempt == COMMIT_RETRIES:
+                raise
+            pause = 0.2 * attempt + random.random() * 0.2
+            log.warning("commit conflict on %s (attempt %d), retrying in %.1fs", path, attempt, pause)
+            time.sleep(pause)
+    raise AssertionError("unreachable")
+
+
+def read_partitions(path: str | Path, column: str, values: list[int]) -> pl.DataFrame:
+    """Rows of the given integer partitions, read through the log."""
+    table = DeltaTable(str(path))
+    data = table.to_pyarrow_table(partitions=[(column, "in", [str(v) for v in values])])
+    return pl.from_arrow(data)  # type: ignore[return-value]
+
+
+def replace_keyed_rows(
+    path: str | Path,
+    rows: pl.DataFrame,
+    *,
+    key: str,
+    keys: pl.DataFrame | None,
+    sort_by: list[str],
+    bucket_col: str = "bucket",
+) -> int | None:
+    """Make the rows of `keys` exactly `rows`, in a table partitioned by `bucket_col`.
+
+    `keys` holds the keys (column `key`) with their buckets (`bucket_col`); `keys=None`
+    replaces the whole table. Otherwise only the buckets holding a key are
+    read, the keys' old rows dropped, `rows` added, and only buckets whose content
+    changed are rewritten (one predicate overwrite, one commit). Rows are sorted by
+    `sort_by` inside a bucket, so content never depends on processing order. Returns
+    the new version, or None when nothing changed (no commit).
+    """
+    rows = rows.sort(bucket_col, *sort_by)
+    if keys is None or not table_exists(path):
+        return _commit(path, to_arrow(rows), mode="overwrite", partition_by=[bucket_col],
+                       schema_mode="overwrite")
+    # A key may have old rows in a bucket `rows` no longer covers (all its rows gone).
+    buckets = sorted(set(rows.get_column(bucket_col).to_list())
+                     | set(keys.get_column(bucket_col).to_list()))
+    if not buckets:
+        return None
+    old = read_partitions(path, bucket_col, buckets).select(rows.columns).cast(
+        dict(rows.schema))  # type: ignore[arg-type]
+    new = pl.concat([old.join(keys.select(key), on=key, how="anti"), rows]).sort(
+        bucket_col, *sort_by)
+    old = old.sort(bucket_col, *sort_by)
+    changed = [b for b in buckets
+               if not old.filter(pl.col(bucket_col) == b).equals(
+                   new.filter(pl.col(bucket_col) == b))]
+    if not changed:
+        return None
+    part = new.filter(pl.col(bucket_col).is_in(changed))
+    predicate = f"{bucket_col} IN ({', '.join(str(b) for b in changed)})"
+    return _commit(path, to_arrow(part), mode="overwrite", predicate=predicate,
+                   partition_by=[bucket_col])
+

@@ -1,0 +1,227 @@
+"""Value normalisation: one canonical form per attribute value, vectorised over polars.
+
+Every function returns `(value, valid)` expressions (or series): `value` is the
+normalised form used for comparison, hashing and value nodes; `valid` says whether it
+passed the attribute's rules. Invalid values are kept in a best-effort form, never
+dropped (the raw value is kept next to them by the callers).
+
+* email: trimmed, lower-cased; valid when it has the shape of an addr-spec
+  (dot-atom local part, a domain of letter/digit/hyphen labels and a letter TLD).
+* phone: E.164. The record's country (ISO alpha-2) is the region hint for national
+  forms. Validity is libphonenumber's: the national number must match the general
+  pattern of its calling code's regions (`phonenumbers` metadata, applied as one
+  vectorised regex per calling code; `phonenumbers.parse` per value is ~80 us, far too
+  slow for millions of values). A number that cannot be read keeps `+` and its digits.
+* country: ISO-3166 alpha-2 from codes, names and official/common names
+  (`pycountry`) plus the spellings in `config/country_aliases.csv`.
+* names, street, city: trimmed, inner whitespace collapsed, Unicode NFC; a full name
+  in directory order ("Last, First") reads as "First Last".
+* postal code: trimmed, collapsed, upper-case. Dates: ISO `YYYY-MM-DD`.
+* consent: `true` / `false` (Shopify subscribed -> true; not_subscribed,
+  unsubscribed, pending, redacted, invalid -> false; booleans as themselves).
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+
+import phonenumbers
+import polars as pl
+import pycountry
+
+from c360_assets.lib.config import config_dir
+
+Kind = str  # one of KINDS
+KINDS = ("email", "phone", "country", "name", "full_name", "postal", "date", "consent", "id",
+         "text")
+
+# Canonical attribute -> how its values are normalised. Attributes not listed are text.
+ATTRIBUTE_KIND: dict[str, Kind] = {
+    "email": "email", "phone": "phone", "mobilePhone": "phone", "country": "country",
+    "firstName": "name", "lastName": "name", "fullName": "full_name", "street": "name",
+    "city": "name", "postalCode": "postal", "birthDate": "date", "emailConsent": "consent",
+    "anonymousId": "id", "company": "id", "owner": "id", "mergedInto": "id",
+}
+
+_EMAIL = (r"^[a-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[a-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
+          r"@([a-z0-9]([a-z0-9-]*[a-z0-9])?\.)+[a-z]{2,}$")
+
+CONSENT_TRUE = ("subscribed", "true")
+CONSENT_FALSE = ("not_subscribed", "unsubscribed", "pending", "redacted", "invalid", "false")
+
+
+def kind_of(attribute: str) -> Kind:
+    return ATTRIBUTE_KIND.get(attribute, "text")
+
+
+def _collapse(expr: pl.Expr) -> pl.Expr:
+    return expr.str.strip_chars().str.replace_all(r"\s+", " ")
+
+
+def email(expr: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
+    value = expr.str.strip_chars().str.to_lowercase()
+    return value, value.str.contains(_EMAIL)
+
+
+def name(expr: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
+    value = _collapse(expr).str.normalize("NFC")
+    return value, value.str.len_chars() > 0
+
+
+def full_name(expr: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
+    """A full name; "Last, First" (directory order) reads as "First Last"."""
+    value, valid = name(expr)
+    parts = value.str.split_exact(", ", 1)
+    swapped = pl.when(value.str.count_matches(",") == 1).then(
+        pl.format("{} {}", parts.struct.field("field_1"), parts.struct.field("field_0")))
+    return pl.coalesce(swapped, value), valid
+
+
+def postal(expr: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
+    value = _collapse(expr).str.to_uppercase()
+    return value, value.str.len_chars() > 0
+
+
+def text(expr: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
+    value = _collapse(expr)
+    return value, value.str.len_chars() > 0
+
+
+def date(expr: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
+    raw = expr.str.strip_chars()
+    parsed = raw.str.slice(0, 10).str.to_date("%Y-%m-%d", strict=False)
+    return pl.coalesce(parsed.dt.to_string("%Y-%m-%d"), raw), parsed.is_not_null()
+
+
+def consent(expr: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
+    raw = expr.str.strip_chars().str.to_lowercase()
+    value = (pl.when(raw.is_in(CONSENT_TRUE)).then(pl.lit("true"))
+             .when(raw.is_in(CONSENT_FALSE)).then(pl.lit("false"))
+             .otherwise(raw))
+    return value, raw.is_in(CONSENT_TRUE + CONSENT_FALSE)
+
+
+@functools.cache
+def country_table() -> dict[str, str]:
+    """lower-cased spelling -> ISO alpha-2."""
+    table: dict[str, str] = {}
+    for c in pycountry.countries:
+        for spelling in (c.alpha_2, c.alpha_3, c.name, getattr(c, "official_name", None),
+                         getattr(c, "common_name", None)):
+            if spelling:
+                table[spelling.lower()] = c.alpha_2
+    path = config_dir() / "country_aliases.csv"
+    if path.exists():
+        with path.open(newline="", encoding="utf-8") as fh:
+            for line, row in enumerate(csv.DictReader(fh), start=2):
+                alias, code = (row.get("alias") or "").strip(), (row.get("alpha_2") or "").strip()
+                if not alias or code.upper() not in {c.alpha_2 for c in pycountry.countries}:
+                    from c360_assets.lib.config import ConfigError
+                    raise ConfigError(f"{path}:{line}: alias and a known ISO alpha-2 code required")
+                table[alias.lower()] = code.upper()
+    return table
+
+
+def country(expr: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
+    key = _collapse(expr).str.normalize("NFC").str.to_lowercase()
+    code = key.replace_strict(country_table(), default=None, return_dtype=pl.String)
+    return pl.coalesce(code, _collapse(expr)), code.is_not_null()
+
+
+# ---------------------------------------------------------------------------- phones
+
+
+_NUMBER_TYPES = ("fixed_line", "mobile", "toll_free", "premium_rate", "shared_cost",
+                 "personal_number", "voip", "pager", "uan", "voicemail")
+
+
+@functools.cache
+def _phone_metadata() -> tuple[dict[str, str], dict[str, str], dict[str, str]]:
+    """(region -> calling code, region -> national prefix, calling code -> nsn pattern)."""
+    cc_of, prefix_of, patterns = {}, {}, {}
+    for code, regions in phonenumbers.COUNTRY_CODE_TO_REGION_CODE.items():
+        alts = []
+        for region in regions:
+            meta = phonenumbers.PhoneMetadata.metadata_for_region_or_calling_code(code, region)
+            if meta is None or meta.general_desc is None:
+                continue
+            # is_valid_number's rule: the number matches one of the region's number types.
+            for desc in (getattr(meta, t, None) for t in _NUMBER_TYPES):
+                if desc is not None and desc.national_number_pattern:
+                    alts.append(desc.national_number_pattern)
+            if region != phonenumbers.UNKNOWN_REGION:
+                cc_of[region] = str(code)
+                prefix_of[region] = meta.national_prefix or ""
+        if alts:
+            patterns[str(code)] = "^(?:" + "|".join(f"(?:{a})" for a in alts) + ")$"
+    return cc_of, prefix_of, patterns
+
+
+def phone_frame(raw: pl.Series, region: pl.Series) -> pl.DataFrame:
+    """E.164 values and validity for raw phone strings with ISO alpha-2 region hints."""
+    cc_of, prefix_of, patterns = _phone_metadata()
+    frame = pl.DataFrame({"raw": raw.cast(pl.String), "region": region.cast(pl.String)})
+    uniq = frame.unique()
+    s = pl.col("raw").str.strip_chars().str.replace(r"(?i)\s*(?:ext\.?|x|#)\s*\d+$", "")
+    digits = s.str.replace_all(r"\D", "")
+    cc = pl.col("region").replace_strict(cc_of, default=None, return_dtype=pl.String)
+    trunk = pl.col("region").replace_strict(prefix_of, default="", return_dtype=pl.String)
+    national = (pl.when((trunk.str.len_chars() > 0) & digits.str.starts_with(trunk))
+                .then(digits.str.slice(trunk.str.len_chars())).otherwise(digits))
+    candidate = (pl.when(s.str.starts_with("+")).then(pl.lit("+") + digits)
+                 .when(s.str.starts_with("00")).then(pl.lit("+") + digits.str.slice(2))
+                 .when(cc.is_null()).then(pl.lit("+") + digits)
+                 .when((cc == "1") & (digits.str.len_chars() == 11) & digits.str.starts_with("1"))
+                 .then(pl.lit("+") + digits)
+                 .otherwise(pl.lit("+") + cc + national))
+    uniq = uniq.with_columns(candidate.alias("value"))
+    # Calling codes are prefix-free: try 1-, 2- and 3-digit prefixes.
+    body = pl.col("value").str.slice(1)
+    found = pl.lit(None, pl.String)
+    for n in (3, 2, 1):
+        head = body.str.slice(0, n)
+        found = pl.when(head.is_in(list(patterns))).then(head).otherwise(found)
+    uniq = uniq.with_columns(found.alias("_cc")).with_columns(
+        body.str.slice(pl.col("_cc").str.len_chars()).alias("_nsn"))
+    valid = pl.lit(False)
+    for code in uniq.get_column("_cc").drop_nulls().unique().to_list():
+        valid = pl.when(pl.col("_cc") == code).then(
+            pl.col("_nsn").str.contains(patterns[code])).otherwise(valid)
+    uniq = uniq.with_columns(
+        (valid & (pl.col("value").str.len_chars() <= 16) & (pl.col("raw").is_not_null()))
+        .alias("valid"),
+        pl.when(pl.col("raw").is_null() | (pl.col("value") == "+")).then(None)
+        .otherwise(pl.col("value")).alias("value"))
+    return frame.join(uniq.select("raw", "region", "value", "valid"), on=["raw", "region"],
+                      how="left", nulls_equal=True).select("value", "valid")
+
+
+def normalise(frame: pl.DataFrame, column: str, kind: Kind, region: str | None = None
+              ) -> pl.DataFrame:
+    """Replace `column` by its normalised value and add `<column>__valid`.
+
+    `region` names a column of ISO alpha-2 country hints (phones only).
+    """
+    if kind == "phone":
+        hint = frame.get_column(region) if region else pl.Series([None] * frame.height,
+                                                                 dtype=pl.String)
+        out = phone_frame(frame.get_column(column), hint)
+        return frame.with_columns(out.get_column("value").alias(column),
+                                  out.get_column("valid").alias(f"{column}__valid"))
+    fn = {"email": email, "country": country, "name": name, "full_name": full_name,
+          "postal": postal, "date": date,
+          "consent": consent, "id": text, "text": text}[kind]
+    value, valid = fn(pl.col(column).cast(pl.String))
+    return frame.with_columns(value.alias(column), valid.alias(f"{column}__valid"))
+
+
+def e164_reference(raw: str, region: str | None) -> tuple[str | None, bool]:
+    """The slow, per-value libphonenumber answer (tests compare the fast path to it)."""
+    try:
+        number = phonenumbers.parse(raw, region)
+    except phonenumbers.NumberParseException:
+        return None, False
+    return (phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164),
+            phonenumbers.is_valid_number(number))
+

@@ -1,0 +1,159 @@
+"""The attribute name registry and source priorities (`config/*.csv`), validated once.
+
+`attribute_name_registry.csv` maps a source field to a canonical attribute and the
+relationship type of its edge; adding a source field is a registry row, never a schema
+change. Rules checked at load, each failure naming the file and line:
+* the header is exactly the architecture's columns;
+* booleans are `true`/`false`, `registry_version` a positive integer;
+* a canonical attribute has one relationship type everywhere (the SCD-2 key of an
+  edge is its record and relationship type, so two attributes may not share one);
+* an active mapping is not listed twice.
+Several active rows of one source table mapping the same canonical attribute are a
+fallback chain in file order: the first non-empty field wins (Salesforce
+`mailing_country_code`, else `mailing_country`).
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+from dataclasses import dataclass
+from pathlib import Path
+
+from c360_assets.lib.config import SOURCE_NAMES, ConfigError, config_dir
+
+REGISTRY_FILE = "attribute_name_registry.csv"
+PRIORITY_FILE = "source_priority.csv"
+REGISTRY_COLUMNS = ("source_system", "source_table", "source_field", "canonical_name",
+                    "rel_type", "identifying", "registry_version", "is_active")
+PRIORITY_COLUMNS = ("source_system", "priority", "notes")
+
+
+@dataclass(frozen=True)
+class Mapping:
+    source_system: str
+    source_table: str
+    source_field: str
+    canonical_name: str
+    rel_type: str
+    identifying: bool
+    registry_version: int
+    line: int  # in the CSV file, for messages
+
+    @property
+    def table_key(self) -> str:
+        return f"{self.source_system}/{self.source_table}"
+
+
+@dataclass(frozen=True)
+class Registry:
+    mappings: tuple[Mapping, ...]  # active rows, file order
+    priorities: dict[str, int]  # source_system -> 1 (most trusted) ..
+
+    def for_table(self, source: str, table: str) -> dict[str, list[Mapping]]:
+        """canonical name -> its fallback chain of mappings for one source table."""
+        out: dict[str, list[Mapping]] = {}
+        for m in self.mappings:
+            if m.source_system == source and m.source_table == table:
+                out.setdefault(m.canonical_name, []).append(m)
+        return out
+
+    def rel_type(self, canonical: str) -> str:
+        for m in self.mappings:
+            if m.canonical_name == canonical:
+                return m.rel_type
+        raise KeyError(canonical)
+
+    def identifying(self) -> set[str]:
+        return {m.canonical_name for m in self.mappings if m.identifying}
+
+
+def _bool(value: str, where: str, column: str) -> bool:
+    v = value.strip().lower()
+    if v in ("true", "false"):
+        return v == "true"
+    raise ConfigError(f"{where}: column {column}: expected true or false, got {value!r}")
+
+
+def _rows(path: Path, columns: tuple[str, ...]) -> list[tuple[int, dict[str, str]]]:
+    if not path.exists():
+        raise ConfigError(f"{path}: file not found (it ships in config/; set C360_CONFIG_DIR "
+                          "to a folder holding your own copy)")
+    with path.open(newline="", encoding="utf-8") as fh:
+        reader = csv.reader(fh)
+        header = next(reader, None)
+        if header is None or tuple(h.strip() for h in header) != columns:
+            raise ConfigError(f"{path}:1: header must be {','.join(columns)}, got "
+                              f"{','.join(header or [])!r}")
+        out = []
+        for line, row in enumerate(reader, start=2):
+            if not row or all(not cell.strip() for cell in row):
+                continue
+            if len(row) != len(columns):
+                raise ConfigError(f"{path}:{line}: expected {len(columns)} columns, got {len(row)}")
+            out.append((line, {c: v.strip() for c, v in zip(columns, row, strict=True)}))
+    return out
+
+
+def parse_registry(registry_path: Path, priority_path: Path) -> Registry:
+    mappings: list[Mapping] = []
+    rel_of: dict[str, tuple[str, int]] = {}
+    canonical_of: dict[str, tuple[str, int]] = {}
+    seen: dict[tuple[str, str, str, str], int] = {}
+    for line, row in _rows(registry_path, REGISTRY_COLUMNS):
+        where = f"{registry_path}:{line}"
+        for column in REGISTRY_COLUMNS:
+            if not row[column]:
+                raise ConfigError(f"{where}: column {column} is empty")
+        if row["source_system"] not in SOURCE_NAMES:
+            raise ConfigError(f"{where}: column source_system: unknown source "
+                              f"{row['source_system']!r} (known: {', '.join(SOURCE_NAMES)})")
+        try:
+            version = int(row["registry_version"])
+        except ValueError:
+            version = 0
+        if version < 1:
+            raise ConfigError(f"{where}: column registry_version: expected a positive integer, "
+                              f"got {row['registry_version']!r}")
+        identifying = _bool(row["identifying"], where, "identifying")
+        if not _bool(row["is_active"], where, "is_active"):
+            continue
+        canonical, rel = row["canonical_name"], row["rel_type"]
+        if canonical in rel_of and rel_of[canonical][0] != rel:
+            raise ConfigError(f"{where}: {canonical} maps to {rel}, but line {rel_of[canonical][1]} "
+                              f"maps it to {rel_of[canonical][0]}: one relationship type per "
+                              "attribute")
+        if rel in canonical_of and canonical_of[rel][0] != canonical:
+            raise ConfigError(f"{where}: {rel} is already the relationship type of "
+                              f"{canonical_of[rel][0]} (line {canonical_of[rel][1]})")
+        rel_of.setdefault(canonical, (rel, line))
+        canonical_of.setdefault(rel, (canonical, line))
+        key = (row["source_system"], row["source_table"], row["source_field"], canonical)
+        if key in seen:
+            raise ConfigError(f"{where}: duplicate of line {seen[key]}")
+        seen[key] = line
+        mappings.append(Mapping(row["source_system"], row["source_table"], row["source_field"],
+                                canonical, rel, identifying, version, line))
+    priorities: dict[str, int] = {}
+    for line, row in _rows(priority_path, PRIORITY_COLUMNS):
+        where = f"{priority_path}:{line}"
+        source = row["source_system"]
+        if source not in SOURCE_NAMES:
+            raise ConfigError(f"{where}: column source_system: unknown source {source!r}")
+        if source in priorities:
+            raise ConfigError(f"{where}: {source} is listed twice")
+        try:
+            priorities[source] = int(row["priority"])
+        except ValueError:
+            raise ConfigError(f"{where}: column priority: expected an integer, got "
+                              f"{row['priority']!r}") from None
+    missing = [s for s in SOURCE_NAMES if s not in priorities]
+    if missing:
+        raise ConfigError(f"{priority_path}: no priority for {', '.join(missing)}")
+    return Registry(tuple(mappings), priorities)
+
+
+@functools.cache
+def load_registry(folder: Path | None = None) -> Registry:
+    folder = folder or config_dir()
+    return parse_registry(folder / REGISTRY_FILE, folder / PRIORITY_FILE)

@@ -1,0 +1,250 @@
+"""The attribute graph: field changes -> SCD-2 edges, value nodes and entity nodes.
+
+Pure functions over polars frames. Two tables (architecture, "Silver: the graph"):
+* `nodes`: value nodes `sha256(node_type + ":" + value)`, one per distinct normalised
+  value and attribute type ("Munich" is one node); entity nodes
+  `<type>:<source>:<record id>` per source record (customer, company, asset), plus SAP
+  companies named on KNA1 (`company:sap:<name2>`: SAP lands no company record).
+* `relationships`: SCD-2 per `(record_node_id, rel_type, source_system)`, where
+  `record_node_id` is the source record whose field the edge comes from: the edge's
+  `source_node_id` for attribute, `WORKS_AT` and `MERGED_INTO` edges; the asset for
+  `OWNS` (company -> asset), so a company may own many assets while each asset has one
+  current owner. One current edge per key; a change closes the previous edge
+  (`valid_to`, `is_current=false`) and opens the next; a cleared or deleted field only
+  closes. `MERGED_INTO` points at the final master of a Salesforce merge chain
+  (A -> B, then B -> C gives A -> C from the second merge on).
+"""
+
+from __future__ import annotations
+
+import json
+
+import polars as pl
+
+from c360_assets.lib.hashing import sha256
+from c360_assets.silver.field_changes import ORDER
+from c360_assets.silver.sources import ENTITY_TARGETS
+
+UTC = pl.Datetime("us", "UTC")
+
+RELATIONSHIPS_SCHEMA = pl.Schema({
+    "source_node_id": pl.String(), "target_node_id": pl.String(), "rel_type": pl.String(),
+    "updated_at": UTC, "confidence": pl.Float64(), "is_current": pl.Boolean(),
+    "valid_from": UTC, "valid_to": UTC, "source_system": pl.String(),
+    "source_event_id": pl.String(), "properties": pl.String(), "record_node_id": pl.String(),
+    "version": pl.Int32(),
+})
+NODES_SCHEMA = pl.Schema({
+    "node_id": pl.String(), "node_type": pl.String(), "value": pl.String(),
+    "checksum": pl.String(), "created_at": UTC, "properties": pl.String(),
+})
+INVALID_CONFIDENCE = 0.5  # an edge to a value that failed normalisation rules
+
+
+def value_node_ids(changes: pl.DataFrame) -> pl.DataFrame:
+    """(attribute, value) -> node_id for the value-typed attributes of `changes`."""
+    pairs = (changes.filter(pl.col("value").is_not_null()
+                            & ~pl.col("attribute").is_in(list(ENTITY_TARGETS)))
+             .select("attribute", "value").unique())
+    ids = sha256(pairs.select(pl.format("{}:{}", "attribute", "value")).to_series())
+    return pairs.with_columns(ids.alias("node_id"))
+
+
+def entity_target(attribute: pl.Expr, source: pl.Expr, value: pl.Expr) -> pl.Expr:
+    kind = attribute.replace_strict(ENTITY_TARGETS, default=None, return_dtype=pl.String)
+    return pl.format("{}:{}:{}", kind, source, value)
+
+
+def _properties(frame: pl.DataFrame) -> pl.Expr:
+    return pl.struct(
+        pl.col("raw_value").alias("raw"), pl.col("source_table"), pl.col("source_field"),
+        pl.col("tier"), pl.col("time_precision"),
+    ).struct.json_encode()
+
+
+def _scd2(rows: pl.DataFrame) -> pl.DataFrame:
+    """Change rows of one key each (sorted) -> versions: valid_to from the next change."""
+    key = ["record_node_id", "rel_type"]
+    return (rows.sort(*key, "field_time", *ORDER)
+            .with_columns(pl.col("field_time").shift(-1).over(key).alias("valid_to"))
+            .filter(pl.col("_target").is_not_null())
+            .with_columns(pl.int_range(1, pl.len() + 1, dtype=pl.Int32).over(key).alias("version")))
+
+
+def attribute_edges(changes: pl.DataFrame, node_ids: pl.DataFrame) -> pl.DataFrame:
+    """Attribute, WORKS_AT and OWNS edges from field changes."""
+    rows = (changes.filter(pl.col("attribute") != "mergedInto")
+            .join(node_ids, on=["attribute", "value"], how="left")
+            .with_columns(
+                pl.when(pl.col("value").is_null()).then(None)
+                .when(pl.col("attribute").is_in(list(ENTITY_TARGETS)))
+                .then(entity_target(pl.col("attribute"), pl.col("source_system"), pl.col("value")))
+                .otherwise(pl.col("node_id")).alias("_target")))
+    edges = _scd2(rows)
+    owns = pl.col("rel_type") == "OWNS"
+    return edges.select(
+        pl.when(owns).then(pl.col("_target")).otherwise(pl.col("record_node_id"))
+        .alias("source_node_id"),
+        pl.when(owns).then(pl.col("record_node_id")).otherwise(pl.col("_target"))
+        .alias("target_node_id"),
+        "rel_type", pl.col("field_time").alias("updated_at"),
+        pl.when(pl.col("is_valid")).then(1.0).otherwise(INVALID_CONFIDENCE).alias("confidence"),
+        pl.col("valid_to").is_null().alias("is_current"),
+        pl.col("field_time").alias("valid_from"), "valid_to", "source_system", "source_event_id",
+        _properties(edges).alias("properties"), "record_node_id", "version")
+
+
+def resolve_merge_chains(direct: pl.DataFrame) -> pl.DataFrame:
+    """Direct merges (record, master, valid_from, valid_to, source_event_id) -> intervals
+    of each merged record's final master, following chains A -> B -> C (cycle-safe)."""
+    by_record: dict[str, list[tuple]] = {}
+    for row in direct.sort("record_node_id", "valid_from").iter_rows(named=True):
+        by_record.setdefault(row["record_node_id"], []).append(
+            (row["valid_from"], row["valid_to"], row["master"], row["source_event_id"]))
+    memo: dict[str, list[tuple]] = {}
+
+    def resolved(node: str, seen: frozenset[str]) -> list[tuple]:
+        if node in memo:
+            return memo[node]
+        out: list[tuple] = []
+        for start, end, master, event in by_record.get(node, []):
+            inner = [] if master in seen else resolved(master, seen | {master})
+            cuts = sorted({start, *(t for s, e, *_ in inner for t in (s, e)
+                                    if t is not None and start < t
+                                    and (end is None or t < end))})
+            bounds = [*cuts, end]
+            for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
+                target, via = master, master  # via: the direct master
+                for s, e, t, *_ in inner:
+                    if s <= lo and (e is None or lo < e):
+                        target = t
+                if out and out[-1][2] == target and out[-1][1] == lo and out[-1][3] == event:
+                    out[-1] = (out[-1][0], hi, target, event, via)
+                else:
+                    out.append((lo, hi, target, event, via))
+        memo[node] = out
+        return out
+
+    rows = [(node, lo, hi, target, event, via) for node in by_record
+            for lo, hi, target, event, via in resolved(node, frozenset({node}))]
+    return pl.DataFrame(rows, schema={"record_node_id": pl.String, "valid_from": UTC,
+                                      "valid_to": UTC, "master": pl.String,
+                                      "source_event_id": pl.String, "direct_master": pl.String},
+                        orient="row")
+
+
+def direct_merges(changes: pl.DataFrame) -> pl.DataFrame:
+    """mergedInto change rows -> direct merge intervals (record -> master node id)."""
+    rows = changes.filter(pl.col("attribute") == "mergedInto").with_columns(
+        pl.when(pl.col("value").is_not_null())
+        .then(entity_target(pl.col("attribute"), pl.col("source_system"), pl.col("value")))
+        .alias("_target"))
+    edges = _scd2(rows)
+    return edges.select("record_node_id", pl.col("_target").alias("master"),
+                        pl.col("field_time").alias("valid_from"), "valid_to", "source_event_id",
+                        "source_system")
+
+
+def merge_edges(direct: pl.DataFrame, records: set[str] | None = None) -> pl.DataFrame:
+    """MERGED_INTO edges to final masters, for `records` (all merged records if None)."""
+    if direct.height == 0:
+        return pl.DataFrame(schema=RELATIONSHIPS_SCHEMA)
+    chains = resolve_merge_chains(direct)
+    if records is not None:
+        chains = chains.filter(pl.col("record_node_id").is_in(list(records)))
+    system = direct.select("record_node_id", "source_system").unique("record_node_id")
+    key = "record_node_id"
+    return (chains.join(system, on=key, how="left").sort(key, "valid_from").select(
+        pl.col(key).alias("source_node_id"), pl.col("master").alias("target_node_id"),
+        pl.lit("MERGED_INTO").alias("rel_type"), pl.col("valid_from").alias("updated_at"),
+        pl.lit(1.0).alias("confidence"), pl.col("valid_to").is_null().alias("is_current"),
+        "valid_from", "valid_to", "source_system", "source_event_id",
+        pl.struct(pl.col("direct_master")).struct.json_encode().alias("properties"),
+        pl.col(key).alias("record_node_id"),
+        pl.int_range(1, pl.len() + 1, dtype=pl.Int32).over(key).alias("version"),
+    ).cast(dict(RELATIONSHIPS_SCHEMA)))  # type: ignore[arg-type]
+
+
+def merge_dependents(direct: pl.DataFrame, touched: set[str]) -> set[str]:
+    """Merged records whose chain passes through a touched record (their final master
+    may have moved), found by walking the direct-merge graph backwards."""
+    parents: dict[str, set[str]] = {}
+    for rec, master in direct.select("record_node_id", "master").iter_rows():
+        parents.setdefault(master, set()).add(rec)
+    out: set[str] = set()
+    stack = [t for t in touched if t in parents]
+    while stack:
+        for rec in parents.get(stack.pop(), ()):
+            if rec not in out:
+                out.add(rec)
+                stack.append(rec)
+    return out
+
+
+def value_nodes(changes: pl.DataFrame, node_ids: pl.DataFrame) -> pl.DataFrame:
+    """Value nodes of `changes`: created_at = earliest time the value was observed."""
+    seen = (changes.filter(pl.col("value").is_not_null())
+            .join(node_ids, on=["attribute", "value"], how="inner")
+            .group_by("node_id").agg(pl.col("attribute").first(), pl.col("value").first(),
+                                     pl.col("field_time").min(), pl.col("is_valid").all()))
+    return seen.select(
+        "node_id", pl.col("attribute").alias("node_type"), "value",
+        pl.col("node_id").alias("checksum"), pl.col("field_time").alias("created_at"),
+        pl.when(pl.col("is_valid")).then(pl.lit('{"valid":true}'))
+        .otherwise(pl.lit('{"valid":false}')).alias("properties"))
+
+
+def entity_nodes(frames: dict[str, pl.DataFrame], display: dict[str, dict]) -> pl.DataFrame:
+    """One node per source record of the main tables (`display`: how to read each), with
+    its latest display fields."""
+    parts = []
+    for key, spec in display.items():
+        if key not in frames:
+            continue
+        source, table = key.split("/")
+        frame = frames[key]
+        extra = [fn().cast(pl.String).alias(name) for name, fn in spec["display"].items()]
+        created = spec["created"]
+        base = frame.with_columns(
+            (pl.lit(spec["prefix"]) + spec["record_id"]()).alias("node_id"),
+            spec["record_id"]().alias("record_id"), spec["record_time"]().alias("_t"),
+            spec["deleted"]().alias("_deleted"),
+            (created() if created else pl.lit(None, UTC)).cast(UTC).alias("_created"),
+            *extra,
+        ).filter(pl.col("record_id").is_not_null())
+        order = ["_t", "_landing_date", "_source_file", "_source_line"]
+        latest = base.sort("node_id", *order).group_by("node_id", maintain_order=True).agg(
+            pl.col("record_id").last(), pl.col("_deleted").last(),
+            pl.min_horizontal(pl.col("_created").min(), pl.col("_t").min()).alias("created_at"),
+            pl.col("_t").max().alias("last_record_time"),
+            *[pl.col(e.meta.output_name()).last() for e in extra])
+        props = pl.struct(
+            pl.lit(source).alias("source_system"), pl.lit(table).alias("source_table"),
+            pl.col("record_id"), pl.col("_deleted").alias("deleted"),
+            pl.col("last_record_time").dt.to_string("%Y-%m-%dT%H:%M:%S%.6fZ"),
+            *[pl.col(e.meta.output_name()) for e in extra]).struct.json_encode()
+        parts.append(latest.select("node_id", pl.lit(spec["entity_type"]).alias("node_type"),
+                                   pl.col("record_id").alias("value"), "created_at",
+                                   props.alias("properties")))
+    if not parts:
+        return pl.DataFrame(schema=NODES_SCHEMA)
+    out = pl.concat(parts)
+    return out.with_columns(sha256(out.get_column("properties")).alias("checksum")).select(
+        list(NODES_SCHEMA))
+
+
+def sap_company_nodes(changes: pl.DataFrame) -> pl.DataFrame:
+    """Companies SAP names on KNA1 (name2): no record of their own, one node per name."""
+    rows = changes.filter((pl.col("attribute") == "company") & (pl.col("source_system") == "sap")
+                          & pl.col("value").is_not_null())
+    nodes = rows.group_by("value").agg(pl.col("field_time").min().alias("created_at")).select(
+        pl.format("company:sap:{}", "value").alias("node_id"),
+        pl.lit("company").alias("node_type"), "value", "created_at",
+        pl.struct(pl.lit("sap").alias("source_system"), pl.col("value").alias("name"))
+        .struct.json_encode().alias("properties"))
+    return nodes.with_columns(sha256(nodes.get_column("properties")).alias("checksum")).select(
+        list(NODES_SCHEMA))
+
+
+def dumps(value: object) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
