@@ -8,6 +8,7 @@ from pathlib import Path
 import polars as pl
 
 from c360_assets.bronze.contract import INGESTED_AT_COL
+from c360_assets.bronze.landing import ingest_table
 
 NOW = dt.datetime(2026, 5, 1, 12, 0, tzinfo=dt.UTC)
 
@@ -41,3 +42,34 @@ def assert_same_tables(left: dict[str, pl.DataFrame], right: dict[str, pl.DataFr
     assert sorted(left) == sorted(right)
     for name in left:
         assert_frame_equal(left[name], right[name], check_row_order=True)
+
+
+def ingest(landing: Path, lake: Path, source: str, day: dt.date | str,
+           ingested_at: dt.datetime = NOW) -> None:
+    """Bronze for one source and landing day, without Dagster (fast scenario set-up): the
+    same ingest and predicate overwrite the bronze asset runs."""
+    from c360_assets.bronze import SOURCES_BY_NAME
+    from c360_assets.lib import delta
+
+    day = dt.date.fromisoformat(day) if isinstance(day, str) else day
+    for spec in SOURCES_BY_NAME[source].tables:
+        batch = ingest_table(landing, spec, [day], ingested_at)
+        if batch.good.height == 0 and not delta.table_exists(lake / "bronze" / spec.key):
+            continue
+        delta.replace_date_partitions(lake / "bronze" / spec.key, batch.good,
+                                      partition_col="_landing_date", first=day, last=day)
+
+
+def silver(lake: Path, full: bool = False):  # noqa: ANN201 - build.SilverReport
+    from c360_assets.lib.registry import load_registry
+    from c360_assets.silver.build import build_silver
+
+    return build_silver(lake, load_registry(), full=full, progress=lambda _: None)
+
+
+def read_silver(lake: Path, name: str) -> pl.DataFrame:
+    return pl.read_delta(str(lake / "silver" / name))
+
+
+def csv_text(header: str, *rows: str) -> str:
+    return "\n".join([header, *rows]) + "\n"

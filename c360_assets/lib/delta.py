@@ -125,7 +125,7 @@ def _commit(path: str | Path, data, **kwargs) -> int:
 def read_partitions(path: str | Path, column: str, values: list[int]) -> pl.DataFrame:
     """Rows of the given integer partitions, read through the log."""
     table = DeltaTable(str(path))
-    data = table.to_pyarrow_table(partitions=[(column, "in", [str(v) for v in values])])
+    data = table.to_pyarrow_table(filters=[(column, "in", list(values))])
     return pl.from_arrow(data)  # type: ignore[return-value]
 
 

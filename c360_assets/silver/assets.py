@@ -66,11 +66,11 @@ def build_silver_asset() -> dg.AssetsDefinition:
         for key, name in ((FIELD_CHANGES_KEY, build.FIELD_CHANGES), (NODES_KEY, build.NODES),
                           (RELATIONSHIPS_KEY, build.RELATIONSHIPS)):
             path = build.silver_path(c360.lake, name)
-            version = report.versions.get(name)
             yield dg.MaterializeResult(asset_key=key, metadata={
                 **common, **per_table[key],
                 "dagster/row_count": delta.row_count(path) if delta.table_exists(path) else 0,
-                "delta_version": version if version is not None else "unchanged",
+                "delta_version": report.versions.get(name),
+                "new_commit": report.committed.get(name, False),
                 "path": dg.MetadataValue.path(str(path)),
             })
 

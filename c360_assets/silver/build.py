@@ -60,6 +60,7 @@ class SilverReport:
     edges_closed: int = 0
     nodes_written: int = 0
     versions: dict[str, int | None] = field(default_factory=dict)  # silver table -> version
+    committed: dict[str, bool] = field(default_factory=dict)  # did this run commit to it
     watermark: dict[str, int] = field(default_factory=dict)  # bronze table -> version
     seconds: float = 0.0
 
@@ -255,6 +256,7 @@ def build_silver(lake: Path, registry: Registry, *, full: bool = False,
         return SilverReport(mode="no-op", watermark=versions,
                             versions={n: delta.table_version(silver_path(lake, n))
                                       for n in TABLE_NAMES},
+                            committed=dict.fromkeys(TABLE_NAMES, False),
                             seconds=time.perf_counter() - t0)
     old_merges = None
     if touched is not None:
@@ -308,7 +310,8 @@ def build_silver(lake: Path, registry: Registry, *, full: bool = False,
                                    (NODES, nodes, node_keys, "node_id")):
         version = delta.replace_keyed_rows(silver_path(lake, name), frame, key=key, keys=keys,
                                            sort_by=SORT[name])
-        report.versions[name] = version
+        report.committed[name] = version is not None
+        report.versions[name] = delta.table_version(silver_path(lake, name))
         progress(f"silver: {name} " + ("unchanged" if version is None else f"-> version {version}")
                  + f" ({time.perf_counter() - t0:.1f}s)")
     save_watermark(lake, versions)

@@ -42,7 +42,8 @@ def test_materialize_one_source_for_a_range_then_everything(small_world, tmp_pat
     assert cli.main(["materialize", "--landing", str(small_world), "--lake", str(lake),
                      "--log-level", "ERROR"]) == 0
     out = capsys.readouterr().out
-    assert out.count("SUCCESS") == 5
+    assert out.count("SUCCESS") == 6  # one run per source, then silver
+    assert "run " in out and "silver: SUCCESS" in out
     assert pl.read_delta(str(lake / "bronze" / "segment_identifies")).height > 0
 
 
