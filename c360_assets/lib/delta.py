@@ -13,14 +13,19 @@ Rules baked in here so no caller can forget them:
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import random
 import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import polars as pl
 from deltalake import DeltaTable, write_deltalake
+from deltalake import Schema as DeltaSchema
 from deltalake.exceptions import CommitFailedError, TableNotFoundError
+from deltalake.transaction import AddAction, create_table_with_add_actions
 
 log = logging.getLogger(__name__)
 
@@ -129,45 +134,82 @@ def read_partitions(path: str | Path, column: str, values: list[int]) -> pl.Data
     return pl.from_arrow(data)  # type: ignore[return-value]
 
 
+def write_rows(path: str | Path, rows: pl.DataFrame, *, append: bool,
+               partition_col: str = "bucket") -> int:
+    """Overwrite the whole table with `rows` (append=False) or append them, partitioned by
+    `partition_col`, in one commit.
+
+    Bulk path: polars writes one Parquet file per partition (in parallel; ~2x faster than
+    delta-rs' writer here) and the files are committed as Delta add actions carrying
+    their row counts. Returns the new version.
+    """
+    path = Path(path)
+    stamp = uuid.uuid4().hex
+    parts = rows.partition_by(partition_col, as_dict=True, include_key=False)
+
+    def write(item: tuple[tuple[object, ...], pl.DataFrame]) -> AddAction:
+        (value,), frame = item
+        rel = f"{partition_col}={value}/part-{stamp}.snappy.parquet"
+        target = path / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        frame.write_parquet(target, compression="snappy", statistics=False)
+        return AddAction(path=rel, size=target.stat().st_size,
+                         partition_values={partition_col: str(value)},
+                         modification_time=int(time.time() * 1000), data_change=True,
+                         stats=json.dumps({"numRecords": frame.height}))
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        actions = list(pool.map(write, parts.items()))
+    schema = to_arrow(rows.head(0)).schema
+    if not table_exists(path):
+        create_table_with_add_actions(str(path), DeltaSchema.from_arrow(schema), actions,
+                                      mode="overwrite", partition_by=[partition_col],
+                                      configuration=TABLE_CONFIGURATION)
+    else:
+        DeltaTable(str(path)).create_write_transaction(
+            actions, mode="append" if append else "overwrite", schema=schema,
+            partition_by=[partition_col])
+    return DeltaTable(str(path)).version()
+
+
 def replace_keyed_rows(
     path: str | Path,
     rows: pl.DataFrame,
     *,
     key: str,
-    keys: pl.DataFrame | None,
-    sort_by: list[str],
+    keys: pl.Series,
     bucket_col: str = "bucket",
 ) -> int | None:
-    """Make the rows of `keys` exactly `rows`, in a table partitioned by `bucket_col`.
+    """Make the rows of `keys` (values of column `key`) exactly `rows`, in a table
+    partitioned by `bucket_col`.
 
-    `keys` holds the keys (column `key`) with their buckets (`bucket_col`); `keys=None`
-    replaces the whole table. Otherwise only the buckets holding a key are
-    read, the keys' old rows dropped, `rows` added, and only buckets whose content
-    changed are rewritten (one predicate overwrite, one commit). Rows are sorted by
-    `sort_by` inside a bucket, so content never depends on processing order. Returns
-    the new version, or None when nothing changed (no commit).
+    The keys' old rows are found by key (so their buckets are the ones they were written
+    to) and compared with `rows` bucket by bucket (as sets); buckets where they differ
+    are read, stripped of the keys' old rows, given `rows`, and rewritten in one predicate
+    overwrite (one commit). Returns the new version, or None when nothing differed (no
+    commit: re-running with nothing new leaves the table as it was).
     """
-    rows = rows.sort(bucket_col, *sort_by)
-    if keys is None or not table_exists(path):
-        return _commit(path, to_arrow(rows), mode="overwrite", partition_by=[bucket_col],
-                       schema_mode="overwrite")
-    # A key may have old rows in a bucket `rows` no longer covers (all its rows gone).
-    buckets = sorted(set(rows.get_column(bucket_col).to_list())
-                     | set(keys.get_column(bucket_col).to_list()))
-    if not buckets:
-        return None
-    old = read_partitions(path, bucket_col, buckets).select(rows.columns).cast(
-        dict(rows.schema))  # type: ignore[arg-type]
-    new = pl.concat([old.join(keys.select(key), on=key, how="anti"), rows]).sort(
-        bucket_col, *sort_by)
-    old = old.sort(bucket_col, *sort_by)
-    changed = [b for b in buckets
-               if not old.filter(pl.col(bucket_col) == b).equals(
-                   new.filter(pl.col(bucket_col) == b))]
+    if not table_exists(path):
+        return write_rows(path, rows, append=False, partition_col=bucket_col)
+    old = (pl.scan_delta(str(path)).filter(pl.col(key).is_in(keys.implode()))
+           .collect().select(rows.columns).cast(dict(rows.schema)))  # type: ignore[arg-type]
+    buckets = sorted(set(old.get_column(bucket_col).to_list())
+                     | set(rows.get_column(bucket_col).to_list()))
+    cols = rows.columns
+
+    def same(b: int) -> bool:
+        left = old.filter(pl.col(bucket_col) == b)
+        right = rows.filter(pl.col(bucket_col) == b)
+        return left.height == right.height and left.sort(cols, nulls_last=True).equals(
+            right.sort(cols, nulls_last=True))
+
+    changed = [b for b in buckets if not same(b)]
     if not changed:
         return None
-    part = new.filter(pl.col(bucket_col).is_in(changed))
+    current = read_partitions(path, bucket_col, changed).select(cols).cast(
+        dict(rows.schema))  # type: ignore[arg-type]
+    new = pl.concat([current.filter(~pl.col(key).is_in(keys.implode())),
+                     rows.filter(pl.col(bucket_col).is_in(changed))])
     predicate = f"{bucket_col} IN ({', '.join(str(b) for b in changed)})"
-    return _commit(path, to_arrow(part), mode="overwrite", predicate=predicate,
+    return _commit(path, to_arrow(new), mode="overwrite", predicate=predicate,
                    partition_by=[bucket_col])
-

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import csv
 import functools
+import re
 
 import phonenumbers
 import polars as pl
@@ -158,6 +159,11 @@ def _phone_metadata() -> tuple[dict[str, str], dict[str, str], dict[str, str]]:
     return cc_of, prefix_of, patterns
 
 
+@functools.cache
+def _compiled(code: str) -> re.Pattern[str]:
+    return re.compile(_phone_metadata()[2][code])
+
+
 def phone_frame(raw: pl.Series, region: pl.Series) -> pl.DataFrame:
     """E.164 values and validity for raw phone strings with ISO alpha-2 region hints."""
     cc_of, prefix_of, patterns = _phone_metadata()
@@ -184,13 +190,23 @@ def phone_frame(raw: pl.Series, region: pl.Series) -> pl.DataFrame:
         found = pl.when(head.is_in(list(patterns))).then(head).otherwise(found)
     uniq = uniq.with_columns(found.alias("_cc")).with_columns(
         body.str.slice(pl.col("_cc").str.len_chars()).alias("_nsn"))
-    valid = pl.lit(False)
-    for code in uniq.get_column("_cc").drop_nulls().unique().to_list():
-        valid = pl.when(pl.col("_cc") == code).then(
-            pl.col("_nsn").str.contains(patterns[code])).otherwise(valid)
+    # Each calling code's pattern runs over its own numbers only.
+    parts = []
+    for part in uniq.partition_by("_cc", maintain_order=False):
+        code = part.get_column("_cc")[0]
+        if code is None:
+            matches = pl.lit(False)
+        elif part.height < 200:  # compiling a big pattern in polars costs ~8 ms per call
+            rx = _compiled(code)
+            matches = pl.Series([bool(v is not None and rx.match(v))
+                                 for v in part.get_column("_nsn").to_list()])
+        else:
+            matches = pl.col("_nsn").str.contains(patterns[code])
+        parts.append(part.with_columns(matches.alias("_match")))
+    uniq = pl.concat(parts) if parts else uniq.with_columns(pl.lit(False).alias("_match"))
     uniq = uniq.with_columns(
-        (valid & (pl.col("value").str.len_chars() <= 16) & (pl.col("raw").is_not_null()))
-        .alias("valid"),
+        (pl.col("_match").fill_null(False) & (pl.col("value").str.len_chars() <= 16)
+         & pl.col("raw").is_not_null()).alias("valid"),
         pl.when(pl.col("raw").is_null() | (pl.col("value") == "+")).then(None)
         .otherwise(pl.col("value")).alias("value"))
     return frame.join(uniq.select("raw", "region", "value", "valid"), on=["raw", "region"],
@@ -209,6 +225,14 @@ def normalise(frame: pl.DataFrame, column: str, kind: Kind, region: str | None =
         out = phone_frame(frame.get_column(column), hint)
         return frame.with_columns(out.get_column("value").alias(column),
                                   out.get_column("valid").alias(f"{column}__valid"))
+    values = frame.get_column(column).cast(pl.String)
+    if values.n_unique() * 5 < frame.height:  # normalise each distinct value once
+        uniq = pl.DataFrame({"raw": values.unique()})
+        uniq = normalise(uniq.with_columns(pl.col("raw").alias("v")), "v", kind)
+        table = frame.select(pl.col(column).cast(pl.String).alias("raw")).join(
+            uniq, on="raw", how="left", nulls_equal=True, maintain_order="left")
+        return frame.with_columns(table.get_column("v").alias(column),
+                                  table.get_column("v__valid").alias(f"{column}__valid"))
     fn = {"email": email, "country": country, "name": name, "full_name": full_name,
           "postal": postal, "date": date,
           "consent": consent, "id": text, "text": text}[kind]

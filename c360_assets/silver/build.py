@@ -21,6 +21,7 @@ import logging
 import os
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -42,12 +43,6 @@ TABLE_NAMES = (FIELD_CHANGES, NODES, RELATIONSHIPS)
 WATERMARK_FILE = "_watermarks.json"
 WATERMARK_FORMAT = 1
 
-SORT = {
-    FIELD_CHANGES: ["record_node_id", "attribute", "field_time", "record_time",
-                    "fivetran_synced", "landing_date", "source_file", "source_line"],
-    RELATIONSHIPS: ["record_node_id", "rel_type", "version"],
-    NODES: ["node_id"],
-}
 
 
 @dataclass
@@ -206,12 +201,11 @@ def _suffixes(ids: pl.Series, prefix: str) -> pl.Series:
 
 
 def _with_bucket(frame: pl.DataFrame, key: str) -> pl.DataFrame:
-    return frame.with_columns(bucket_of(frame.get_column(key)))
+    return frame.with_columns(bucket_of(pl.col(key)))
 
 
-def _keys(ids: set[str], name: str) -> pl.DataFrame:
-    frame = pl.DataFrame({name: sorted(ids)}, schema={name: pl.String})
-    return _with_bucket(frame, name)
+def _keys(ids: set[str], name: str) -> pl.Series:
+    return pl.Series(name, sorted(ids), dtype=pl.String)
 
 
 def _existing_direct_merges(lake: Path) -> pl.DataFrame:
@@ -234,15 +228,62 @@ def _upsert_first_seen(lake: Path, fresh: pl.DataFrame) -> pl.DataFrame:
     path = silver_path(lake, NODES)
     if fresh.height == 0 or not delta.table_exists(path):
         return fresh
-    old = delta.read_partitions(path, "bucket", sorted(set(fresh.get_column("bucket"))))
-    old = old.join(fresh.select("node_id"), on="node_id", how="semi").select(fresh.columns)
+    old = (pl.scan_delta(str(path))
+           .filter(pl.col("node_id").is_in(fresh.get_column("node_id").implode()))
+           .select(fresh.columns).collect())
     both = pl.concat([fresh, old.cast(dict(fresh.schema))])  # type: ignore[arg-type]
     return both.sort("node_id", "created_at").group_by("node_id", maintain_order=True).agg(
         pl.all().first()).select(fresh.columns)
 
 
+@dataclass
+class _Chunk:
+    changes: pl.DataFrame
+    relationships: pl.DataFrame
+    entities: pl.DataFrame
+    first_seen: pl.DataFrame  # value nodes and SAP companies: created_at = first seen
+
+
+def _compute(bronze: dict[str, pl.DataFrame], registry: Registry,
+             old_merges: pl.DataFrame | None, touched: set[str] | None) -> _Chunk:
+    """Pure: bronze rows of some records -> their silver rows (with buckets)."""
+    changes, _ = field_changes(bronze, registry)
+    changes = graph.with_targets(changes)
+    edges = graph.attribute_edges(changes)
+    direct = graph.direct_merges(changes)
+    if old_merges is not None and touched is not None:
+        # Chains run through records not recomputed now: their known direct merges.
+        direct = pl.concat([old_merges.filter(~pl.col("record_node_id").is_in(list(touched))),
+                            direct])
+    merged = graph.merge_edges(direct, touched)
+    relationships = pl.concat([edges.cast(dict(graph.RELATIONSHIPS_SCHEMA)),  # type: ignore[arg-type]
+                               merged])
+    del edges
+    first_seen = pl.concat([graph.value_nodes(changes), graph.sap_company_nodes(changes)])
+    return _Chunk(changes=_with_bucket(changes.drop("_target"), "record_node_id"),
+                  relationships=_with_bucket(relationships, "record_node_id"),
+                  entities=_with_bucket(graph.entity_nodes(bronze, _display_specs()), "node_id"),
+                  first_seen=first_seen)
+
+
+def _first_seen(parts: list[pl.DataFrame]) -> pl.DataFrame:
+    both = pl.concat(parts)
+    return (both.sort("node_id", "created_at").group_by("node_id", maintain_order=True)
+            .agg(pl.all().first()).select(both.columns))
+
+
+def _tally(report: SilverReport, chunk: _Chunk) -> None:
+    report.changes_emitted += chunk.changes.height
+    report.edges_written += chunk.relationships.height
+    current = int(chunk.relationships.get_column("is_current").sum())
+    report.edges_current += current
+    report.edges_closed += chunk.relationships.height - current
+    report.nodes_written += chunk.entities.height
+
+
 def build_silver(lake: Path, registry: Registry, *, full: bool = False,
                  progress: Callable[[str], None] = log.info) -> SilverReport:
+    """Bring the silver tables up to date with bronze (see the module docstring)."""
     t0 = time.perf_counter()
     lake = Path(lake)
     versions = bronze_versions(lake)
@@ -258,63 +299,83 @@ def build_silver(lake: Path, registry: Registry, *, full: bool = False,
                                       for n in TABLE_NAMES},
                             committed=dict.fromkeys(TABLE_NAMES, False),
                             seconds=time.perf_counter() - t0)
-    old_merges = None
-    if touched is not None:
-        old_merges = graph.direct_merges(_existing_direct_merges(lake))
-        touched |= graph.merge_dependents(old_merges, touched)
-        progress(f"silver: {len(touched):,} records touched since the last run")
+    if touched is None:
+        report = _full_build(lake, registry, progress, t0)
     else:
-        progress("silver: full build")
+        report = _incremental(lake, registry, touched, progress, t0)
+    for name in TABLE_NAMES:
+        report.versions[name] = delta.table_version(silver_path(lake, name))
+    save_watermark(lake, versions)
+    report.watermark = versions
+    report.seconds = time.perf_counter() - t0
+    return report
+
+
+def _full_build(lake: Path, registry: Registry, progress: Callable[[str], None],
+                t0: float) -> SilverReport:
+    """Every record, one source system at a time (peak memory: the largest source)."""
+    (lake / "silver" / WATERMARK_FILE).unlink(missing_ok=True)  # a crash means: full again
+    report = SilverReport(mode="full")
+    first_seen: list[pl.DataFrame] = []
+    # One writer thread: a source's rows are written while the next source is computed.
+    with ThreadPoolExecutor(max_workers=1) as writer:
+        pending: list = []
+        for i, source in enumerate(dict.fromkeys(t.source for t in sources.TABLES)):
+            bronze = {t.key: _read(lake, t) for t in sources.TABLES if t.source == source}
+            sources.check_registry(registry, {sources.TABLES_BY_KEY[k].bronze_key: f.schema
+                                              for k, f in bronze.items()}, source)
+            chunk = _compute(bronze, registry, None, None)
+            del bronze
+            _tally(report, chunk)
+            report.records_touched += chunk.entities.height
+            for future in pending:  # the previous source's writes, before these append
+                future.result()
+            pending = [writer.submit(delta.write_rows, silver_path(lake, name), frame,
+                                     append=i > 0)
+                       for name, frame in ((FIELD_CHANGES, chunk.changes),
+                                           (RELATIONSHIPS, chunk.relationships),
+                                           (NODES, chunk.entities))]
+            first_seen.append(chunk.first_seen)
+            progress(f"silver: {source}: {chunk.changes.height:,} field changes, "
+                     f"{chunk.relationships.height:,} edges, {chunk.entities.height:,} records "
+                     f"({time.perf_counter() - t0:.1f}s)")
+            del chunk
+        for future in pending:
+            future.result()
+    report.committed.update(dict.fromkeys(TABLE_NAMES, True))
+    values = _with_bucket(_first_seen(first_seen), "node_id")
+    report.nodes_written += values.height
+    delta.write_rows(silver_path(lake, NODES), values, append=True)
+    progress(f"silver: {values.height:,} value nodes ({time.perf_counter() - t0:.1f}s)")
+    return report
+
+
+def _incremental(lake: Path, registry: Registry, touched: set[str],
+                 progress: Callable[[str], None], t0: float) -> SilverReport:
+    """Recompute the touched records in full and replace exactly their rows."""
+    old_merges = graph.direct_merges(_existing_direct_merges(lake))
+    touched |= graph.merge_dependents(old_merges, touched)
+    progress(f"silver: {len(touched):,} records touched since the last run")
     bronze = read_bronze(lake, touched)
     progress(f"silver: read {sum(f.height for f in bronze.values()):,} bronze rows "
              f"({time.perf_counter() - t0:.1f}s)")
     sources.check_registry(registry, {sources.TABLES_BY_KEY[k].bronze_key: f.schema
                                       for k, f in bronze.items()})
-    changes, snaps = field_changes(bronze, registry)
-    progress(f"silver: {changes.height:,} field changes ({time.perf_counter() - t0:.1f}s)")
-
-    node_ids = graph.value_node_ids(changes)
-    edges = graph.attribute_edges(changes, node_ids)
-    direct = graph.direct_merges(changes)
-    if old_merges is not None:
-        direct = pl.concat([old_merges.join(direct.select("record_node_id").unique(),
-                                            on="record_node_id", how="anti")
-                            .filter(~pl.col("record_node_id").is_in(list(touched))), direct])
-    merged = graph.merge_edges(direct, touched)
-    relationships = pl.concat([edges.cast(dict(graph.RELATIONSHIPS_SCHEMA)),  # type: ignore[arg-type]
-                               merged])
-    entities = graph.entity_nodes(bronze, _display_specs())
-    first_seen = pl.concat([graph.value_nodes(changes, node_ids), graph.sap_company_nodes(changes)])
-    progress(f"silver: {relationships.height:,} edges, {entities.height + first_seen.height:,} "
-             f"nodes ({time.perf_counter() - t0:.1f}s)")
-
-    changes = _with_bucket(changes, "record_node_id")
-    relationships = _with_bucket(relationships, "record_node_id")
-    first_seen = _with_bucket(first_seen, "node_id")
-    entities = _with_bucket(entities, "node_id")
-    if touched is not None:
-        first_seen = _upsert_first_seen(lake, first_seen)
-    nodes = pl.concat([entities, first_seen])
-    record_keys = None if touched is None else _keys(touched, "record_node_id")
-    node_keys = None if touched is None else pl.concat([
-        _keys(touched, "node_id"), nodes.select("node_id", "bucket")]).unique()
-    report = SilverReport(mode="full" if touched is None else "incremental",
-                          records_touched=len(touched) if touched is not None else
-                          sum(s.select("record_node_id").n_unique() for s in snaps.values()),
-                          changes_emitted=changes.height, edges_written=relationships.height,
-                          edges_current=int(relationships.get_column("is_current").sum()),
-                          edges_closed=int((~relationships.get_column("is_current")).sum()),
-                          nodes_written=nodes.height)
-    for name, frame, keys, key in ((FIELD_CHANGES, changes, record_keys, "record_node_id"),
-                                   (RELATIONSHIPS, relationships, record_keys, "record_node_id"),
-                                   (NODES, nodes, node_keys, "node_id")):
-        version = delta.replace_keyed_rows(silver_path(lake, name), frame, key=key, keys=keys,
-                                           sort_by=SORT[name])
+    chunk = _compute(bronze, registry, old_merges, touched)
+    report = SilverReport(mode="incremental", records_touched=len(touched))
+    _tally(report, chunk)
+    first_seen = _with_bucket(chunk.first_seen, "node_id")
+    first_seen = _upsert_first_seen(lake, first_seen)
+    nodes = pl.concat([chunk.entities, first_seen])
+    report.nodes_written += first_seen.height
+    record_keys = _keys(touched, "record_node_id")
+    node_keys = pl.concat([_keys(touched, "node_id"), nodes.get_column("node_id")]).unique()
+    for name, frame, keys, key in (
+            (FIELD_CHANGES, chunk.changes, record_keys, "record_node_id"),
+            (RELATIONSHIPS, chunk.relationships, record_keys, "record_node_id"),
+            (NODES, nodes, node_keys, "node_id")):
+        version = delta.replace_keyed_rows(silver_path(lake, name), frame, key=key, keys=keys)
         report.committed[name] = version is not None
-        report.versions[name] = delta.table_version(silver_path(lake, name))
         progress(f"silver: {name} " + ("unchanged" if version is None else f"-> version {version}")
                  + f" ({time.perf_counter() - t0:.1f}s)")
-    save_watermark(lake, versions)
-    report.watermark = versions
-    report.seconds = time.perf_counter() - t0
     return report

@@ -21,6 +21,7 @@ from __future__ import annotations
 import polars as pl
 
 from c360_assets.lib import normalise
+from c360_assets.lib.frames import forward_fill_in_group, prev_in_group
 from c360_assets.lib.registry import Mapping, Registry
 from c360_assets.silver import sources
 from c360_assets.silver.sources import TRAITS_PREFIX, RecordTable
@@ -70,9 +71,8 @@ def snapshot_frame(table: RecordTable, frame: pl.DataFrame, chains: dict[str, li
     fields = [m.source_field for chain in chains.values() for m in chain]
     if table.key == "segment/identifies":
         frame = decode_traits(frame, [f for f in fields if f.startswith(TRAITS_PREFIX)])
-    event_id = (table.event_id() if table.event_id else
-                pl.format("{}/{}:{}", pl.col("_landing_date"), pl.col("_source_file"),
-                          pl.col("_source_line")))
+    # Tier 2 snapshots have no event id: their provenance is the landing file and line.
+    event_id = table.event_id() if table.event_id else pl.lit(None, pl.String)
     std: list[pl.Expr] = [
         (pl.lit(table.node_prefix()) + table.record_id()).alias("record_node_id"),
         table.record_id().alias("record_id"),
@@ -113,10 +113,10 @@ def follow_main_deletes(secondary: pl.DataFrame, main: pl.DataFrame, attributes:
     time; the main record's delete and undelete moments become snapshots of it too."""
     status = (main.select("record_node_id", *ORDER, pl.col("deleted").alias("_main_deleted"))
               .sort("record_node_id", *ORDER))
-    flips = status.filter(pl.col("_main_deleted").ne_missing(
-        pl.col("_main_deleted").shift(1).over("record_node_id"))
-        & (pl.col("_main_deleted") | pl.col("_main_deleted").shift(1).over("record_node_id")
-           .is_not_null()))
+    before = prev_in_group(pl.col("_main_deleted"), ["record_node_id"])
+    # A delete, or an undelete after one: the moments the main record's status flips.
+    flips = status.filter(pl.col("_main_deleted").ne_missing(before)
+                          & (pl.col("_main_deleted") | before.is_not_null()))
     known = secondary.select("record_node_id").unique()
     injected = flips.join(known, on="record_node_id", how="semi").select(
         "record_node_id", *ORDER, pl.lit(True).alias("_injected"))
@@ -126,7 +126,7 @@ def follow_main_deletes(secondary: pl.DataFrame, main: pl.DataFrame, attributes:
     carry = [c for c in template.columns if c not in ("record_node_id", *ORDER)]
     both = both.with_columns(
         # An injected snapshot repeats the record's latest secondary values.
-        *[pl.col(c).forward_fill().over("record_node_id") for c in carry
+        *[forward_fill_in_group(pl.col(c), ["record_node_id"]).alias(c) for c in carry
           if c.startswith(("v::", "f::", "t::")) or c in (
               "record_id", "source_system", "source_table", "time_precision", "_region",
               "source_event_id", "ingested_at")],
@@ -181,7 +181,7 @@ def diff_snapshots(frame: pl.DataFrame, table: RecordTable, registry: Registry,
         rel = registry.rel_type(a)
         value = pl.col(f"n::{a}")
         if f"t::{a}" not in frame.columns:  # Tier 2: diff consecutive snapshots
-            changed = value.ne_missing(value.shift(1).over("record_node_id"))
+            changed = value.ne_missing(prev_in_group(value, ["record_node_id"]))
             out.append(_emit(frame.filter(changed), table, a, rel, 2, pl.col("record_time")))
             continue
         # Tier 1: events on their own time; deletes close at the record time.
@@ -196,7 +196,8 @@ def diff_snapshots(frame: pl.DataFrame, table: RecordTable, registry: Registry,
             # A Tier 2 row re-landing the same event is the same event.
             events = events.unique(["record_node_id", "_ft", f"n::{a}"], keep="first",
                                    maintain_order=True)
-        changed = pl.col(f"n::{a}").ne_missing(pl.col(f"n::{a}").shift(1).over("record_node_id"))
+        changed = pl.col(f"n::{a}").ne_missing(prev_in_group(pl.col(f"n::{a}"),
+                                                             ["record_node_id"]))
         picked = events.filter(changed)
         out.append(_emit(picked, table, a, rel, 1, pl.col("_ft")).with_columns(
             picked.get_column("_tier").alias("tier")))

@@ -21,8 +21,8 @@ import json
 
 import polars as pl
 
+from c360_assets.lib.frames import next_in_group, row_number_in_group
 from c360_assets.lib.hashing import sha256
-from c360_assets.silver.field_changes import ORDER
 from c360_assets.silver.sources import ENTITY_TARGETS
 
 UTC = pl.Datetime("us", "UTC")
@@ -41,13 +41,18 @@ NODES_SCHEMA = pl.Schema({
 INVALID_CONFIDENCE = 0.5  # an edge to a value that failed normalisation rules
 
 
-def value_node_ids(changes: pl.DataFrame) -> pl.DataFrame:
-    """(attribute, value) -> node_id for the value-typed attributes of `changes`."""
-    pairs = (changes.filter(pl.col("value").is_not_null()
-                            & ~pl.col("attribute").is_in(list(ENTITY_TARGETS)))
-             .select("attribute", "value").unique())
-    ids = sha256(pairs.select(pl.format("{}:{}", "attribute", "value")).to_series())
-    return pairs.with_columns(ids.alias("node_id"))
+def with_targets(changes: pl.DataFrame) -> pl.DataFrame:
+    """Add `_target`: the node each change points at (null for a cleared value) - the
+    value node `sha256(attribute:value)`, or the entity node for WORKS_AT / OWNS /
+    MERGED_INTO."""
+    entity = pl.col("attribute").is_in(list(ENTITY_TARGETS))
+    key = pl.when(pl.col("value").is_not_null() & ~entity).then(
+        pl.format("{}:{}", "attribute", "value"))
+    ids = sha256(changes.select(key.alias("k")).to_series())
+    return changes.with_columns(
+        pl.when(entity & pl.col("value").is_not_null())
+        .then(entity_target(pl.col("attribute"), pl.col("source_system"), pl.col("value")))
+        .otherwise(ids).alias("_target"))
 
 
 def entity_target(attribute: pl.Expr, source: pl.Expr, value: pl.Expr) -> pl.Expr:
@@ -55,32 +60,38 @@ def entity_target(attribute: pl.Expr, source: pl.Expr, value: pl.Expr) -> pl.Exp
     return pl.format("{}:{}:{}", kind, source, value)
 
 
-def _properties(frame: pl.DataFrame) -> pl.Expr:
-    return pl.struct(
-        pl.col("raw_value").alias("raw"), pl.col("source_table"), pl.col("source_field"),
-        pl.col("tier"), pl.col("time_precision"),
-    ).struct.json_encode()
+def _properties() -> pl.Expr:
+    """The landed (raw) value; the rest of the edge's provenance is in field_changes."""
+    return pl.struct(pl.col("raw_value").alias("raw")).struct.json_encode()
 
 
 def _scd2(rows: pl.DataFrame) -> pl.DataFrame:
-    """Change rows of one key each (sorted) -> versions: valid_to from the next change."""
+    """Change rows -> edge versions: valid_to from the key's next change; a change to null
+    (cleared, deleted) only closes.
+
+    Rows arrive from `field_changes` in (record, field time, landing order) order within
+    each table and attribute; a stable sort on a hash of the key and the field time
+    groups the keys and keeps that order for ties (cheaper than sorting the strings).
+    """
     key = ["record_node_id", "rel_type"]
-    return (rows.sort(*key, "field_time", *ORDER)
-            .with_columns(pl.col("field_time").shift(-1).over(key).alias("valid_to"))
+    ordered = rows.with_columns(
+        pl.col("record_node_id").hash(7).alias("_h"), pl.col("rel_type").hash(7).alias("_r"),
+    ).sort("_h", "_r", "field_time", maintain_order=True)
+    starts = ordered.select((~_same_key(key)).sum()).item()
+    if starts != ordered.select(pl.struct(key).n_unique()).item():  # a hash collision
+        ordered = ordered.sort(*key, "field_time", maintain_order=True)
+    return (ordered.with_columns(next_in_group(pl.col("field_time"), key).alias("valid_to"))
             .filter(pl.col("_target").is_not_null())
-            .with_columns(pl.int_range(1, pl.len() + 1, dtype=pl.Int32).over(key).alias("version")))
+            .with_columns(row_number_in_group(key).alias("version")).drop("_h", "_r"))
 
 
-def attribute_edges(changes: pl.DataFrame, node_ids: pl.DataFrame) -> pl.DataFrame:
-    """Attribute, WORKS_AT and OWNS edges from field changes."""
-    rows = (changes.filter(pl.col("attribute") != "mergedInto")
-            .join(node_ids, on=["attribute", "value"], how="left")
-            .with_columns(
-                pl.when(pl.col("value").is_null()).then(None)
-                .when(pl.col("attribute").is_in(list(ENTITY_TARGETS)))
-                .then(entity_target(pl.col("attribute"), pl.col("source_system"), pl.col("value")))
-                .otherwise(pl.col("node_id")).alias("_target")))
-    edges = _scd2(rows)
+def _same_key(keys: list[str]) -> pl.Expr:
+    return pl.all_horizontal([(pl.col(k) == pl.col(k).shift(1)).fill_null(False) for k in keys])
+
+
+def attribute_edges(changes: pl.DataFrame) -> pl.DataFrame:
+    """Attribute, WORKS_AT and OWNS edges from field changes (with `with_targets`)."""
+    edges = _scd2(changes.filter(pl.col("attribute") != "mergedInto"))
     owns = pl.col("rel_type") == "OWNS"
     return edges.select(
         pl.when(owns).then(pl.col("_target")).otherwise(pl.col("record_node_id"))
@@ -91,7 +102,7 @@ def attribute_edges(changes: pl.DataFrame, node_ids: pl.DataFrame) -> pl.DataFra
         pl.when(pl.col("is_valid")).then(1.0).otherwise(INVALID_CONFIDENCE).alias("confidence"),
         pl.col("valid_to").is_null().alias("is_current"),
         pl.col("field_time").alias("valid_from"), "valid_to", "source_system", "source_event_id",
-        _properties(edges).alias("properties"), "record_node_id", "version")
+        _properties().alias("properties"), "record_node_id", "version")
 
 
 def resolve_merge_chains(direct: pl.DataFrame) -> pl.DataFrame:
@@ -139,7 +150,7 @@ def direct_merges(changes: pl.DataFrame) -> pl.DataFrame:
         pl.when(pl.col("value").is_not_null())
         .then(entity_target(pl.col("attribute"), pl.col("source_system"), pl.col("value")))
         .alias("_target"))
-    edges = _scd2(rows)
+    edges = _scd2(rows.drop("_target", strict=False).with_columns(rows.get_column("_target")))
     return edges.select("record_node_id", pl.col("_target").alias("master"),
                         pl.col("field_time").alias("valid_from"), "valid_to", "source_event_id",
                         "source_system")
@@ -161,7 +172,7 @@ def merge_edges(direct: pl.DataFrame, records: set[str] | None = None) -> pl.Dat
         "valid_from", "valid_to", "source_system", "source_event_id",
         pl.struct(pl.col("direct_master")).struct.json_encode().alias("properties"),
         pl.col(key).alias("record_node_id"),
-        pl.int_range(1, pl.len() + 1, dtype=pl.Int32).over(key).alias("version"),
+        row_number_in_group([key]).alias("version"),
     ).cast(dict(RELATIONSHIPS_SCHEMA)))  # type: ignore[arg-type]
 
 
@@ -181,11 +192,12 @@ def merge_dependents(direct: pl.DataFrame, touched: set[str]) -> set[str]:
     return out
 
 
-def value_nodes(changes: pl.DataFrame, node_ids: pl.DataFrame) -> pl.DataFrame:
-    """Value nodes of `changes`: created_at = earliest time the value was observed."""
-    seen = (changes.filter(pl.col("value").is_not_null())
-            .join(node_ids, on=["attribute", "value"], how="inner")
-            .group_by("node_id").agg(pl.col("attribute").first(), pl.col("value").first(),
+def value_nodes(changes: pl.DataFrame) -> pl.DataFrame:
+    """Value nodes of `changes` (with `with_targets`): created_at = earliest time the
+    value was observed."""
+    seen = (changes.filter(pl.col("value").is_not_null()
+                           & ~pl.col("attribute").is_in(list(ENTITY_TARGETS)))
+            .group_by(pl.col("_target").alias("node_id")).agg(pl.col("attribute").first(), pl.col("value").first(),
                                      pl.col("field_time").min(), pl.col("is_valid").all()))
     return seen.select(
         "node_id", pl.col("attribute").alias("node_type"), "value",

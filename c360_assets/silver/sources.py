@@ -235,10 +235,15 @@ def attach_customer_address(addresses: pl.DataFrame, customers: pl.DataFrame) ->
                           pl.coalesce("_customer_time", "_fivetran_synced").alias("_record_time")))
 
 
-def check_registry(registry: Registry, schemas: dict[str, pl.Schema]) -> None:
-    """Every active registry row names a known table and one of its fields."""
+def check_registry(registry: Registry, schemas: dict[str, pl.Schema],
+                   source: str | None = None) -> None:
+    """Every active registry row (of `source`, or all) names a known table and one of its
+    fields, and an attribute of one source comes from one table."""
     from c360_assets.bronze.segment import TRAITS_COL
+    table_of: dict[tuple[str, str], str] = {}
     for m in registry.mappings:
+        if source is not None and m.source_system != source:
+            continue
         where = f"config/attribute_name_registry.csv:{m.line}"
         table = TABLES_BY_KEY.get(m.table_key)
         if table is None:
@@ -252,3 +257,8 @@ def check_registry(registry: Registry, schemas: dict[str, pl.Schema]) -> None:
             raise ConfigError(f"{where}: {m.table_key} has no field {m.source_field!r}")
         if m.canonical_name == "owner" and m.table_key != "salesforce/asset":
             raise ConfigError(f"{where}: OWNS edges come from asset tables only")
+        other = table_of.setdefault((m.source_system, m.canonical_name), m.table_key)
+        if other != m.table_key:
+            raise ConfigError(f"{where}: {m.source_system} already maps {m.canonical_name} "
+                              f"from {other}: one table per attribute and source (an edge's "
+                              "history is one field's history)")

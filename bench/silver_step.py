@@ -1,0 +1,21 @@
+"""One silver build as a benchmark step: `python -m bench.silver_step LAKE [--full]`."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from c360_assets.lib.registry import load_registry
+from c360_assets.silver.build import build_silver
+
+
+def main() -> None:
+    lake = Path(sys.argv[1])
+    report = build_silver(lake, load_registry(), full="--full" in sys.argv[2:], progress=print)
+    print(f"mode={report.mode} records_touched={report.records_touched:,} "
+          f"changes={report.changes_emitted:,} edges={report.edges_written:,} "
+          f"nodes={report.nodes_written:,} committed={report.committed}")
+
+
+if __name__ == "__main__":
+    main()
