@@ -127,23 +127,8 @@ def _commit(path: str | Path, data, **kwargs) -> int:
     raise AssertionError("unreachable")
 
 
-def read_partitions(path: str | Path, column: str, values: list[int]) -> pl.DataFrame:
-    """Rows of the given integer partitions, read through the log."""
-    table = DeltaTable(str(path))
-    data = table.to_pyarrow_table(filters=[(column, "in", list(values))])
-    return pl.from_arrow(data)  # type: ignore[return-value]
-
-
-def write_rows(path: str | Path, rows: pl.DataFrame, *, append: bool,
-               partition_col: str = "bucket") -> int:
-    """Overwrite the whole table with `rows` (append=False) or append them, partitioned by
-    `partition_col`, in one commit.
-
-    Bulk path: polars writes one Parquet file per partition (in parallel; ~2x faster than
-    delta-rs' writer here) and the files are committed as Delta add actions carrying
-    their row counts. Returns the new version.
-    """
-    path = Path(path)
+def _write_parts(path: Path, rows: pl.DataFrame, partition_col: str) -> list[AddAction]:
+    """One Parquet file per partition value of `rows` (polars, two threads)."""
     stamp = uuid.uuid4().hex
     parts = rows.partition_by(partition_col, as_dict=True, include_key=False)
 
@@ -159,7 +144,20 @@ def write_rows(path: str | Path, rows: pl.DataFrame, *, append: bool,
                          stats=json.dumps({"numRecords": frame.height}))
 
     with ThreadPoolExecutor(max_workers=2) as pool:
-        actions = list(pool.map(write, parts.items()))
+        return list(pool.map(write, parts.items()))
+
+
+def write_rows(path: str | Path, rows: pl.DataFrame, *, append: bool,
+               partition_col: str = "bucket") -> int:
+    """Write `rows` partitioned by `partition_col` in one commit: overwrite the whole
+    table (append=False) or append.
+
+    Bulk path: polars writes one Parquet file per partition (~2x faster than delta-rs'
+    writer here) and the files are committed as Delta add actions carrying their row
+    counts. Returns the new version.
+    """
+    path = Path(path)
+    actions = _write_parts(path, rows, partition_col)
     schema = to_arrow(rows.head(0)).schema
     if not table_exists(path):
         create_table_with_add_actions(str(path), DeltaSchema.from_arrow(schema), actions,
@@ -181,35 +179,67 @@ def replace_keyed_rows(
     bucket_col: str = "bucket",
 ) -> int | None:
     """Make the rows of `keys` (values of column `key`) exactly `rows`, in a table
-    partitioned by `bucket_col`.
+    partitioned by `bucket_col`. Returns the new version, or None when nothing differed
+    (no commit: re-running with nothing new leaves the table as it was).
 
-    The keys' old rows are found by key (so their buckets are the ones they were written
-    to) and compared with `rows` bucket by bucket (as sets); buckets where they differ
-    are read, stripped of the keys' old rows, given `rows`, and rewritten in one predicate
-    overwrite (one commit). Returns the new version, or None when nothing differed (no
-    commit: re-running with nothing new leaves the table as it was).
+    The keys' old rows are found by key (so their buckets are the ones they hold) and
+    compared with `rows` as sets. Rows only added (the common case: history grew) are
+    appended; where old rows must go (history rewritten by a backfill, an edge closed),
+    the buckets holding them are rewritten without the keys' old rows and with their new
+    rows. Rewrites are bucket-wide: without deletion vectors (delta-rs cannot write them)
+    a row is removed by rewriting its file.
     """
+    path = Path(path)
     if not table_exists(path):
         return write_rows(path, rows, append=False, partition_col=bucket_col)
-    old = (pl.scan_delta(str(path)).filter(pl.col(key).is_in(keys.implode()))
-           .collect().select(rows.columns).cast(dict(rows.schema)))  # type: ignore[arg-type]
-    buckets = sorted(set(old.get_column(bucket_col).to_list())
-                     | set(rows.get_column(bucket_col).to_list()))
     cols = rows.columns
-
-    def same(b: int) -> bool:
-        left = old.filter(pl.col(bucket_col) == b)
-        right = rows.filter(pl.col(bucket_col) == b)
-        return left.height == right.height and left.sort(cols, nulls_last=True).equals(
-            right.sort(cols, nulls_last=True))
-
-    changed = [b for b in buckets if not same(b)]
-    if not changed:
+    old = (pl.scan_delta(str(path)).filter(pl.col(key).is_in(keys.implode()))
+           .collect().select(cols).cast(dict(rows.schema)))  # type: ignore[arg-type]
+    gone = old.join(rows, on=cols, how="anti", nulls_equal=True)
+    added = rows.join(old, on=cols, how="anti", nulls_equal=True)
+    if gone.height == 0 and added.height == 0:
         return None
-    current = read_partitions(path, bucket_col, changed).select(cols).cast(
-        dict(rows.schema))  # type: ignore[arg-type]
-    new = pl.concat([current.filter(~pl.col(key).is_in(keys.implode())),
-                     rows.filter(pl.col(bucket_col).is_in(changed))])
-    predicate = f"{bucket_col} IN ({', '.join(str(b) for b in changed)})"
-    return _commit(path, to_arrow(new), mode="overwrite", predicate=predicate,
-                   partition_by=[bucket_col])
+    if gone.height == 0:
+        return write_rows(path, added, append=True, partition_col=bucket_col)
+    rewrite = sorted(set(gone.get_column(bucket_col).to_list()))
+    version = rewrite_partitions(
+        path, bucket_col, rewrite, rows.schema,
+        lambda b, frame: pl.concat([frame.filter(~pl.col(key).is_in(keys.implode())),
+                                    rows.filter(pl.col(bucket_col) == b).drop(bucket_col)]))
+    rest = added.filter(~pl.col(bucket_col).is_in(rewrite))
+    if rest.height:
+        version = write_rows(path, rest, append=True, partition_col=bucket_col)
+    return version
+
+
+def rewrite_partitions(path: Path, column: str, values: list[int], schema: pl.Schema,
+                       transform) -> int:  # noqa: ANN001 - (value, frame) -> frame
+    """Replace partitions `values` of `column` by `transform(value, old rows)`, one
+    partition at a time (peak memory: one partition), in one commit."""
+    table = DeltaTable(str(path))
+    actions = pl.DataFrame(table.get_add_actions(flatten=True))
+    part = f"partition.{column}"
+    files = {int(v): [f"{table.table_uri.rstrip('/')}/{p}" for p in g.get_column("path")]
+             for (v,), g in actions.group_by(part)} if actions.height else {}
+    body = {c: t for c, t in schema.items() if c != column}
+    stamp = uuid.uuid4().hex
+
+    def one(value: int) -> AddAction:
+        old = (pl.read_parquet(files[value]) if files.get(value)
+               else pl.DataFrame(schema=body))
+        frame = transform(value, old.select(list(body)).cast(body)).select(list(body))  # type: ignore[arg-type]
+        rel = f"{column}={value}/part-{stamp}.snappy.parquet"
+        target = path / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        frame.write_parquet(target, compression="snappy", statistics=False)
+        return AddAction(path=rel, size=target.stat().st_size,
+                         partition_values={column: str(value)},
+                         modification_time=int(time.time() * 1000), data_change=True,
+                         stats=json.dumps({"numRecords": frame.height}))
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        new_actions = list(pool.map(one, values))
+    table.create_write_transaction(
+        new_actions, mode="overwrite", schema=to_arrow(pl.DataFrame(schema=schema)).schema,
+        partition_by=[column], partition_filters=[(column, "in", [str(v) for v in values])])
+    return DeltaTable(str(path)).version()

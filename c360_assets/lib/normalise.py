@@ -169,10 +169,16 @@ def phone_frame(raw: pl.Series, region: pl.Series) -> pl.DataFrame:
     cc_of, prefix_of, patterns = _phone_metadata()
     frame = pl.DataFrame({"raw": raw.cast(pl.String), "region": region.cast(pl.String)})
     uniq = frame.unique()
-    s = pl.col("raw").str.strip_chars().str.replace(r"(?i)\s*(?:ext\.?|x|#)\s*\d+$", "")
-    digits = s.str.replace_all(r"\D", "")
-    cc = pl.col("region").replace_strict(cc_of, default=None, return_dtype=pl.String)
-    trunk = pl.col("region").replace_strict(prefix_of, default="", return_dtype=pl.String)
+    # Intermediate columns are materialised once (the branches below reuse them).
+    uniq = uniq.with_columns(
+        pl.col("raw").str.strip_chars().str.replace(r"(?i)\s*(?:ext\.?|x|#)\s*\d+$", "")
+        .alias("_s"),
+        pl.col("region").replace_strict(cc_of, default=None, return_dtype=pl.String)
+        .alias("_rcc"),
+        pl.col("region").replace_strict(prefix_of, default="", return_dtype=pl.String)
+        .alias("_trunk"),
+    ).with_columns(pl.col("_s").str.replace_all(r"\D", "").alias("_digits"))
+    s, digits, cc, trunk = pl.col("_s"), pl.col("_digits"), pl.col("_rcc"), pl.col("_trunk")
     national = (pl.when((trunk.str.len_chars() > 0) & digits.str.starts_with(trunk))
                 .then(digits.str.slice(trunk.str.len_chars())).otherwise(digits))
     candidate = (pl.when(s.str.starts_with("+")).then(pl.lit("+") + digits)
@@ -182,17 +188,18 @@ def phone_frame(raw: pl.Series, region: pl.Series) -> pl.DataFrame:
                  .then(pl.lit("+") + digits)
                  .otherwise(pl.lit("+") + cc + national))
     uniq = uniq.with_columns(candidate.alias("value"))
-    # Calling codes are prefix-free: try 1-, 2- and 3-digit prefixes.
+    # Validity is a property of the E.164 candidate: check each distinct one once.
+    cands = uniq.select("value").unique()
     body = pl.col("value").str.slice(1)
     found = pl.lit(None, pl.String)
-    for n in (3, 2, 1):
+    for n in (3, 2, 1):  # calling codes are prefix-free: try 1-, 2- and 3-digit prefixes
         head = body.str.slice(0, n)
         found = pl.when(head.is_in(list(patterns))).then(head).otherwise(found)
-    uniq = uniq.with_columns(found.alias("_cc")).with_columns(
+    cands = cands.with_columns(found.alias("_cc")).with_columns(
         body.str.slice(pl.col("_cc").str.len_chars()).alias("_nsn"))
     # Each calling code's pattern runs over its own numbers only.
     parts = []
-    for part in uniq.partition_by("_cc", maintain_order=False):
+    for part in cands.partition_by("_cc", maintain_order=False):
         code = part.get_column("_cc")[0]
         if code is None:
             matches = pl.lit(False)
@@ -203,7 +210,8 @@ def phone_frame(raw: pl.Series, region: pl.Series) -> pl.DataFrame:
         else:
             matches = pl.col("_nsn").str.contains(patterns[code])
         parts.append(part.with_columns(matches.alias("_match")))
-    uniq = pl.concat(parts) if parts else uniq.with_columns(pl.lit(False).alias("_match"))
+    cands = pl.concat(parts) if parts else cands.with_columns(pl.lit(False).alias("_match"))
+    uniq = uniq.join(cands.select("value", "_match"), on="value", how="left", nulls_equal=True)
     uniq = uniq.with_columns(
         (pl.col("_match").fill_null(False) & (pl.col("value").str.len_chars() <= 16)
          & pl.col("raw").is_not_null()).alias("valid"),

@@ -29,7 +29,7 @@ import polars as pl
 from deltalake import DeltaTable
 
 from c360_assets.lib import delta
-from c360_assets.lib.hashing import bucket_of
+from c360_assets.lib.hashing import BUCKETS, bucket_of
 from c360_assets.lib.registry import Registry
 from c360_assets.silver import graph, sources
 from c360_assets.silver.field_changes import FIELD_CHANGES_SCHEMA, field_changes
@@ -200,8 +200,13 @@ def _suffixes(ids: pl.Series, prefix: str) -> pl.Series:
 # ---------------------------------------------------------------------------- the build
 
 
-def _with_bucket(frame: pl.DataFrame, key: str) -> pl.DataFrame:
-    return frame.with_columns(bucket_of(pl.col(key)))
+def _with_bucket(frame: pl.DataFrame, key: str, offset: int = 0) -> pl.DataFrame:
+    return frame.with_columns(bucket_of(pl.col(key)) + offset)
+
+
+# Nodes: entity nodes in buckets 0..15, value and SAP-company nodes in 16..31, so a day
+# that updates entity nodes never rewrites the (append-mostly) value nodes.
+VALUE_NODE_BUCKETS = BUCKETS
 
 
 def _keys(ids: set[str], name: str) -> pl.Series:
@@ -343,7 +348,7 @@ def _full_build(lake: Path, registry: Registry, progress: Callable[[str], None],
         for future in pending:
             future.result()
     report.committed.update(dict.fromkeys(TABLE_NAMES, True))
-    values = _with_bucket(_first_seen(first_seen), "node_id")
+    values = _with_bucket(_first_seen(first_seen), "node_id", VALUE_NODE_BUCKETS)
     report.nodes_written += values.height
     delta.write_rows(silver_path(lake, NODES), values, append=True)
     progress(f"silver: {values.height:,} value nodes ({time.perf_counter() - t0:.1f}s)")
@@ -364,7 +369,7 @@ def _incremental(lake: Path, registry: Registry, touched: set[str],
     chunk = _compute(bronze, registry, old_merges, touched)
     report = SilverReport(mode="incremental", records_touched=len(touched))
     _tally(report, chunk)
-    first_seen = _with_bucket(chunk.first_seen, "node_id")
+    first_seen = _with_bucket(chunk.first_seen, "node_id", VALUE_NODE_BUCKETS)
     first_seen = _upsert_first_seen(lake, first_seen)
     nodes = pl.concat([chunk.entities, first_seen])
     report.nodes_written += first_seen.height

@@ -223,7 +223,10 @@ def table_changes(table: RecordTable, frame: pl.DataFrame, registry: Registry,
 def field_changes(bronze: dict[str, pl.DataFrame], registry: Registry
                   ) -> tuple[pl.DataFrame, dict[str, pl.DataFrame]]:
     """Bronze frames (by `source/table`, all rows of the records to compute) -> changes,
-    plus each main table's snapshot frame (for entity nodes)."""
+    plus each main table's snapshot frame (for entity nodes).
+
+    Row order is part of the contract (the graph builds edges from neighbours): the rows
+    of one (record, attribute) are contiguous and in field-time order."""
     out: list[pl.DataFrame] = []
     snaps: dict[str, pl.DataFrame] = {}
     for table in sorted(sources.TABLES, key=lambda t: t.main is not None):

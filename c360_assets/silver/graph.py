@@ -69,24 +69,14 @@ def _scd2(rows: pl.DataFrame) -> pl.DataFrame:
     """Change rows -> edge versions: valid_to from the key's next change; a change to null
     (cleared, deleted) only closes.
 
-    Rows arrive from `field_changes` in (record, field time, landing order) order within
-    each table and attribute; a stable sort on a hash of the key and the field time
-    groups the keys and keeps that order for ties (cheaper than sorting the strings).
+    Relies on the order `field_changes` emits rows in: each (record, attribute) group is
+    contiguous and in field-time order (one table feeds an attribute of a source), so
+    neighbours are enough - no sort of millions of string keys.
     """
     key = ["record_node_id", "rel_type"]
-    ordered = rows.with_columns(
-        pl.col("record_node_id").hash(7).alias("_h"), pl.col("rel_type").hash(7).alias("_r"),
-    ).sort("_h", "_r", "field_time", maintain_order=True)
-    starts = ordered.select((~_same_key(key)).sum()).item()
-    if starts != ordered.select(pl.struct(key).n_unique()).item():  # a hash collision
-        ordered = ordered.sort(*key, "field_time", maintain_order=True)
-    return (ordered.with_columns(next_in_group(pl.col("field_time"), key).alias("valid_to"))
+    return (rows.with_columns(next_in_group(pl.col("field_time"), key).alias("valid_to"))
             .filter(pl.col("_target").is_not_null())
-            .with_columns(row_number_in_group(key).alias("version")).drop("_h", "_r"))
-
-
-def _same_key(keys: list[str]) -> pl.Expr:
-    return pl.all_horizontal([(pl.col(k) == pl.col(k).shift(1)).fill_null(False) for k in keys])
+            .with_columns(row_number_in_group(key).alias("version")))
 
 
 def attribute_edges(changes: pl.DataFrame) -> pl.DataFrame:
@@ -228,12 +218,10 @@ def entity_nodes(frames: dict[str, pl.DataFrame], display: dict[str, dict]) -> p
         latest = base.sort("node_id", *order).group_by("node_id", maintain_order=True).agg(
             pl.col("record_id").last(), pl.col("_deleted").last(),
             pl.min_horizontal(pl.col("_created").min(), pl.col("_t").min()).alias("created_at"),
-            pl.col("_t").max().alias("last_record_time"),
             *[pl.col(e.meta.output_name()).last() for e in extra])
         props = pl.struct(
             pl.lit(source).alias("source_system"), pl.lit(table).alias("source_table"),
             pl.col("record_id"), pl.col("_deleted").alias("deleted"),
-            pl.col("last_record_time").dt.to_string("%Y-%m-%dT%H:%M:%S%.6fZ"),
             *[pl.col(e.meta.output_name()) for e in extra]).struct.json_encode()
         parts.append(latest.select("node_id", pl.lit(spec["entity_type"]).alias("node_type"),
                                    pl.col("record_id").alias("value"), "created_at",

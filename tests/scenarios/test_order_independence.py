@@ -90,3 +90,22 @@ def test_backfilling_an_old_partition_rewrites_only_touched_records(small_world,
     report = silver(lake)
     assert report.mode == "incremental"
     assert 0 < report.records_touched < total
+
+
+def test_field_changes_come_grouped_by_record_and_attribute_in_time_order(small_world, tmp_path):
+    """The graph builds SCD-2 edges from neighbouring rows: this is the order it needs."""
+    from c360_assets.lib.registry import load_registry
+    from c360_assets.silver.build import read_bronze
+    from c360_assets.silver.field_changes import field_changes
+
+    lake = tmp_path / "lake"
+    for source, day in PARTITIONS:
+        ingest(small_world, lake, source, day)
+    changes, _ = field_changes(read_bronze(lake, None), load_registry())
+    keyed = changes.with_row_index("i").with_columns(
+        pl.struct("record_node_id", "attribute").alias("k"))
+    runs = keyed.select((pl.col("k") != pl.col("k").shift(1)).fill_null(True).sum()).item()
+    assert runs == keyed.select(pl.col("k").n_unique()).item()  # each group is contiguous
+    backwards = keyed.filter((pl.col("k") == pl.col("k").shift(1))
+                             & (pl.col("field_time") < pl.col("field_time").shift(1)))
+    assert backwards.height == 0
