@@ -13,8 +13,9 @@ def main() -> None:
     lake = Path(sys.argv[1])
     report = build_silver(lake, load_registry(), full="--full" in sys.argv[2:], progress=print)
     print(f"mode={report.mode} records_touched={report.records_touched:,} "
-          f"changes={report.changes_emitted:,} edges={report.edges_written:,} "
-          f"nodes={report.nodes_written:,} committed={report.committed}")
+          f"changes={report.changes_emitted:,} edges_opened={report.edges_opened:,} "
+          f"edges_closed={report.edges_closed:,} rows_added={report.rows_added} "
+          f"rows_removed={report.rows_removed}")
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ import random
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
@@ -170,6 +171,16 @@ def write_rows(path: str | Path, rows: pl.DataFrame, *, append: bool,
     return DeltaTable(str(path)).version()
 
 
+@dataclass
+class KeyedWrite:
+    """What `replace_keyed_rows` did: the new version (None: no commit) and the rows it
+    added and removed (a changed row counts as one of each)."""
+
+    version: int | None
+    added: pl.DataFrame
+    removed: pl.DataFrame
+
+
 def replace_keyed_rows(
     path: str | Path,
     rows: pl.DataFrame,
@@ -177,10 +188,10 @@ def replace_keyed_rows(
     key: str,
     keys: pl.Series,
     bucket_col: str = "bucket",
-) -> int | None:
+) -> KeyedWrite:
     """Make the rows of `keys` (values of column `key`) exactly `rows`, in a table
-    partitioned by `bucket_col`. Returns the new version, or None when nothing differed
-    (no commit: re-running with nothing new leaves the table as it was).
+    partitioned by `bucket_col`. Nothing differing means no commit: re-running with
+    nothing new leaves the table as it was.
 
     The keys' old rows are found by key (so their buckets are the ones they hold) and
     compared with `rows` as sets. Rows only added (the common case: history grew) are
@@ -191,16 +202,18 @@ def replace_keyed_rows(
     """
     path = Path(path)
     if not table_exists(path):
-        return write_rows(path, rows, append=False, partition_col=bucket_col)
+        return KeyedWrite(write_rows(path, rows, append=False, partition_col=bucket_col),
+                          rows, rows.head(0))
     cols = rows.columns
     old = (pl.scan_delta(str(path)).filter(pl.col(key).is_in(keys.implode()))
            .collect().select(cols).cast(dict(rows.schema)))  # type: ignore[arg-type]
     gone = old.join(rows, on=cols, how="anti", nulls_equal=True)
     added = rows.join(old, on=cols, how="anti", nulls_equal=True)
     if gone.height == 0 and added.height == 0:
-        return None
+        return KeyedWrite(None, added, gone)
     if gone.height == 0:
-        return write_rows(path, added, append=True, partition_col=bucket_col)
+        return KeyedWrite(write_rows(path, added, append=True, partition_col=bucket_col),
+                          added, gone)
     rewrite = sorted(set(gone.get_column(bucket_col).to_list()))
     version = rewrite_partitions(
         path, bucket_col, rewrite, rows.schema,
@@ -209,7 +222,7 @@ def replace_keyed_rows(
     rest = added.filter(~pl.col(bucket_col).is_in(rewrite))
     if rest.height:
         version = write_rows(path, rest, append=True, partition_col=bucket_col)
-    return version
+    return KeyedWrite(version, added, gone)
 
 
 def rewrite_partitions(path: Path, column: str, values: list[int], schema: pl.Schema,

@@ -56,18 +56,18 @@ def build_silver_asset() -> dg.AssetsDefinition:
             "seconds": round(report.seconds, 2),
         }
         per_table = {
-            FIELD_CHANGES_KEY: {"changes_emitted": report.changes_emitted,
-                                "rows_written": report.changes_emitted},
-            RELATIONSHIPS_KEY: {"rows_written": report.edges_written,
-                                "edges_current": report.edges_current,
+            FIELD_CHANGES_KEY: {"changes_emitted": report.changes_emitted},
+            RELATIONSHIPS_KEY: {"edges_opened": report.edges_opened,
                                 "edges_closed": report.edges_closed},
-            NODES_KEY: {"rows_written": report.nodes_written},
+            NODES_KEY: {},
         }
         for key, name in ((FIELD_CHANGES_KEY, build.FIELD_CHANGES), (NODES_KEY, build.NODES),
                           (RELATIONSHIPS_KEY, build.RELATIONSHIPS)):
             path = build.silver_path(c360.lake, name)
             yield dg.MaterializeResult(asset_key=key, metadata={
                 **common, **per_table[key],
+                "rows_written": report.rows_added.get(name, 0),
+                "rows_removed": report.rows_removed.get(name, 0),
                 "dagster/row_count": delta.row_count(path) if delta.table_exists(path) else 0,
                 "delta_version": report.versions.get(name),
                 "new_commit": report.committed.get(name, False),

@@ -5,8 +5,9 @@ bronze versions of the last run), finds the source records touched (plus merged
 Salesforce contacts whose merge chain passes through one), reads *all* bronze rows of
 those records, recomputes their full history (`field_changes`, then the graph), and
 replaces exactly those records' rows in the silver tables. Silver tables are
-partitioned by a hash bucket of the record (or node) id; a run rewrites only buckets
-whose content changed, so re-running with nothing new commits nothing.
+partitioned by a hash bucket of the record (or node) id. Rows a run only adds are
+appended; buckets holding rows that must go (a closed edge, history rewritten by a
+backfill) are rewritten; a run with nothing new commits nothing.
 
 The watermark (`<lake>/silver/_watermarks.json`: bronze table -> Delta version) is
 written after the three tables; a run that dies in between recomputes the same records
@@ -44,16 +45,17 @@ WATERMARK_FILE = "_watermarks.json"
 WATERMARK_FORMAT = 1
 
 
-
 @dataclass
 class SilverReport:
     mode: str  # full | incremental | no-op
     records_touched: int = 0
-    changes_emitted: int = 0
-    edges_written: int = 0
-    edges_current: int = 0
+    changes_emitted: int = 0  # change rows computed (touched records' whole history)
+    # Edges that became / stopped being current in this run (a full build: current
+    # edges, and closed edges of the history it rebuilt).
+    edges_opened: int = 0
     edges_closed: int = 0
-    nodes_written: int = 0
+    rows_added: dict[str, int] = field(default_factory=dict)  # silver table -> rows
+    rows_removed: dict[str, int] = field(default_factory=dict)
     versions: dict[str, int | None] = field(default_factory=dict)  # silver table -> version
     committed: dict[str, bool] = field(default_factory=dict)  # did this run commit to it
     watermark: dict[str, int] = field(default_factory=dict)  # bronze table -> version
@@ -139,7 +141,7 @@ def changed_records(lake: Path, watermark: dict[str, int], versions: dict[str, i
             log.warning("no change feed for %s since version %d (%s): full rebuild", key,
                         since, exc)
             return None
-        if isinstance(rows, pl.Series):
+        if isinstance(rows, pl.Series):  # a one-batch reader can come back as a struct
             rows = rows.struct.unnest()
         touched.update(_record_ids(table, rows, lake).to_list())
     return touched
@@ -236,9 +238,7 @@ def _upsert_first_seen(lake: Path, fresh: pl.DataFrame) -> pl.DataFrame:
     old = (pl.scan_delta(str(path))
            .filter(pl.col("node_id").is_in(fresh.get_column("node_id").implode()))
            .select(fresh.columns).collect())
-    both = pl.concat([fresh, old.cast(dict(fresh.schema))])  # type: ignore[arg-type]
-    return both.sort("node_id", "created_at").group_by("node_id", maintain_order=True).agg(
-        pl.all().first()).select(fresh.columns)
+    return _first_seen([fresh, old.cast(dict(fresh.schema))])  # type: ignore[arg-type]
 
 
 @dataclass
@@ -272,18 +272,14 @@ def _compute(bronze: dict[str, pl.DataFrame], registry: Registry,
 
 
 def _first_seen(parts: list[pl.DataFrame]) -> pl.DataFrame:
+    """One row per node: the one with the earliest created_at."""
     both = pl.concat(parts)
     return (both.sort("node_id", "created_at").group_by("node_id", maintain_order=True)
             .agg(pl.all().first()).select(both.columns))
 
 
-def _tally(report: SilverReport, chunk: _Chunk) -> None:
-    report.changes_emitted += chunk.changes.height
-    report.edges_written += chunk.relationships.height
-    current = int(chunk.relationships.get_column("is_current").sum())
-    report.edges_current += current
-    report.edges_closed += chunk.relationships.height - current
-    report.nodes_written += chunk.entities.height
+def _add(counts: dict[str, int], name: str, n: int) -> None:
+    counts[name] = counts.get(name, 0) + n
 
 
 def build_silver(lake: Path, registry: Registry, *, full: bool = False,
@@ -331,8 +327,14 @@ def _full_build(lake: Path, registry: Registry, progress: Callable[[str], None],
                                               for k, f in bronze.items()}, source)
             chunk = _compute(bronze, registry, None, None)
             del bronze
-            _tally(report, chunk)
+            report.changes_emitted += chunk.changes.height
+            current = int(chunk.relationships.get_column("is_current").sum())
+            report.edges_opened += current
+            report.edges_closed += chunk.relationships.height - current
             report.records_touched += chunk.entities.height
+            for name, frame in ((FIELD_CHANGES, chunk.changes),
+                                (RELATIONSHIPS, chunk.relationships), (NODES, chunk.entities)):
+                _add(report.rows_added, name, frame.height)
             for future in pending:  # the previous source's writes, before these append
                 future.result()
             pending = [writer.submit(delta.write_rows, silver_path(lake, name), frame,
@@ -349,7 +351,7 @@ def _full_build(lake: Path, registry: Registry, progress: Callable[[str], None],
             future.result()
     report.committed.update(dict.fromkeys(TABLE_NAMES, True))
     values = _with_bucket(_first_seen(first_seen), "node_id", VALUE_NODE_BUCKETS)
-    report.nodes_written += values.height
+    _add(report.rows_added, NODES, values.height)
     delta.write_rows(silver_path(lake, NODES), values, append=True)
     progress(f"silver: {values.height:,} value nodes ({time.perf_counter() - t0:.1f}s)")
     return report
@@ -367,20 +369,25 @@ def _incremental(lake: Path, registry: Registry, touched: set[str],
     sources.check_registry(registry, {sources.TABLES_BY_KEY[k].bronze_key: f.schema
                                       for k, f in bronze.items()})
     chunk = _compute(bronze, registry, old_merges, touched)
-    report = SilverReport(mode="incremental", records_touched=len(touched))
-    _tally(report, chunk)
+    report = SilverReport(mode="incremental", records_touched=len(touched),
+                          changes_emitted=chunk.changes.height)
     first_seen = _with_bucket(chunk.first_seen, "node_id", VALUE_NODE_BUCKETS)
     first_seen = _upsert_first_seen(lake, first_seen)
     nodes = pl.concat([chunk.entities, first_seen])
-    report.nodes_written += first_seen.height
     record_keys = _keys(touched, "record_node_id")
     node_keys = pl.concat([_keys(touched, "node_id"), nodes.get_column("node_id")]).unique()
     for name, frame, keys, key in (
             (FIELD_CHANGES, chunk.changes, record_keys, "record_node_id"),
             (RELATIONSHIPS, chunk.relationships, record_keys, "record_node_id"),
             (NODES, nodes, node_keys, "node_id")):
-        version = delta.replace_keyed_rows(silver_path(lake, name), frame, key=key, keys=keys)
+        result = delta.replace_keyed_rows(silver_path(lake, name), frame, key=key, keys=keys)
+        version = result.version
         report.committed[name] = version is not None
+        report.rows_added[name] = result.added.height
+        report.rows_removed[name] = result.removed.height
+        if name == RELATIONSHIPS:
+            report.edges_opened = int(result.added.get_column("is_current").sum())
+            report.edges_closed = int(result.removed.get_column("is_current").sum())
         progress(f"silver: {name} " + ("unchanged" if version is None else f"-> version {version}")
                  + f" ({time.perf_counter() - t0:.1f}s)")
     return report

@@ -191,8 +191,11 @@ def diff_snapshots(frame: pl.DataFrame, table: RecordTable, registry: Registry,
             .otherwise(pl.col("record_time")).alias("_ft"),
             pl.when(value.is_not_null() & own.is_not_null()).then(pl.lit(1, pl.Int8))
             .otherwise(pl.lit(2, pl.Int8)).alias("_tier"),
-        ).sort("record_node_id", "_ft", *ORDER)
+        )
         if table.tier != 1:
+            # The frame is in (record, record time, ...) order; a field with its own time
+            # needs (record, field time, ...). For a Tier 1 table both are the event time.
+            events = events.sort("record_node_id", "_ft", *ORDER)
             # A Tier 2 row re-landing the same event is the same event.
             events = events.unique(["record_node_id", "_ft", f"n::{a}"], keep="first",
                                    maintain_order=True)

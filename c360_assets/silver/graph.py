@@ -139,8 +139,8 @@ def direct_merges(changes: pl.DataFrame) -> pl.DataFrame:
     rows = changes.filter(pl.col("attribute") == "mergedInto").with_columns(
         pl.when(pl.col("value").is_not_null())
         .then(entity_target(pl.col("attribute"), pl.col("source_system"), pl.col("value")))
-        .alias("_target"))
-    edges = _scd2(rows.drop("_target", strict=False).with_columns(rows.get_column("_target")))
+        .alias("_target")).sort("record_node_id", "field_time", maintain_order=True)  # few rows
+    edges = _scd2(rows)
     return edges.select("record_node_id", pl.col("_target").alias("master"),
                         pl.col("field_time").alias("valid_from"), "valid_to", "source_event_id",
                         "source_system")

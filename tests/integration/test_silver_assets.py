@@ -47,8 +47,9 @@ def test_silver_materialises_after_bronze_with_metadata_and_reruns_as_noop(
     fc = pl.read_delta(str(lake / "silver" / "field_changes"))
     assert meta["silver/field_changes"]["mode"] == "full"
     assert meta["silver/field_changes"]["dagster/row_count"] == fc.height > 0
-    assert meta["silver/relationships"]["edges_current"] > 0
+    assert meta["silver/relationships"]["edges_opened"] > 0
     assert meta["silver/relationships"]["edges_closed"] > 0
+    assert meta["silver/field_changes"]["rows_written"] == fc.height
     assert set(meta["silver/nodes"]["watermark"]) == {t.key for s in SOURCES for t in s.tables}
     versions = {k: m["delta_version"] for k, m in meta.items()}
 
@@ -59,3 +60,4 @@ def test_silver_materialises_after_bronze_with_metadata_and_reruns_as_noop(
     assert meta["silver/field_changes"]["mode"] == "no-op"
     assert {k: m["delta_version"] for k, m in meta.items()} == versions
     assert not any(m["new_commit"] for m in meta.values())
+    assert all(m["rows_written"] == m["rows_removed"] == 0 for m in meta.values())

@@ -288,6 +288,7 @@ def test_deletes_close_every_current_edge_of_the_record(dirs):
     silver(lake)
     assert current(lake, "customer:sap:100:0000100002", "HAS_EMAIL")["target_node_id"] == (
         value_id("email", "gus@x.com"))
+    open_before = read_silver(lake, "relationships").filter("is_current").height
 
     land(landing, "salesforce", "contact", "2026-01-07", "part-0.csv", csv_text(
         SF_HEADER,
@@ -298,7 +299,9 @@ def test_deletes_close_every_current_edge_of_the_record(dirs):
         "100,0000100002,Gus Hale,0000620002,X,false,2026-01-07T02:00:00Z"))
     for source in ("salesforce", "sap"):
         ingest(landing, lake, source, "2026-01-07")
-    silver(lake)
+    report = silver(lake)
+    assert (report.mode, report.edges_opened, report.edges_closed) == (
+        "incremental", 0, open_before)
     rel = read_silver(lake, "relationships")
     for record, closed_at in (("customer:salesforce:003G", "2026-01-07T10:00:00Z"),
                               ("customer:sap:100:0000100002", "2026-01-07T02:00:00Z")):
