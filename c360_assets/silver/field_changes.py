@@ -139,16 +139,16 @@ def follow_main_deletes(secondary: pl.DataFrame, main: pl.DataFrame, attributes:
         .alias("deleted")).drop("_main_deleted", "_injected")
 
 
-def _normalise_all(frame: pl.DataFrame, attributes: list[str]) -> pl.DataFrame:
+def _normalised(frame: pl.DataFrame, attribute: str) -> pl.DataFrame:
+    """Add `n::<attribute>` (normalised) and its `__valid` flag to `frame`."""
+    kind = normalise.kind_of(attribute)
     region = None
-    if "_region" in frame.columns:
-        frame = normalise.normalise(frame, "_region", "country")
-        region = "_region"
-    for a in attributes:
-        raw = f"v::{a}"
-        frame = frame.with_columns(pl.col(raw).alias(f"n::{a}"))
-        frame = normalise.normalise(frame, f"n::{a}", normalise.kind_of(a), region)
-    return frame
+    if kind == "phone" and "_region" in frame.columns:
+        frame = normalise.normalise(frame.with_columns(pl.col("_region").alias("_hint")),
+                                    "_hint", "country")
+        region = "_hint"
+    frame = frame.with_columns(pl.col(f"v::{attribute}").alias(f"n::{attribute}"))
+    return normalise.normalise(frame, f"n::{attribute}", kind, region)
 
 
 def _emit(frame: pl.DataFrame, table: RecordTable, attribute: str, rel_type: str, tier: int,
@@ -165,7 +165,8 @@ def _emit(frame: pl.DataFrame, table: RecordTable, attribute: str, rel_type: str
 
 def diff_snapshots(frame: pl.DataFrame, table: RecordTable, registry: Registry,
                    attributes: list[str]) -> pl.DataFrame:
-    """Normalised snapshot frame -> change rows (Tier 2 diffs and Tier 1 events)."""
+    """Snapshot frame -> change rows (Tier 2 diffs and Tier 1 events), normalising the
+    values that may be changes."""
     keep = set()
     for a in attributes:
         chain = registry.for_table(table.source, table.table)[a]
@@ -174,19 +175,30 @@ def diff_snapshots(frame: pl.DataFrame, table: RecordTable, registry: Registry,
     gone = pl.col("deleted").fill_null(False)
     frame = frame.with_columns(
         *[pl.when(gone).then(None).otherwise(pl.col(f"{p}::{a}")).alias(f"{p}::{a}")
-          for a in attributes if a not in keep for p in ("v", "n", "f")],
+          for a in attributes if a not in keep for p in ("v", "f")],
     ).sort("record_node_id", *ORDER)
+    group = ["record_node_id"]
     out = []
     for a in attributes:
         rel = registry.rel_type(a)
         value = pl.col(f"n::{a}")
         if f"t::{a}" not in frame.columns:  # Tier 2: diff consecutive snapshots
-            changed = value.ne_missing(prev_in_group(value, ["record_node_id"]))
-            out.append(_emit(frame.filter(changed), table, a, rel, 2, pl.col("record_time")))
+            # Normalisation is a function of the landed value (and the region hint for
+            # phones): where those repeat, nothing changed. Only the rest is normalised,
+            # then compared with the previous candidate of the record.
+            raw = [pl.col(f"v::{a}")]
+            if normalise.kind_of(a) == "phone":
+                raw.append(pl.col("_region"))
+            repeat = pl.all_horizontal([r.eq_missing(prev_in_group(r, group)) for r in raw])
+            candidates = _normalised(frame.filter(~repeat), a)
+            changed = value.ne_missing(prev_in_group(value, group))
+            out.append(_emit(candidates.filter(changed), table, a, rel, 2,
+                             pl.col("record_time")))
             continue
         # Tier 1: events on their own time; deletes close at the record time.
         own = pl.col(f"t::{a}")
-        events = frame.filter(value.is_not_null() | gone).with_columns(
+        events = _normalised(frame.filter(pl.col(f"v::{a}").is_not_null() | gone), a)
+        events = events.filter(value.is_not_null() | gone).with_columns(
             pl.when(value.is_not_null() & own.is_not_null()).then(own)
             .otherwise(pl.col("record_time")).alias("_ft"),
             pl.when(value.is_not_null() & own.is_not_null()).then(pl.lit(1, pl.Int8))
@@ -219,7 +231,6 @@ def table_changes(table: RecordTable, frame: pl.DataFrame, registry: Registry,
         snap = follow_main_deletes(snap, main_snapshots, attributes)
     if not attributes:
         return pl.DataFrame(schema=FIELD_CHANGES_SCHEMA), snap
-    snap = _normalise_all(snap, attributes)
     return diff_snapshots(snap, table, registry, attributes), snap
 
 
