@@ -9,36 +9,24 @@ is the figure to watch.
 
 from __future__ import annotations
 
-import argparse
 import shutil
 import sys
-from pathlib import Path
 
-from bench.harness import run_step, table
-
-OUT = Path(__file__).resolve().parent / "out"
+from bench.harness import fresh_workdir, run_step, table, world_args
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--persons", type=int, default=1_000_000)
-    parser.add_argument("--days", type=int, default=30)
-    parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--keep", action="store_true", help="keep bench/out afterwards")
-    args = parser.parse_args()
-    work = OUT / f"bronze-{args.persons}"
-    shutil.rmtree(work, ignore_errors=True)
+    args = world_args(__doc__.splitlines()[0])
+    work, env = fresh_workdir(f"bronze-{args.persons}")
     landing, lake = work / "landing", work / "lake"
     py = sys.executable
-    env = {"DAGSTER_HOME": str(work / "dagster_home")}
-    (work / "dagster_home").mkdir(parents=True)
     steps = [
         run_step("generate", [py, "-m", "c360_assets.cli", "generate", "--persons", str(args.persons),
                               "--days", str(args.days), "--seed", str(args.seed), "--out", str(landing)]),
         run_step("floor: bare polars read of the landed files", [py, "-m", "bench.floor_read", str(landing)]),
         run_step("bronze: c360 materialize (all sources, all days)",
                  [py, "-m", "c360_assets.cli", "materialize", "--landing", str(landing), "--lake", str(lake),
-                  "--log-level", "WARNING"], env=env),
+                  "--select", "group:bronze", "--log-level", "WARNING"], env=env),
     ]
     landed = sum(p.stat().st_size for p in landing.rglob("*") if p.is_file() and "_truth" not in p.parts)
     print(f"\n{args.persons:,} persons, {args.days} days, {landed / 2**20:,.0f} MiB landed\n")

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import argparse
 import os
+import shutil
 import subprocess
 import sys
 import time
 from dataclasses import dataclass
+from pathlib import Path
+
+OUT = Path(__file__).resolve().parent / "out"
 
 
 @dataclass
@@ -36,3 +41,21 @@ def table(steps: list[Step]) -> str:
     lines = ["| step | wall time | peak RSS |", "|---|---:|---:|"]
     lines += [f"| {s.name} | {s.seconds:.1f} s | {s.peak_rss_mb:,.0f} MiB |" for s in steps]
     return "\n".join(lines)
+
+
+def world_args(description: str) -> argparse.Namespace:
+    """The options every world benchmark takes: --persons, --days, --seed, --keep."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--persons", type=int, default=1_000_000)
+    parser.add_argument("--days", type=int, default=30)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--keep", action="store_true", help="keep bench/out afterwards")
+    return parser.parse_args()
+
+
+def fresh_workdir(name: str) -> tuple[Path, dict[str, str]]:
+    """An empty bench/out/<name> with a Dagster home; the env that points runs at it."""
+    work = OUT / name
+    shutil.rmtree(work, ignore_errors=True)
+    (work / "dagster_home").mkdir(parents=True)
+    return work, {"DAGSTER_HOME": str(work / "dagster_home")}

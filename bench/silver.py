@@ -10,33 +10,21 @@ that day, and a re-run with nothing new (must commit nothing).
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import shutil
 import sys
-from pathlib import Path
 
 import polars as pl
 
-from bench.harness import run_step, table
+from bench.harness import fresh_workdir, run_step, table, world_args
 from c360_assets.generator import DEFAULT_START
-
-OUT = Path(__file__).resolve().parent / "out"
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--persons", type=int, default=1_000_000)
-    parser.add_argument("--days", type=int, default=30)
-    parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--keep", action="store_true", help="keep bench/out afterwards")
-    args = parser.parse_args()
-    work = OUT / f"silver-{args.persons}"
-    shutil.rmtree(work, ignore_errors=True)
+    args = world_args(__doc__.splitlines()[0])
+    work, env = fresh_workdir(f"silver-{args.persons}")
     landing, lake = work / "landing", work / "lake"
     py = sys.executable
-    env = {"DAGSTER_HOME": str(work / "dagster_home")}
-    (work / "dagster_home").mkdir(parents=True)
     last = DEFAULT_START + dt.timedelta(days=args.days - 1)
     extra = last + dt.timedelta(days=1)
     cli = [py, "-m", "c360_assets.cli"]

@@ -70,25 +70,8 @@ def replace_date_partitions(
         if lo < first or hi > last:  # type: ignore[operator]
             raise ValueError(f"rows for {partition_col} {lo}..{hi} outside {first}..{last}")
     predicate = date_range_predicate(partition_col, first, last)
-    data = to_arrow(frame)
-    for attempt in range(1, COMMIT_RETRIES + 1):
-        try:
-            write_deltalake(
-                str(path),
-                data,
-                mode="overwrite",
-                predicate=predicate,
-                partition_by=[partition_col],
-                configuration=TABLE_CONFIGURATION,
-            )
-            return DeltaTable(str(path)).version()
-        except CommitFailedError:
-            if attempt == COMMIT_RETRIES:
-                raise
-            pause = 0.2 * attempt + random.random() * 0.2
-            log.warning("commit conflict on %s (attempt %d), retrying in %.1fs", path, attempt, pause)
-            time.sleep(pause)
-    raise AssertionError("unreachable")
+    return _commit(path, to_arrow(frame), mode="overwrite", predicate=predicate,
+                   partition_by=[partition_col])
 
 
 def read_table(path: str | Path, *, version: int | None = None) -> pl.DataFrame:
@@ -128,24 +111,25 @@ def _commit(path: str | Path, data, **kwargs) -> int:
     raise AssertionError("unreachable")
 
 
+def _write_file(table: Path, column: str, value: object, frame: pl.DataFrame,
+                stamp: str) -> AddAction:
+    """Write `frame` as one Parquet file of partition `column=value`; its add action."""
+    rel = f"{column}={value}/part-{stamp}.snappy.parquet"
+    target = table / rel
+    target.parent.mkdir(parents=True, exist_ok=True)
+    frame.write_parquet(target, compression="snappy", statistics=False)
+    return AddAction(path=rel, size=target.stat().st_size, partition_values={column: str(value)},
+                     modification_time=int(time.time() * 1000), data_change=True,
+                     stats=json.dumps({"numRecords": frame.height}))
+
+
 def _write_parts(path: Path, rows: pl.DataFrame, partition_col: str) -> list[AddAction]:
     """One Parquet file per partition value of `rows` (polars, two threads)."""
     stamp = uuid.uuid4().hex
     parts = rows.partition_by(partition_col, as_dict=True, include_key=False)
-
-    def write(item: tuple[tuple[object, ...], pl.DataFrame]) -> AddAction:
-        (value,), frame = item
-        rel = f"{partition_col}={value}/part-{stamp}.snappy.parquet"
-        target = path / rel
-        target.parent.mkdir(parents=True, exist_ok=True)
-        frame.write_parquet(target, compression="snappy", statistics=False)
-        return AddAction(path=rel, size=target.stat().st_size,
-                         partition_values={partition_col: str(value)},
-                         modification_time=int(time.time() * 1000), data_change=True,
-                         stats=json.dumps({"numRecords": frame.height}))
-
     with ThreadPoolExecutor(max_workers=2) as pool:
-        return list(pool.map(write, parts.items()))
+        return list(pool.map(lambda item: _write_file(path, partition_col, item[0][0], item[1],
+                                                      stamp), parts.items()))
 
 
 def write_rows(path: str | Path, rows: pl.DataFrame, *, append: bool,
@@ -241,14 +225,7 @@ def rewrite_partitions(path: Path, column: str, values: list[int], schema: pl.Sc
         old = (pl.read_parquet(files[value]) if files.get(value)
                else pl.DataFrame(schema=body))
         frame = transform(value, old.select(list(body)).cast(body)).select(list(body))  # type: ignore[arg-type]
-        rel = f"{column}={value}/part-{stamp}.snappy.parquet"
-        target = path / rel
-        target.parent.mkdir(parents=True, exist_ok=True)
-        frame.write_parquet(target, compression="snappy", statistics=False)
-        return AddAction(path=rel, size=target.stat().st_size,
-                         partition_values={column: str(value)},
-                         modification_time=int(time.time() * 1000), data_change=True,
-                         stats=json.dumps({"numRecords": frame.height}))
+        return _write_file(path, column, value, frame, stamp)
 
     with ThreadPoolExecutor(max_workers=2) as pool:
         new_actions = list(pool.map(one, values))

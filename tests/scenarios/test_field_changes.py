@@ -55,6 +55,14 @@ def dirs(tmp_path: Path) -> tuple[Path, Path]:
     return tmp_path / "landing", tmp_path / "lake"
 
 
+def deliver(dirs: tuple[Path, Path], source: str, table: str, day: str, header: str,
+            *rows: str) -> None:
+    """Land one CSV file for `source/table` on `day` and ingest that day to bronze."""
+    landing, lake = dirs
+    land(landing, source, table, day, "part-0.csv", csv_text(header, *rows))
+    ingest(landing, lake, source, day)
+
+
 def test_seed_example_shopify_phone_at_0900_vs_salesforce_full_sync_at_0905(dirs):
     """Shopify changes the phone at 09:00; a Salesforce full sync at 09:05 carries a new
     e-mail and the phone unchanged since 2024. Only the e-mail moves to 09:05."""
@@ -165,12 +173,10 @@ SEG_HEADER = "id,user_id,anonymous_id,timestamp,received_at,email,first_name,pho
 
 
 def test_segment_identify_with_two_traits_touches_only_those_two(dirs):
-    landing, lake = dirs
-    land(landing, "segment", "identifies", "2026-03-01", "part-0.csv", csv_text(
-        SEG_HEADER,
-        "m1,u1,,2026-03-01T10:00:00Z,2026-03-01T10:00:01Z,u@x.com,Uma,+4915112345678,Berlin",
-        "m2,u1,,2026-03-01T11:00:00Z,2026-03-01T11:00:01Z,,Ulla,,Hamburg"))
-    ingest(landing, lake, "segment", "2026-03-01")
+    lake = dirs[1]
+    deliver(dirs, "segment", "identifies", "2026-03-01", SEG_HEADER,
+            "m1,u1,,2026-03-01T10:00:00Z,2026-03-01T10:00:01Z,u@x.com,Uma,+4915112345678,Berlin",
+            "m2,u1,,2026-03-01T11:00:00Z,2026-03-01T11:00:01Z,,Ulla,,Hamburg")
     silver(lake)
     second = changes(lake, "customer:segment:u1").filter(pl.col("source_event_id") == "m2")
     assert sorted(second.get_column("attribute").to_list()) == ["city", "firstName"]
@@ -183,15 +189,13 @@ def test_segment_identify_with_two_traits_touches_only_those_two(dirs):
 
 
 def test_segment_late_and_out_of_order_identifies_order_by_timestamp(dirs):
-    landing, lake = dirs
+    lake = dirs[1]
     # The newer call lands first; an offline device delivers an older one a day later.
-    land(landing, "segment", "identifies", "2026-03-02", "part-0.csv", csv_text(
-        SEG_HEADER, "m3,u2,,2026-03-02T09:00:00Z,2026-03-02T09:00:01Z,new@x.com,,,"))
-    land(landing, "segment", "identifies", "2026-03-03", "part-0.csv", csv_text(
-        SEG_HEADER, "m4,u2,,2026-03-01T09:00:00Z,2026-03-03T07:00:00Z,old@x.com,,,"))
-    ingest(landing, lake, "segment", "2026-03-02")
+    deliver(dirs, "segment", "identifies", "2026-03-02", SEG_HEADER,
+            "m3,u2,,2026-03-02T09:00:00Z,2026-03-02T09:00:01Z,new@x.com,,,")
     silver(lake)
-    ingest(landing, lake, "segment", "2026-03-03")
+    deliver(dirs, "segment", "identifies", "2026-03-03", SEG_HEADER,
+            "m4,u2,,2026-03-01T09:00:00Z,2026-03-03T07:00:00Z,old@x.com,,,")
     silver(lake)
     history = edges(lake, "customer:segment:u2", "HAS_EMAIL")
     assert history.get_column("target_node_id").to_list() == [
@@ -201,12 +205,10 @@ def test_segment_late_and_out_of_order_identifies_order_by_timestamp(dirs):
 
 
 def test_segment_anonymous_and_identified_calls_share_the_anonymous_id_value(dirs):
-    landing, lake = dirs
-    land(landing, "segment", "identifies", "2026-03-01", "part-0.csv", csv_text(
-        SEG_HEADER,
-        "m5,,anon-9,2026-03-01T08:00:00Z,2026-03-01T08:00:01Z,a@x.com,,,",
-        "m6,u9,anon-9,2026-03-01T09:00:00Z,2026-03-01T09:00:01Z,,,,"))
-    ingest(landing, lake, "segment", "2026-03-01")
+    lake = dirs[1]
+    deliver(dirs, "segment", "identifies", "2026-03-01", SEG_HEADER,
+            "m5,,anon-9,2026-03-01T08:00:00Z,2026-03-01T08:00:01Z,a@x.com,,,",
+            "m6,u9,anon-9,2026-03-01T09:00:00Z,2026-03-01T09:00:01Z,,,,")
     silver(lake)
     anon = current(lake, "customer:segment:anon:anon-9", "HAS_ANONYMOUS_ID")
     user = current(lake, "customer:segment:u9", "HAS_ANONYMOUS_ID")
