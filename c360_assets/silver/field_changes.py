@@ -107,8 +107,7 @@ def snapshot_frame(table: RecordTable, frame: pl.DataFrame, chains: dict[str, li
     return out.filter(pl.col("record_id").is_not_null())
 
 
-def follow_main_deletes(secondary: pl.DataFrame, main: pl.DataFrame, attributes: list[str]
-                        ) -> pl.DataFrame:
+def follow_main_deletes(secondary: pl.DataFrame, main: pl.DataFrame) -> pl.DataFrame:
     """A secondary table's rows take the delete status of their main record as of their
     time; the main record's delete and undelete moments become snapshots of it too."""
     status = (main.select("record_node_id", *ORDER, pl.col("deleted").alias("_main_deleted"))
@@ -120,10 +119,9 @@ def follow_main_deletes(secondary: pl.DataFrame, main: pl.DataFrame, attributes:
     known = secondary.select("record_node_id").unique()
     injected = flips.join(known, on="record_node_id", how="semi").select(
         "record_node_id", *ORDER, pl.lit(True).alias("_injected"))
-    template = secondary.head(0)
     base = secondary.with_columns(pl.lit(False).alias("_injected"))
     both = pl.concat([base, injected], how="diagonal_relaxed").sort("record_node_id", *ORDER)
-    carry = [c for c in template.columns if c not in ("record_node_id", *ORDER)]
+    carry = [c for c in secondary.columns if c not in ("record_node_id", *ORDER)]
     both = both.with_columns(
         # An injected snapshot repeats the record's latest secondary values.
         *[forward_fill_in_group(pl.col(c), ["record_node_id"]).alias(c) for c in carry
@@ -131,6 +129,7 @@ def follow_main_deletes(secondary: pl.DataFrame, main: pl.DataFrame, attributes:
               "record_id", "source_system", "source_table", "time_precision", "_region",
               "source_event_id", "ingested_at")],
     ).filter(pl.col("record_id").is_not_null())
+    # join_asof with `by` needs `on` sorted within each group.
     both = both.sort("record_node_id", "record_time").join_asof(
         status.sort("record_time").select("record_node_id", "record_time", "_main_deleted"),
         on="record_time", by="record_node_id", strategy="backward", check_sortedness=False)
@@ -228,7 +227,7 @@ def table_changes(table: RecordTable, frame: pl.DataFrame, registry: Registry,
     snap = snapshot_frame(table, frame, chains)
     attributes = list(chains)
     if table.main is not None and main_snapshots is not None:
-        snap = follow_main_deletes(snap, main_snapshots, attributes)
+        snap = follow_main_deletes(snap, main_snapshots)
     if not attributes:
         return pl.DataFrame(schema=FIELD_CHANGES_SCHEMA), snap
     return diff_snapshots(snap, table, registry, attributes), snap
