@@ -8,10 +8,12 @@ dropped (the raw value is kept next to them by the callers).
 * email: trimmed, lower-cased; valid when it has the shape of an addr-spec
   (dot-atom local part, a domain of letter/digit/hyphen labels and a letter TLD).
 * phone: E.164. The record's country (ISO alpha-2) is the region hint for national
-  forms. Validity is libphonenumber's: the national number must match the general
-  pattern of its calling code's regions (`phonenumbers` metadata, applied as one
-  vectorised regex per calling code; `phonenumbers.parse` per value is ~80 us, far too
-  slow for millions of values). A number that cannot be read keeps `+` and its digits.
+  forms. Validity is libphonenumber's rule: the national number matches one of the
+  number-type patterns (fixed line, mobile, ...) of its calling code's regions, from
+  `phonenumbers`' metadata, applied as one vectorised regex per calling code to each
+  distinct candidate (`phonenumbers.parse` per value is ~80 us, far too slow for
+  millions of values; a property test holds the two to the same answers). A number
+  that cannot be read keeps `+` and its digits.
 * country: ISO-3166 alpha-2 from codes, names and official/common names
   (`pycountry`) plus the spellings in `config/country_aliases.csv`.
 * names, street, city: trimmed, inner whitespace collapsed, Unicode NFC; a full name
@@ -31,11 +33,9 @@ import phonenumbers
 import polars as pl
 import pycountry
 
-from c360_assets.lib.config import config_dir
+from c360_assets.lib.config import ConfigError, config_dir
 
-Kind = str  # one of KINDS
-KINDS = ("email", "phone", "country", "name", "full_name", "postal", "date", "consent", "id",
-         "text")
+Kind = str  # email, phone, country, name, full_name, postal, date, consent, id, text
 
 # Canonical attribute -> how its values are normalised. Attributes not listed are text.
 ATTRIBUTE_KIND: dict[str, Kind] = {
@@ -118,7 +118,6 @@ def country_table() -> dict[str, str]:
             for line, row in enumerate(csv.DictReader(fh), start=2):
                 alias, code = (row.get("alias") or "").strip(), (row.get("alpha_2") or "").strip()
                 if not alias or code.upper() not in {c.alpha_2 for c in pycountry.countries}:
-                    from c360_assets.lib.config import ConfigError
                     raise ConfigError(f"{path}:{line}: alias and a known ISO alpha-2 code required")
                 table[alias.lower()] = code.upper()
     return table

@@ -42,7 +42,7 @@ def build_silver_asset() -> dg.AssetsDefinition:
     deps = [bronze_key(t) for s in SOURCES for t in s.tables]
     specs = [dg.AssetSpec(key, deps=deps, description=DESCRIPTIONS[key], group_name="silver",
                           kinds={"polars", "delta"}, owners=OWNERS,
-                          tags={"layer": "silver"}, skippable=True)
+                          tags={"layer": "silver"})
              for key in (FIELD_CHANGES_KEY, NODES_KEY, RELATIONSHIPS_KEY)]
 
     @dg.multi_asset(name="silver_graph", specs=specs, pool=SILVER_POOL, can_subset=False)
