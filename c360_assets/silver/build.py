@@ -274,8 +274,11 @@ def _compute(bronze: dict[str, pl.DataFrame], registry: Registry,
 def _first_seen(parts: list[pl.DataFrame]) -> pl.DataFrame:
     """One row per node: the one with the earliest created_at."""
     both = pl.concat(parts)
-    return (both.sort("node_id", "created_at").group_by("node_id", maintain_order=True)
-            .agg(pl.all().first()).select(both.columns))
+    # A node's other columns are functions of its id (type, value) or equal across its
+    # rows; only created_at varies.
+    return (both.group_by("node_id")
+            .agg(pl.col("created_at").min(), pl.all().exclude("created_at").first())
+            .select(both.columns))
 
 
 def _add(counts: dict[str, int], name: str, n: int) -> None:

@@ -215,10 +215,12 @@ def entity_nodes(frames: dict[str, pl.DataFrame], display: dict[str, dict]) -> p
             *extra,
         ).filter(pl.col("record_id").is_not_null())
         order = ["_t", "_landing_date", "_source_file", "_source_line"]
-        latest = base.sort("node_id", *order).group_by("node_id", maintain_order=True).agg(
-            pl.col("record_id").last(), pl.col("_deleted").last(),
-            pl.min_horizontal(pl.col("_created").min(), pl.col("_t").min()).alias("created_at"),
-            *[pl.col(e.meta.output_name()).last() for e in extra])
+        names = [e.meta.output_name() for e in extra]
+        first = base.group_by("node_id").agg(
+            pl.min_horizontal(pl.col("_created").min(), pl.col("_t").min()).alias("created_at"))
+        latest = (base.select("node_id", "record_id", "_deleted", *names, *order).sort(order)
+                  .unique("node_id", keep="last")  # each record's newest snapshot
+                  .join(first, on="node_id"))
         props = pl.struct(
             pl.lit(source).alias("source_system"), pl.lit(table).alias("source_table"),
             pl.col("record_id"), pl.col("_deleted").alias("deleted"),
