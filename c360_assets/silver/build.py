@@ -29,6 +29,7 @@ from pathlib import Path
 import polars as pl
 from deltalake import DeltaTable
 
+from c360_assets.bronze import SOURCES_BY_NAME
 from c360_assets.lib import delta
 from c360_assets.lib.hashing import BUCKETS, bucket_of
 from c360_assets.lib.registry import Registry
@@ -111,9 +112,11 @@ def bronze_versions(lake: Path) -> dict[str, int]:
 def _record_ids(table: sources.RecordTable, rows: pl.DataFrame, lake: Path) -> pl.Series:
     if table.key == "sap/adr6":
         kna1 = _read(lake, sources.TABLES_BY_KEY["sap/kna1"], columns=["mandt", "kunnr", "adrnr"])
-        addr = rows.select(pl.format("{}:{}", "client", "addrnumber").alias("_addr")).unique()
-        owners = kna1.select(pl.format("{}:{}", "mandt", "adrnr").alias("_addr"),
-                             pl.format("customer:sap:{}:{}", "mandt", "kunnr").alias("id"))
+        kna1_table = sources.TABLES_BY_KEY["sap/kna1"]
+        addr = rows.select(sources.adr6_address().alias("_addr")).unique()
+        owners = kna1.select(sources.kna1_address().alias("_addr"),
+                             (pl.lit(kna1_table.node_prefix()) + kna1_table.record_id())
+                             .alias("id"))
         return addr.join(owners, on="_addr").get_column("id").unique()
     if table.key == "shopify/customer_address":
         return rows.select(pl.format("customer:shopify:{}", "customer_id")).to_series().unique()
@@ -150,13 +153,16 @@ def changed_records(lake: Path, watermark: dict[str, int], versions: dict[str, i
 # ---------------------------------------------------------------------------- reading bronze
 
 
+def _bronze_schema(table: sources.RecordTable) -> pl.Schema:
+    spec = next(t for t in SOURCES_BY_NAME[table.source].tables if t.name == table.table)
+    return spec.schema()
+
+
 def _read(lake: Path, table: sources.RecordTable, columns: list[str] | None = None,
           filter_: pl.Expr | None = None) -> pl.DataFrame:
     path = bronze_path(lake, table)
     if not delta.table_exists(path):
-        from c360_assets.bronze import SOURCES_BY_NAME
-        spec = next(t for t in SOURCES_BY_NAME[table.source].tables if t.name == table.table)
-        empty = pl.DataFrame(schema=spec.schema())
+        empty = pl.DataFrame(schema=_bronze_schema(table))
         return empty.select(columns) if columns else empty
     scan = pl.scan_delta(str(path))
     if filter_ is not None:
@@ -176,21 +182,21 @@ def read_bronze(lake: Path, records: set[str] | None) -> dict[str, pl.DataFrame]
             continue
         if table.key == "sap/adr6":
             kna1 = frames["sap/kna1"]
-            addrs = kna1.select(pl.format("{}:{}", "mandt", "adrnr")).to_series().unique()
-            frames[table.key] = _read(lake, table, filter_=pl.format(
-                "{}:{}", "client", "addrnumber").is_in(addrs.implode()))
+            addrs = kna1.select(sources.kna1_address()).to_series().unique()
+            frames[table.key] = _read(lake, table,
+                                      filter_=sources.adr6_address().is_in(addrs.implode()))
         elif table.key == "shopify/customer_address":
             wanted = _suffixes(ids, "customer:shopify:").cast(pl.Int64, strict=False).drop_nulls()
             frames[table.key] = _read(lake, table,
                                       filter_=pl.col("customer_id").is_in(wanted.implode()))
         else:
             wanted = _suffixes(ids, table.node_prefix())
-            record_id = table.record_id()
-            if table.key in ("shopify/customer", "zendesk/user", "zendesk/organization"):
+            if _bronze_schema(table).get("id") == pl.Int64:
+                # An integer id filters as itself (no string formatting of every row).
                 wanted_int = wanted.cast(pl.Int64, strict=False).drop_nulls()
                 flt = pl.col("id").is_in(wanted_int.implode())
             else:
-                flt = record_id.is_in(wanted.implode())
+                flt = table.record_id().is_in(wanted.implode())
             frames[table.key] = _read(lake, table, filter_=flt)
     return frames
 

@@ -177,6 +177,16 @@ ENTITY_TARGETS = {"company": "company", "owner": "company", "mergedInto": "custo
 TRAITS_PREFIX = "traits."
 
 
+def kna1_address() -> pl.Expr:
+    """A KNA1 customer's own address key (`<mandt>:<adrnr>`)."""
+    return pl.format("{}:{}", "mandt", "adrnr")
+
+
+def adr6_address() -> pl.Expr:
+    """The address an ADR6 row belongs to (`<client>:<addrnumber>`; = `kna1_address`)."""
+    return pl.format("{}:{}", "client", "addrnumber")
+
+
 def attach_adr6(adr6: pl.DataFrame, kna1: pl.DataFrame) -> pl.DataFrame:
     """ADR6 e-mail rows -> the primary e-mail of each KNA1 customer over time.
 
@@ -187,11 +197,11 @@ def attach_adr6(adr6: pl.DataFrame, kna1: pl.DataFrame) -> pl.DataFrame:
     """
     if adr6.height == 0:
         return adr6.with_columns(pl.lit(None, pl.String).alias("_record_id"))
-    owners = (kna1.select(pl.format("{}:{}", "mandt", "adrnr").alias("_addr"),
+    owners = (kna1.select(kna1_address().alias("_addr"),
                           pl.format("{}:{}", "mandt", "kunnr").alias("_record_id"))
               .drop_nulls().unique())
     rows = adr6.with_columns(
-        pl.format("{}:{}", "client", "addrnumber").alias("_addr"),
+        adr6_address().alias("_addr"),
         pl.format("{}|{}", pl.col("persnumber").fill_null(""), pl.col("consnumber").fill_null(""))
         .alias("_mail_key"),
         (~((pl.col("flgdefault") == "X").fill_null(False)
