@@ -92,6 +92,45 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return code
 
 
+def cmd_explain(args: argparse.Namespace) -> int:
+    from c360_assets.silver.explain import ExplainError, explain_pair, explain_person
+
+    lake = Path(args.lake or cfg.lake_root())
+    try:
+        if len(args.ids) == 1:
+            print(explain_person(lake, args.ids[0]))
+        elif len(args.ids) == 2:
+            print(explain_pair(lake, *args.ids))
+        else:
+            print("error: give one PERSON_ID or two records", file=sys.stderr)
+            return 2
+    except (ExplainError, cfg.ConfigError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def cmd_identity_train(args: argparse.Namespace) -> int:
+    from c360_assets.silver.identity_build import train_on_lake, truth_labels
+    from c360_assets.silver.identity_model import model_path
+
+    lake = Path(args.lake or cfg.lake_root())
+    out = Path(args.out) if args.out else model_path()
+    try:
+        labels = truth_labels(Path(args.labels))
+        model = train_on_lake(lake, labels, cfg.load_config().identity,
+                              {"lake": str(lake), "labels": str(args.labels)})
+    except (ValueError, FileNotFoundError, cfg.ConfigError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    out.write_text(model.to_json() + "\n", encoding="utf-8")
+    t = model.trained
+    print(f"threshold (match weight): {model.threshold:.2f}; pairwise F1 on "
+          f"{t['candidate_pairs']:,} labelled candidate pairs: {t['candidate_f1_at_threshold']}")
+    print(f"model written to {out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="c360", description="Customer-360 golden records, right field by field.")
@@ -122,6 +161,22 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--seed", type=int, default=DEMO_SEED)
     d.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
     d.set_defaults(func=cmd_demo)
+
+    e = sub.add_parser("explain", help="why two records are (not) one person, or what holds "
+                                       "a person together")
+    e.add_argument("ids", nargs="+", metavar="ID",
+                   help="PERSON_ID, or two records (customer:<source>:<id> or <source>:<id>)")
+    e.add_argument("--lake", help="lake root (default: $C360_LAKE or ./data/lake)")
+    e.set_defaults(func=cmd_explain)
+
+    t = sub.add_parser("identity-train", help="train the probabilistic identity model and "
+                                              "its threshold on labelled records")
+    t.add_argument("--labels", required=True,
+                   help="parquet with source, record_id, person_id (a generated world's "
+                        "_truth/records.parquet, or reviewed labels)")
+    t.add_argument("--lake", help="lake root holding silver (default: $C360_LAKE)")
+    t.add_argument("--out", help="model file (default: config/identity_model.json)")
+    t.set_defaults(func=cmd_identity_train)
     return parser
 
 

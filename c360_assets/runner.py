@@ -24,7 +24,13 @@ from c360_assets.definitions import build_definitions
 from c360_assets.lib import delta
 from c360_assets.lib.config import C360Config, load_config
 from c360_assets.resources import C360Paths
-from c360_assets.silver.assets import FIELD_CHANGES_KEY, NODES_KEY, RELATIONSHIPS_KEY
+from c360_assets.silver.assets import (
+    FIELD_CHANGES_KEY,
+    IDENTITY_EVENTS_KEY,
+    IDENTITY_KEY,
+    NODES_KEY,
+    RELATIONSHIPS_KEY,
+)
 
 INSTANCE_YAML = """\
 telemetry:
@@ -37,6 +43,7 @@ concurrency:
 
 
 SILVER_KEYS = {FIELD_CHANGES_KEY, NODES_KEY, RELATIONSHIPS_KEY}
+IDENTITY_KEYS = {IDENTITY_KEY, IDENTITY_EVENTS_KEY}
 
 
 class SelectionError(ValueError):
@@ -188,10 +195,13 @@ def materialize(landing: Path, lake: Path, select: str | None = None,
         summary.runs.append((f"bronze/{source.name} {first}...{last}", result.run_id, result.success))
         summary.ok &= result.success
         _collect(result, summary)
-    # The silver multi-asset builds its three tables together.
-    silver = SILVER_KEYS if keys & SILVER_KEYS else set()
+    # Each silver multi-asset builds its tables together; identity follows the graph.
+    silver = ((SILVER_KEYS if keys & SILVER_KEYS else set())
+              | (IDENTITY_KEYS if keys & IDENTITY_KEYS else set()))
     if silver:
-        echo("silver: materialising field changes and the graph")
+        echo("silver: materialising " + " and ".join(
+            what for what, ks in (("field changes and the graph", SILVER_KEYS),
+                                  ("identity", IDENTITY_KEYS)) if silver & ks))
         result = dg.materialize(
             assets, instance=instance, resources={"c360": paths},
             selection=dg.AssetSelection.assets(*silver),

@@ -258,7 +258,39 @@ def build_world(spec: WorldSpec) -> World:
 
     companies = _companies(rng, n_companies, spec)
     events = _events(rng, spec, persons, n_companies)
+    persons, events = _unique_emails(persons, events)
     return World(spec, persons, companies, events)
+
+
+def _unique_emails(persons: pl.DataFrame, events: pl.DataFrame
+                   ) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """An address belongs to one mailbox owner, as providers enforce: the first holder
+    (initial values, then changes in time order) keeps it; anyone else who drew the same
+    address gets it with a unique number added. A household shares its family mailbox."""
+    owner = pl.when(pl.col("household_partner_of") >= 0).then(
+        pl.col("household_partner_of")).otherwise(pl.col("person_idx"))
+    initial = persons.select(pl.lit(0).alias("part"), pl.col("person_idx").alias("row"),
+                             owner.alias("owner"), "email")
+    changed = (events.with_row_index("row").filter(pl.col("email").is_not_null())
+               .join(persons.select("person_idx", owner.alias("owner")), on="person_idx")
+               .select(pl.lit(1).alias("part"), pl.col("row").cast(pl.Int64), "owner", "email"))
+    rows = pl.concat([initial, changed]).with_row_index("order")
+    first = rows.group_by("email").agg(pl.col("owner").sort_by("order").first().alias("first"))
+    fixed = rows.join(first, on="email").with_columns(
+        pl.when(pl.col("owner") == pl.col("first")).then(pl.col("email")).otherwise(
+            pl.format("{}.{}@{}", pl.col("email").str.extract(r"^([^@]+)@"),
+                      pl.col("order"), pl.col("email").str.extract(r"@(.+)$")))
+        .alias("email"))
+
+    def apply(frame: pl.DataFrame, part: int) -> pl.DataFrame:
+        new = fixed.filter(pl.col("part") == part).select(pl.col("row").alias("_row"),
+                                                          pl.col("email").alias("_email"))
+        return (frame.with_row_index("_row").with_columns(pl.col("_row").cast(pl.Int64))
+                .join(new, on="_row", how="left", maintain_order="left")
+                .with_columns(pl.coalesce("_email", "email").alias("email"))
+                .drop("_row", "_email"))
+
+    return apply(persons, 0), apply(events, 1)
 
 
 def _companies(rng: np.random.Generator, count: int, spec: WorldSpec) -> pl.DataFrame:

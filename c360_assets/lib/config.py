@@ -13,8 +13,9 @@ import functools
 import os
 from pathlib import Path
 
+import polars as pl
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 SOURCE_NAMES = ("salesforce", "sap", "shopify", "segment", "zendesk")
 
@@ -40,11 +41,43 @@ class BronzeConfig(_Strict):
     preview_rows: int = Field(5, ge=0, le=100)
 
 
+class IdentityConfig(_Strict):
+    """Identity resolution guards and alarms (architecture, "Silver: identity")."""
+
+    # An identifying value held by more distinct records than this in one source
+    # system does not link by itself (a role mailbox, a switchboard number).
+    shared_value_limit: int = Field(5, ge=1)
+    # Regexes (Rust syntax, as polars runs them) per link kind (email, phone,
+    # anonymous_id) on the normalised value: a match never links by itself.
+    blocklist: dict[str, list[str]] = Field(default_factory=dict)
+    # Jaro-Winkler similarity of folded first names below which two records contradict.
+    first_name_min_similarity: float = Field(0.8, gt=0.0, le=1.0)
+    # Alarms: a person with more records than this, or a largest person growing by more
+    # than this factor since the previous run.
+    cluster_size_alarm: int = Field(25, ge=2)
+    cluster_jump_alarm: float = Field(2.0, gt=1.0)
+
+    @field_validator("blocklist")
+    @classmethod
+    def _patterns_compile(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        for kind, patterns in value.items():
+            if kind not in ("email", "phone", "anonymous_id"):
+                raise ValueError(f"unknown kind {kind!r} (email, phone, anonymous_id)")
+            for pattern in patterns:
+                try:  # the patterns run in polars (Rust regex: no backreferences)
+                    pl.Series([""]).str.contains(pattern)
+                except pl.exceptions.ComputeError as exc:
+                    raise ValueError(f"{kind}: bad pattern {pattern!r}: "
+                                     f"{str(exc).splitlines()[0]}") from exc
+        return value
+
+
 class C360Config(_Strict):
     sources: dict[str, SourceConfig] = Field(
         default_factory=lambda: {name: SourceConfig() for name in SOURCE_NAMES}
     )
     bronze: BronzeConfig = BronzeConfig()
+    identity: IdentityConfig = IdentityConfig()
 
     def source(self, name: str) -> SourceConfig:
         return self.sources.get(name, SourceConfig())

@@ -75,3 +75,97 @@ def build_silver_asset() -> dg.AssetsDefinition:
             })
 
     return silver_graph
+
+
+IDENTITY_KEY = dg.AssetKey(["silver", "identity"])
+IDENTITY_EVENTS_KEY = dg.AssetKey(["silver", "identity_events"])
+IDENTITY_POOL = "delta_identity"
+CLUSTER_SIZE_CHECK = "largest_person_within_alarm"
+
+IDENTITY_DESCRIPTIONS = {
+    IDENTITY_KEY: (
+        "One row per customer record (entity node): the person it belongs to, the rule "
+        "that holds it there (salesforce_merge, email, phone, anonymous_id, "
+        "probabilistic, singleton), confidence and the evidence. Deterministic links from "
+        "shared identifying values, guarded against role mailboxes, shared and contested "
+        "values; Splink links for the rest, guarded against chaining. Person ids derive "
+        "from the oldest record: stable across runs and landing orders. "
+        "`c360 explain` says why two records are (not) one person."),
+    IDENTITY_EVENTS_KEY: (
+        "Append-only log of person merges (MERGED_INTO: the absorbed person id into the "
+        "surviving one) and splits (SPLIT: records leaving a person that keeps its id), "
+        "one row per (from, to) pair and run."),
+}
+
+
+def build_identity_asset() -> dg.AssetsDefinition:
+    from c360_assets.lib.config import load_config
+    from c360_assets.silver import identity_build
+    from c360_assets.silver.identity_model import load_model
+
+    specs = [dg.AssetSpec(key, deps=[NODES_KEY, RELATIONSHIPS_KEY],
+                          description=IDENTITY_DESCRIPTIONS[key], group_name="silver",
+                          kinds={"splink", "duckdb", "delta"}, owners=OWNERS,
+                          tags={"layer": "silver"})
+             for key in (IDENTITY_KEY, IDENTITY_EVENTS_KEY)]
+    check = dg.AssetCheckSpec(
+        CLUSTER_SIZE_CHECK, asset=IDENTITY_KEY,
+        description="No person holds more records than `identity.cluster_size_alarm`, and "
+                    "the largest person did not grow by more than "
+                    "`identity.cluster_jump_alarm` times since the previous run (an "
+                    "over-merge: a shared value slipping past the guards).")
+
+    @dg.multi_asset(name="silver_identity", specs=specs, check_specs=[check],
+                    pool=IDENTITY_POOL, can_subset=False)
+    def silver_identity(context: dg.AssetExecutionContext, c360: C360Paths):
+        """People from source records: deterministic and probabilistic links, guards,
+        stable person ids; re-scores only pairs whose records changed."""
+        config = load_config().identity
+        report = identity_build.build_identity(c360.lake, config, load_model(),
+                                               progress=context.log.info)
+        common = {
+            "mode": report.mode,
+            "persons": report.persons,
+            "records": report.records,
+            "records_touched": report.records_touched,
+            "records_reassigned": report.records_reassigned,
+            "merges": report.merges,
+            "splits": report.splits,
+            "largest_cluster": report.largest_cluster,
+            "links_by_rule": dg.MetadataValue.json(report.links_by_rule),
+            "guarded_values": dg.MetadataValue.json(report.guarded_values),
+            "cluster_sizes": dg.MetadataValue.json(report.cluster_sizes),
+            "pairs_scored": report.pairs_scored,
+            "pairs_reused": report.pairs_reused,
+            "held_pairs": report.held_pairs,
+            "refused_links": report.refused_links,
+            "threshold_match_weight": report.threshold,
+            "seconds": round(report.seconds, 2),
+        }
+        for key, name in ((IDENTITY_KEY, identity_build.IDENTITY),
+                          (IDENTITY_EVENTS_KEY, identity_build.EVENTS)):
+            p = identity_build.path(c360.lake, name)
+            yield dg.MaterializeResult(asset_key=key, metadata={
+                **common,
+                "dagster/row_count": delta.row_count(p) if delta.table_exists(p) else 0,
+                "delta_version": report.versions.get(name),
+                "path": dg.MetadataValue.path(str(p)),
+            })
+        previous = report.previous_largest_cluster
+        too_big = report.largest_cluster > config.cluster_size_alarm
+        jumped = (previous is not None and report.mode != "no-op"
+                  and report.largest_cluster > previous * config.cluster_jump_alarm)
+        yield dg.AssetCheckResult(
+            check_name=CLUSTER_SIZE_CHECK, asset_key=IDENTITY_KEY,
+            passed=not (too_big or jumped), severity=dg.AssetCheckSeverity.WARN,
+            metadata={"largest_cluster": report.largest_cluster,
+                      "previous_largest_cluster": previous,
+                      "alarm_size": config.cluster_size_alarm,
+                      "alarm_jump": config.cluster_jump_alarm,
+                      "cluster_sizes": dg.MetadataValue.json(report.cluster_sizes),
+                      "reproduce": dg.MetadataValue.md(
+                          "`c360 explain <person_id>` on the largest person; sizes: "
+                          "`SELECT person_id, count(*) FROM silver/identity GROUP BY 1 "
+                          "ORDER BY 2 DESC`")})
+
+    return silver_identity

@@ -1,0 +1,506 @@
+"""Identity resolution: the silver graph's customer records -> people.
+
+Pure functions over polars frames (the pair work runs in DuckDB over the same frames),
+in the order a run applies them (architecture, "Silver: identity"):
+
+1. `graph_inputs` / `record_features`: per customer record, its identifying values over
+   all time (every valid e-mail, phone and Segment anonymous id it ever held) and its
+   latest known descriptive values (names, birth date, address) for comparisons.
+2. `shared_values`: the over-merge guards. An identifying value held by more than
+   `shared_value_limit` distinct records of one source system, or matching a blocklist
+   pattern (role mailboxes, junk test addresses, all-zero phones), never links alone.
+3. `deterministic_pairs`: records sharing an unguarded identifying value, plus
+   Salesforce merges (`MERGED_INTO`, always trusted). A shared value whose records
+   contradict each other (first names clearly different, birth dates different: a
+   family mailbox, a recycled phone) does not link by itself; the pair is left to the
+   probabilistic model like any other.
+4. `candidate_pairs`: blocking for the probabilistic model (Splink, `identity_model`),
+   only between records the deterministic links did not already join.
+5. `cluster`: deterministic links make components; probabilistic links above the
+   threshold join components strongest first, except where the two sides hold
+   different birth dates and none in common (no chaining through one weak link
+   against strong contrary evidence).
+6. `person_ids` / `identity_rows`: a person's id is derived from its oldest record
+   (earliest record time, then smallest node id), so it is the same whatever the
+   landing order, stays when newer records join, and on a merge the person with the
+   older oldest record keeps its id. `identity_events` logs merges and splits.
+
+Names, city and country never link on their own: they are only comparison inputs.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import dataclass, field
+
+import duckdb
+import numpy as np
+import polars as pl
+from jellyfish import jaro_winkler_similarity
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+
+from c360_assets.lib.hashing import sha256
+
+CUSTOMER = "customer"
+MERGED_INTO = "MERGED_INTO"
+UTC = pl.Datetime("us", "UTC")
+
+# Canonical attribute -> comparison column. Registry names, so a new source field
+# mapped to one of these feeds identity with no code change.
+FEATURE_COLUMNS = {
+    "firstName": "first_name", "lastName": "last_name", "fullName": "full_name",
+    "birthDate": "birth_date", "street": "street", "postalCode": "postal_code",
+    "city": "city", "country": "country", "email": "email", "phone": "phone",
+    "mobilePhone": "mobile_phone",
+}
+# Identifying attributes that link through a shared value: the link key's kind (a
+# mobile number and a landline number are the same phone when the digits agree).
+LINK_KIND = {"email": "email", "phone": "phone", "mobilePhone": "phone",
+             "anonymousId": "anonymous_id"}
+FEATURES_SCHEMA = pl.Schema({
+    "node_id": pl.String(), "source_system": pl.String(), "record_time": UTC,
+    "first_name": pl.String(), "last_name": pl.String(), "birth_date": pl.String(),
+    "street": pl.String(), "postal_code": pl.String(), "city": pl.String(),
+    "country": pl.String(), "email": pl.String(), "phone": pl.String(),
+})
+COMPARED = ("first_name", "last_name", "birth_date", "street", "postal_code", "city",
+            "country", "email", "phone")
+PAIRS_SCHEMA = pl.Schema({"node_l": pl.String(), "node_r": pl.String(), "rule": pl.String(),
+                          "evidence": pl.String()})
+DETERMINISTIC_RULES = ("salesforce_merge", "email", "phone", "anonymous_id")
+
+
+@dataclass(frozen=True)
+class Guards:
+    """Over-merge guards (config `identity:`)."""
+
+    shared_value_limit: int = 5
+    blocklist: dict[str, tuple[str, ...]] = field(default_factory=dict)  # kind -> regexes
+    first_name_min_similarity: float = 0.8  # Jaro-Winkler below this contradicts
+
+    @classmethod
+    def from_config(cls, identity) -> Guards:  # noqa: ANN001 - config.IdentityConfig
+        return cls(identity.shared_value_limit,
+                   {k: tuple(v) for k, v in identity.blocklist.items()},
+                   identity.first_name_min_similarity)
+
+    def blocked_expr(self) -> pl.Expr:
+        """Polars: the first pattern column `value` of kind `kind` matches, else null."""
+        out = pl.lit(None, pl.String)
+        for kind, patterns in self.blocklist.items():
+            for pattern in reversed(patterns):
+                out = pl.when((pl.col("kind") == kind) & pl.col("value").str.contains(pattern)
+                              ).then(pl.lit(pattern)).otherwise(out)
+        return out
+
+
+# ---------------------------------------------------------------------------- inputs
+
+
+def graph_inputs(nodes: pl.LazyFrame, relationships: pl.LazyFrame,
+                 attributes: set[str]) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """(records, edges, merges) from the silver graph.
+
+    records: node_id, source_system, record_time (the entity node's created_at).
+    edges: node_id, attribute, value, valid, is_current, valid_from - every edge, current
+      or closed, from a customer record to a value node of `attributes`.
+    merges: node_id, master - current Salesforce MERGED_INTO edges.
+    """
+    customers = (nodes.filter(pl.col("node_type") == CUSTOMER)
+                 .select("node_id", pl.col("node_id").str.split(":").list.get(1)
+                         .alias("source_system"), pl.col("created_at").alias("record_time"))
+                 .collect())
+    values = (nodes.filter(pl.col("node_type").is_in(list(attributes)))
+              .select(pl.col("node_id").alias("target_node_id"),
+                      pl.col("node_type").alias("attribute"), "value"))
+    rel = relationships.filter(pl.col("source_node_id").str.starts_with(CUSTOMER + ":"))
+    edges = (rel.filter(pl.col("rel_type") != MERGED_INTO)
+             .select(pl.col("source_node_id").alias("node_id"), "target_node_id",
+                     (pl.col("confidence") >= 1.0).alias("valid"), "is_current", "valid_from")
+             .join(values, on="target_node_id", how="inner")
+             .drop("target_node_id").collect())
+    merges = (rel.filter((pl.col("rel_type") == MERGED_INTO) & pl.col("is_current"))
+              .select(pl.col("source_node_id").alias("node_id"),
+                      pl.col("target_node_id").alias("master")).collect())
+    return customers, edges, merges
+
+
+def fold(series: pl.Series) -> pl.Series:
+    """Lower case, accents removed, spaces collapsed: the form names are compared in."""
+    mapping = {}
+    for v in series.unique().drop_nulls().to_list():
+        text = unicodedata.normalize("NFKD", v)
+        text = "".join(ch for ch in text if not unicodedata.combining(ch))
+        mapping[v] = " ".join(text.lower().split()) or None
+    return series.replace_strict(mapping, default=None, return_dtype=pl.String)
+
+
+def record_features(records: pl.DataFrame, edges: pl.DataFrame) -> pl.DataFrame:
+    """One row per customer record: its latest known value of each compared attribute
+    (the current edge; a deleted record's last value), names and addresses folded."""
+    latest = (edges.filter(pl.col("attribute").is_in(list(FEATURE_COLUMNS)))
+              .group_by("node_id", "attribute")
+              .agg(pl.col("value").sort_by("is_current", "valid_from").last()))
+    wide = latest.pivot(on="attribute", index="node_id", values="value")
+    for attribute in FEATURE_COLUMNS:
+        if attribute not in wide.columns:
+            wide = wide.with_columns(pl.lit(None, pl.String).alias(attribute))
+    wide = wide.rename(FEATURE_COLUMNS)
+    full = fold(wide["full_name"]).str.split(" ")
+    wide = wide.with_columns(
+        pl.coalesce(fold(wide["first_name"]), full.list.first()).alias("first_name"),
+        pl.coalesce(fold(wide["last_name"]),
+                    pl.when(full.list.len() > 1).then(full.list.last())).alias("last_name"),
+        fold(wide["street"]).alias("street"), fold(wide["city"]).alias("city"),
+        pl.col("postal_code").str.to_uppercase().str.replace_all(" ", ""),
+        pl.coalesce("phone", "mobile_phone").alias("phone"),
+    )
+    return (records.join(wide, on="node_id", how="left")
+            .select(list(FEATURES_SCHEMA)).cast(dict(FEATURES_SCHEMA)).sort("node_id"))
+
+
+def identifier_keys(edges: pl.DataFrame, records: pl.DataFrame) -> pl.DataFrame:
+    """node_id, source_system, kind, value: every valid identifying value each record
+    ever held (an e-mail replaced since still says who the record was)."""
+    return (edges.filter(pl.col("valid") & pl.col("attribute").is_in(list(LINK_KIND)))
+            .select("node_id", pl.col("attribute").replace_strict(LINK_KIND).alias("kind"),
+                    "value")
+            .unique()
+            .join(records.select("node_id", "source_system"), on="node_id", how="inner")
+            .select("node_id", "source_system", "kind", "value"))
+
+
+# ---------------------------------------------------------------------------- guards
+
+
+def shared_values(keys: pl.DataFrame, guards: Guards) -> pl.DataFrame:
+    """Identifying values held by more than one record: kind, value, records (distinct),
+    busiest source and its count, and `guard` (why it does not link alone, or null)."""
+    per_source = (keys.group_by("kind", "value", "source_system").agg(pl.len().alias("n"))
+                  .sort("n", "source_system", descending=[True, False]))
+    shared = (per_source.group_by("kind", "value")
+              .agg(pl.col("n").sum().alias("records"), pl.col("source_system").first()
+                   .alias("busiest_source"), pl.col("n").first().alias("busiest_count"))
+              .filter(pl.col("records") > 1))
+    pattern = guards.blocked_expr()
+    over = pl.col("busiest_count") > guards.shared_value_limit
+    return shared.with_columns(
+        pl.when(pattern.is_not_null())
+        .then(pl.format("blocklist: {} matches '{}'", "kind", pattern))
+        .when(over)
+        .then(pl.format("shared by {} {} records (limit {})", "busiest_count", "busiest_source",
+                        pl.lit(guards.shared_value_limit)))
+        .alias("guard")).sort("kind", "value")
+
+
+# ---------------------------------------------------------------------------- links
+
+
+def contradiction_sql(min_similarity: float, kind: str = "p.kind") -> str:
+    """SQL: why records `l` and `r` cannot be one person (null: no contradiction).
+    First names clearly different, birth dates different, or - when the shared value
+    is a phone, which carriers recycle - last names different."""
+    return f"""CASE
+            WHEN l.first_name IS NOT NULL AND r.first_name IS NOT NULL
+                 AND jaro_winkler_similarity(l.first_name, r.first_name) < {min_similarity}
+              THEN 'first names differ (' || l.first_name || ' / ' || r.first_name || ')'
+            WHEN l.birth_date IS NOT NULL AND r.birth_date IS NOT NULL
+                 AND l.birth_date <> r.birth_date
+              THEN 'birth dates differ (' || l.birth_date || ' / ' || r.birth_date || ')'
+            WHEN {kind} = 'phone' AND l.last_name IS NOT NULL AND r.last_name IS NOT NULL
+                 AND jaro_winkler_similarity(l.last_name, r.last_name) < {min_similarity}
+              THEN 'last names differ on a phone (' || l.last_name || ' / '
+                   || r.last_name || ')'
+          END"""
+
+
+def contradictions(pairs: pl.DataFrame, features: pl.DataFrame, guards: Guards,
+                   con: duckdb.DuckDBPyConnection) -> pl.Series:
+    """`contradiction_sql` for each (node_l, node_r) of `pairs`, in order."""
+    out = _sql(con, f"""
+        SELECT p.i, {contradiction_sql(guards.first_name_min_similarity, "''")} AS c
+        FROM p JOIN f l ON l.node_id = p.node_l JOIN f r ON r.node_id = p.node_r
+    """, p=pairs.select("node_l", "node_r").with_row_index("i"),
+        f=features.select("node_id", "first_name", "last_name", "birth_date"))
+    return out.sort("i")["c"].alias("contradiction")
+
+
+def _sql(con: duckdb.DuckDBPyConnection, query: str, **frames: pl.DataFrame) -> pl.DataFrame:
+    for name, frame in frames.items():
+        con.register(name, frame.to_arrow())
+    try:
+        return con.sql(query).pl()
+    finally:
+        for name in frames:
+            con.unregister(name)
+
+
+def deterministic_pairs(keys: pl.DataFrame, shared: pl.DataFrame, merges: pl.DataFrame,
+                        features: pl.DataFrame, guards: Guards,
+                        con: duckdb.DuckDBPyConnection
+                        ) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """(links, held, shared): record pairs that link deterministically, one row per pair
+    (`rule`: the strongest kind they share; `evidence`: every kind); pairs held back,
+    with the contradiction; and `shared` with `guard` filled in for contested values.
+
+    A value is contested when two of its holders contradict each other: first names
+    clearly different, birth dates different, or - for a phone, which carriers recycle -
+    last names different. A contested value links none of its holders by itself (a
+    family mailbox, a recycled number: which holder an unnamed record belongs to is
+    unknown); its pairs are held and left to the probabilistic model.
+    Salesforce merges always link.
+    """
+    open_values = shared.filter(pl.col("guard").is_null()).select("kind", "value")
+    checked = _sql(con, f"""
+        WITH k AS (SELECT keys.* FROM keys JOIN open_values USING (kind, value)),
+        p AS (SELECT a.kind, a.value, a.node_id AS node_l, b.node_id AS node_r
+              FROM k a JOIN k b ON a.kind = b.kind AND a.value = b.value
+                                AND a.node_id < b.node_id)
+        SELECT p.*,
+          {contradiction_sql(guards.first_name_min_similarity)} AS contradiction
+        FROM p JOIN f l ON l.node_id = p.node_l JOIN f r ON r.node_id = p.node_r
+    """, keys=keys, open_values=open_values,
+        f=features.select("node_id", "first_name", "last_name", "birth_date"))
+    contested = (checked.filter(pl.col("contradiction").is_not_null())
+                 .group_by("kind", "value")
+                 .agg(pl.format("its holders contradict each other: {}",
+                                pl.col("contradiction").sort().first()).alias("_why")))
+    checked = checked.join(contested, on=["kind", "value"], how="left")
+    order = {k: i for i, k in enumerate(DETERMINISTIC_RULES)}
+    rank = pl.col("kind").replace_strict(order, return_dtype=pl.Int32)
+
+    def per_pair(rows: pl.DataFrame, *extra: pl.Expr) -> pl.DataFrame:
+        return (rows.group_by("node_l", "node_r").agg(
+            pl.col("kind").sort_by(rank).first().alias("rule"),
+            pl.col("kind").unique().sort().str.join(",").alias("evidence"), *extra)
+            .sort("node_l", "node_r"))
+
+    links = per_pair(checked.filter(pl.col("_why").is_null()))
+    held = per_pair(checked.filter(pl.col("_why").is_not_null()),
+                    pl.col("_why").first().alias("contradiction"))
+    merge_links = (merges.join(features.select("node_id"), left_on="master", right_on="node_id",
+                               how="semi")
+                   .select(pl.min_horizontal("node_id", "master").alias("node_l"),
+                           pl.max_horizontal("node_id", "master").alias("node_r"),
+                           pl.lit("salesforce_merge").alias("rule"),
+                           pl.lit("salesforce_merge").alias("evidence")))
+    links = (pl.concat([merge_links, links.select(list(PAIRS_SCHEMA))])
+             .unique(["node_l", "node_r"], keep="first", maintain_order=True)
+             .sort("node_l", "node_r"))
+    # A pair linked through another value (or a merge) is not held.
+    held = held.join(links, on=["node_l", "node_r"], how="anti")
+    shared = shared.join(contested, on=["kind", "value"], how="left").with_columns(
+        pl.coalesce("guard", pl.format("contested, {}", "_why")).alias("guard")).drop("_why")
+    return links, held, shared
+
+
+def components(node_ids: pl.Series, links: pl.DataFrame) -> pl.Series:
+    """Connected-component label (int) of each node of `node_ids` (sorted, unique) under
+    `links` (node_l, node_r)."""
+    n = node_ids.len()
+    if links.height == 0:
+        return pl.Series("component", np.arange(n), dtype=pl.Int64)
+    index = pl.DataFrame({"node_id": node_ids, "i": np.arange(n)})
+    ends = (links.select("node_l", "node_r")
+            .join(index.rename({"node_id": "node_l", "i": "a"}), on="node_l")
+            .join(index.rename({"node_id": "node_r", "i": "b"}), on="node_r"))
+    a, b = ends["a"].to_numpy(), ends["b"].to_numpy()
+    graph = coo_matrix((np.ones(a.size, dtype=np.int8), (a, b)), shape=(n, n))
+    _, labels = connected_components(graph, directed=False)
+    return pl.Series("component", labels, dtype=pl.Int64)
+
+
+# ---------------------------------------------------------------------------- blocking
+
+# Blocking for the probabilistic model: pairs agreeing on one of these column sets are
+# scored. Each is selective enough at 1M records; a key held by more than
+# BLOCK_SIZE_LIMIT records (a default postal code, a placeholder date) is skipped.
+BLOCKING_RULES: tuple[tuple[str, ...], ...] = (
+    ("first_name", "last_name", "postal_code"),
+    ("first_name", "last_name", "birth_date"),
+    ("street", "postal_code"),
+    ("last_name", "birth_date"),
+    ("first_name", "birth_date"),
+    ("email",),
+    ("phone",),
+)
+BLOCK_SIZE_LIMIT = 50
+
+
+def candidate_pairs(features: pl.DataFrame, component: pl.Series, extra: pl.DataFrame,
+                    con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    """node_l < node_r pairs to score: agreeing on a blocking rule, or listed in `extra`
+    (held pairs), and not already in one deterministic component; `match_key` names the
+    first rule that produced the pair."""
+    f = features.with_columns(component)
+    parts = []
+    for i, cols in enumerate(BLOCKING_RULES):
+        on = " AND ".join(f"a.{c} = b.{c}" for c in cols)
+        notnull = " AND ".join(f"{c} IS NOT NULL" for c in cols)
+        key = ", ".join(cols)
+        parts.append(f"""
+            SELECT a.node_id AS node_l, b.node_id AS node_r, {i} AS match_key
+            FROM (SELECT * FROM f WHERE {notnull}
+                  QUALIFY count(*) OVER (PARTITION BY {key}) <= {BLOCK_SIZE_LIMIT}) a
+            JOIN (SELECT * FROM f WHERE {notnull}) b
+              ON {on} AND a.node_id < b.node_id AND a.component <> b.component""")
+    parts.append(f"""
+        SELECT x.node_l, x.node_r, {len(BLOCKING_RULES)} AS match_key FROM extra x
+        JOIN f a ON a.node_id = x.node_l JOIN f b ON b.node_id = x.node_r
+        WHERE a.component <> b.component""")
+    query = (" UNION ALL ".join(parts))
+    return _sql(con, f"""
+        SELECT node_l, node_r, min(match_key) AS match_key FROM ({query})
+        GROUP BY node_l, node_r ORDER BY node_l, node_r
+    """, f=f, extra=extra.select("node_l", "node_r"))
+
+
+# ---------------------------------------------------------------------------- clusters
+
+
+@dataclass
+class Clustering:
+    cluster: pl.Series  # cluster label per node (aligned with the features' node order)
+    accepted: pl.DataFrame  # probabilistic links that joined two clusters
+    refused: pl.DataFrame  # at or above the threshold but refused (+ reason)
+
+
+def _names_agree(a: set[str], b: set[str], min_similarity: float) -> bool:
+    return any(x == y or jaro_winkler_similarity(x, y) >= min_similarity
+               for x in a for y in b)
+
+
+def cluster(features: pl.DataFrame, component: pl.Series, scored: pl.DataFrame,
+            threshold: float, guards: Guards) -> Clustering:
+    """Join deterministic components with probabilistic links (`scored`: node_l, node_r,
+    match_weight, contradiction) at or above `threshold`, strongest first.
+
+    Refused: a pair whose own records contradict each other (`contradiction`), and a
+    link whose two sides - the clusters built so far - hold first names none of which
+    resemble each other, or birth dates with none in common. One weak link cannot
+    chain two people together against that evidence.
+    """
+    comp = component.to_numpy()
+    strong = (scored.filter(pl.col("match_weight") >= threshold)
+              .sort(["match_weight", "node_l", "node_r"], descending=[True, False, False]))
+    parent = np.arange(comp.max() + 1 if comp.size else 0)
+
+    def find(x: int) -> int:
+        root = x
+        while parent[root] != root:
+            root = parent[root]
+        while parent[x] != root:
+            parent[x], x = root, parent[x]
+        return root
+
+    index: dict[str, int] = {}
+    evidence: dict[str, dict[int, set[str]]] = {"birth_date": {}, "first_name": {}}
+    if strong.height:
+        index = dict(zip(features["node_id"].to_list(), range(features.height), strict=True))
+        for col, sets in evidence.items():
+            for c, v in (pl.DataFrame({"c": comp, "v": features[col]}).drop_nulls().unique()
+                         .iter_rows()):
+                sets.setdefault(c, set()).add(v)
+    births, firsts = evidence["birth_date"], evidence["first_name"]
+    accepted, refused = [], []
+    for node_l, node_r, weight, why in strong.select(
+            "node_l", "node_r", "match_weight", "contradiction").iter_rows():
+        a, b = find(comp[index[node_l]]), find(comp[index[node_r]])
+        if a == b:
+            continue
+        if why is None:
+            ba, bb = births.get(a), births.get(b)
+            fa, fb = firsts.get(a), firsts.get(b)
+            if ba and bb and not (ba & bb):
+                why = ("cluster birth dates differ (" + ", ".join(sorted(ba)) + " / "
+                       + ", ".join(sorted(bb)) + ")")
+            elif fa and fb and not _names_agree(fa, fb, guards.first_name_min_similarity):
+                why = ("cluster first names differ (" + ", ".join(sorted(fa)) + " / "
+                       + ", ".join(sorted(fb)) + ")")
+        if why is not None:
+            refused.append((node_l, node_r, weight, why))
+            continue
+        keep, gone = min(a, b), max(a, b)
+        parent[gone] = keep
+        for sets in (births, firsts):
+            merged = sets.pop(gone, set()) | sets.get(keep, set())
+            if merged:
+                sets[keep] = merged
+        accepted.append((node_l, node_r, weight))
+    roots = np.fromiter((find(c) for c in comp), dtype=np.int64, count=comp.size)
+    return Clustering(
+        pl.Series("cluster", roots),
+        pl.DataFrame(accepted, schema={"node_l": pl.String, "node_r": pl.String,
+                                       "match_weight": pl.Float64}, orient="row"),
+        pl.DataFrame(refused, schema={"node_l": pl.String, "node_r": pl.String,
+                                      "match_weight": pl.Float64, "reason": pl.String},
+                     orient="row"))
+
+
+def person_ids(features: pl.DataFrame, clusters: pl.Series) -> pl.Series:
+    """`p_` + 16 hex of sha256(oldest record's node id), per node: the oldest record is
+    the earliest record time, then the smallest node id."""
+    frame = features.select("node_id", "record_time").with_columns(clusters.alias("cluster"))
+    oldest = (frame.sort("record_time", "node_id", nulls_last=True)
+              .group_by("cluster", maintain_order=True).agg(pl.col("node_id").first()
+                                                            .alias("oldest")))
+    oldest = oldest.with_columns(
+        ("p_" + sha256(oldest["oldest"]).str.slice(0, 16)).alias("person_id"))
+    return frame.join(oldest, on="cluster", how="left", maintain_order="left")["person_id"]
+
+
+def identity_rows(features: pl.DataFrame, persons: pl.Series, links: pl.DataFrame,
+                  accepted: pl.DataFrame, probability: pl.DataFrame) -> pl.DataFrame:
+    """node_id, person_id, rule, confidence, matched_on per record: how the record holds
+    to its person - its strongest deterministic link (rule = the kind shared,
+    confidence 1), else its best accepted probabilistic link (rule `probabilistic`,
+    confidence = match probability, matched_on = comparisons that agreed exactly), else
+    `singleton`. `probability`: node_l, node_r, match_probability, matched_on."""
+    order = {r: i for i, r in enumerate(DETERMINISTIC_RULES)}
+    def both(f: pl.DataFrame) -> pl.DataFrame:
+        rest = [c for c in f.columns if c not in ("node_l", "node_r")]
+        return pl.concat([f.select(pl.col("node_l").alias("node_id"), *rest),
+                          f.select(pl.col("node_r").alias("node_id"), *rest)])
+
+    det = (both(links).group_by("node_id").agg(
+        pl.col("rule").sort_by(pl.col("rule").replace_strict(order, return_dtype=pl.Int32))
+        .first(),
+        pl.col("evidence").str.split(",").list.explode(keep_nulls=False, empty_as_null=False)
+        .unique().sort().str.join(",")
+        .alias("matched_on"))
+        .with_columns(pl.lit(1.0).alias("confidence")))
+    prob = (both(accepted.join(probability, on=["node_l", "node_r"], how="left"))
+            .group_by("node_id").agg(
+                pl.col("match_probability").max().alias("confidence"),
+                pl.col("matched_on").sort_by("match_probability").last())
+            .with_columns(pl.lit("probabilistic").alias("rule")))
+    how = pl.concat([det.select("node_id", "rule", "confidence", "matched_on"),
+                     prob.join(det, on="node_id", how="anti")
+                     .select("node_id", "rule", "confidence", "matched_on")])
+    return (features.select("node_id").with_columns(persons.alias("person_id"))
+            .join(how, on="node_id", how="left", maintain_order="left")
+            .with_columns(pl.col("rule").fill_null("singleton"),
+                          pl.col("confidence").fill_null(1.0)))
+
+
+def identity_events(previous: pl.DataFrame, current: pl.DataFrame) -> pl.DataFrame:
+    """Person merges and splits between two identity tables (node_id, person_id).
+
+    For each (old person, new person) pair, old != new, that records moved between:
+    `MERGED_INTO` when the old id no longer exists (absorbed), `SPLIT` when it still
+    does (part of it left). Records that are new have no old person and log nothing.
+    """
+    moved = (previous.select("node_id", pl.col("person_id").alias("from_person_id"))
+             .join(current.select("node_id", pl.col("person_id").alias("to_person_id")),
+                   on="node_id", how="inner")
+             .filter(pl.col("from_person_id") != pl.col("to_person_id"))
+             .group_by("from_person_id", "to_person_id").agg(pl.len().alias("records_moved")))
+    alive = current.select(pl.col("person_id").unique().alias("from_person_id"))
+    return (moved.join(alive.with_columns(pl.lit(True).alias("_alive")), on="from_person_id",
+                       how="left")
+            .select(pl.when(pl.col("_alive")).then(pl.lit("SPLIT")).otherwise(
+                pl.lit("MERGED_INTO")).alias("event_type"),
+                "from_person_id", "to_person_id",
+                pl.col("records_moved").cast(pl.Int64))
+            .sort("event_type", "from_person_id", "to_person_id"))

@@ -1,0 +1,395 @@
+"""Build `silver/identity` from the silver graph, incrementally.
+
+A run reads the graph's customer records (`identity.graph_inputs`), derives each
+record's features and identifying values, and compares them with the previous run's
+(`identity_features`, a fingerprint per record): the records whose fingerprint changed,
+appeared or vanished are the touched ones.
+
+* Deterministic links, components and blocking are recomputed from the features (set
+  operations in DuckDB, seconds at 1M records).
+* Probabilistic scores are the expensive part and are incremental: a candidate pair
+  whose two records are untouched keeps its stored score (a score depends on the two
+  records and the model only); only pairs with a touched record, or new to the
+  candidate set, go to Splink. A changed model or guard config rescores everything.
+* Clustering is recomputed over the links (sub-second) and gives the same persons as a
+  full rebuild by construction; only identity rows that changed are rewritten (their
+  `resolved_at` is this run), and person merges and splits against the previous run are
+  appended to `identity_events`.
+
+Tables under `<lake>/silver/`:
+* `identity` (node_id, person_id, rule, confidence, matched_on, resolved_at, bucket);
+* `identity_events` (append-only: event_type MERGED_INTO | SPLIT, from/to person,
+  records moved, resolved_at);
+* working tables `identity_links` (every link, held pair and scored candidate with its
+  status and reason: what `c360 explain` reads), `identity_features` and
+  `identity_shared_values` (identifying values held by more than one record, with
+  the guard that stops them linking, if any).
+
+A state file (`_identity_state.json`) holds the silver versions, model and config
+fingerprints and the previous largest cluster: nothing changed means nothing to do.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+from c360_assets.lib import delta
+from c360_assets.lib.config import IdentityConfig
+from c360_assets.lib.hashing import bucket_of
+from c360_assets.silver import identity as idn
+from c360_assets.silver.build import NODES, RELATIONSHIPS, silver_path
+from c360_assets.silver.identity_model import Model, score
+
+IDENTITY = "identity"
+EVENTS = "identity_events"
+LINKS = "identity_links"
+FEATURES = "identity_features"
+SHARED = "identity_shared_values"
+STATE_FILE = "_identity_state.json"
+STATE_FORMAT = 1
+
+IDENTITY_SCHEMA = pl.Schema({
+    "node_id": pl.String(), "person_id": pl.String(), "rule": pl.String(),
+    "confidence": pl.Float64(), "matched_on": pl.String(),
+    "resolved_at": pl.Datetime("us", "UTC"), "bucket": pl.Int32(),
+})
+EVENTS_SCHEMA = pl.Schema({
+    "event_type": pl.String(), "from_person_id": pl.String(), "to_person_id": pl.String(),
+    "records_moved": pl.Int64(), "resolved_at": pl.Datetime("us", "UTC"),
+})
+LINKS_SCHEMA = pl.Schema({
+    "node_l": pl.String(), "node_r": pl.String(), "rule": pl.String(),
+    "evidence": pl.String(), "status": pl.String(), "reason": pl.String(),
+    "contradiction": pl.String(), "match_weight": pl.Float64(), "match_probability": pl.Float64(),
+    "weights": pl.String(),
+})
+
+
+@dataclass
+class IdentityReport:
+    mode: str  # full | incremental | no-op
+    records: int = 0
+    persons: int = 0
+    records_touched: int = 0
+    records_reassigned: int = 0  # identity rows rewritten (person, rule or evidence changed)
+    merges: int = 0
+    splits: int = 0
+    largest_cluster: int = 0
+    previous_largest_cluster: int | None = None
+    links_by_rule: dict[str, int] = field(default_factory=dict)
+    guarded_values: dict[str, int] = field(default_factory=dict)  # guard kind -> values
+    pairs_scored: int = 0
+    pairs_reused: int = 0
+    held_pairs: int = 0
+    refused_links: int = 0
+    threshold: float = 0.0
+    cluster_sizes: dict[str, int] = field(default_factory=dict)  # "1", "2", ..., "10+"
+    versions: dict[str, int | None] = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+def path(lake: Path, name: str) -> Path:
+    return silver_path(lake, name)
+
+
+def _fingerprint(obj: object) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _load_state(lake: Path) -> dict:
+    p = lake / "silver" / STATE_FILE
+    try:
+        data = json.loads(p.read_text())
+        return data if data.get("format") == STATE_FORMAT else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def _save_state(lake: Path, state: dict) -> None:
+    p = lake / "silver" / STATE_FILE
+    tmp = p.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"format": STATE_FORMAT, **state}, indent=2, sort_keys=True) + "\n")
+    os.replace(tmp, p)
+
+
+def _read_previous(p: Path, schema: pl.Schema) -> pl.DataFrame:
+    if not delta.table_exists(p):
+        return pl.DataFrame(schema=schema)
+    return delta.read_table(p).select(list(schema)).cast(dict(schema))  # type: ignore[arg-type]
+
+
+def _overwrite(p: Path, frame: pl.DataFrame) -> int:
+    return delta._commit(p, delta.to_arrow(frame), mode="overwrite", schema_mode="overwrite")
+
+
+def _with_fingerprint(features: pl.DataFrame, keys: pl.DataFrame) -> pl.DataFrame:
+    """Add `identifiers` (every kind=value the record held, sorted) and `fingerprint`
+    (a hash of all features and identifiers: equal means nothing to rescore)."""
+    ids = (keys.sort("kind", "value").group_by("node_id", maintain_order=True)
+           .agg(pl.format("{}={}", "kind", "value").alias("identifiers")))
+    cols = [c for c in features.columns if c != "node_id"]
+    return (features.join(ids, on="node_id", how="left", maintain_order="left")
+            .with_columns(pl.concat_str([pl.col(c).cast(pl.String).fill_null("\x00")
+                                         for c in cols]
+                                        + [pl.col("identifiers").list.join("|").fill_null("")],
+                                        separator="\x1f")
+                          .hash(seed=7).reinterpret(signed=True).alias("fingerprint")))
+
+
+def features_and_keys(records: pl.DataFrame, edges: pl.DataFrame
+                      ) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Record features (with a fingerprint of features and identifying values) and keys."""
+    keys = idn.identifier_keys(edges, records)
+    return _with_fingerprint(idn.record_features(records, edges), keys), keys
+
+
+def resolve(features: pl.DataFrame, keys: pl.DataFrame, merges: pl.DataFrame,
+            guards: idn.Guards, model: Model, previous_links: pl.DataFrame | None = None,
+            touched: set[str] | None = None, progress: Callable[[str], None] = print
+            ) -> dict[str, object]:
+    """The whole resolution over in-memory inputs (see module docstring): `features` and
+    `keys` from `features_and_keys`. With `previous_links` and `touched`, stored scores
+    of pairs of untouched records are reused. Returns shared values, links (every
+    status), identity rows and counts."""
+    con = duckdb.connect()
+    shared = idn.shared_values(keys, guards)
+    det, held, shared = idn.deterministic_pairs(keys, shared, merges, features, guards, con)
+    component = idn.components(features["node_id"], det)
+    progress(f"identity: {features.height:,} records, {det.height:,} deterministic links, "
+             f"{held.height:,} held pairs, {shared['guard'].is_not_null().sum():,} guarded values")
+    candidates = idn.candidate_pairs(features, component, held, con)
+    reuse = pl.DataFrame(schema={"node_l": pl.String, "node_r": pl.String})
+    if previous_links is not None and touched is not None:
+        touched_s = pl.Series(list(touched), dtype=pl.String).implode()
+        reuse = (previous_links.filter(pl.col("match_weight").is_not_null()
+                                       & ~pl.col("node_l").is_in(touched_s)
+                                       & ~pl.col("node_r").is_in(touched_s))
+                 .join(candidates, on=["node_l", "node_r"], how="semi"))
+    fresh = candidates.join(reuse, on=["node_l", "node_r"], how="anti")
+    progress(f"identity: {candidates.height:,} candidate pairs; scoring {fresh.height:,} with "
+             f"Splink, reusing {reuse.height:,} stored scores")
+    scored_new = score(features, fresh, model)
+    if scored_new.height:
+        mw = [c for c in scored_new.columns if c.startswith("mw_")]
+        scored_new = scored_new.with_columns(
+            pl.struct([pl.col(c).round(3).alias(c[3:]) for c in mw]).struct.json_encode()
+            .alias("weights"),
+            idn.contradictions(scored_new, features, guards, con)).drop(mw)
+    else:
+        scored_new = scored_new.with_columns(pl.lit(None, pl.String).alias("weights"),
+                                             pl.lit(None, pl.String).alias("contradiction"))
+    cols = ["node_l", "node_r", "match_weight", "match_probability", "matched_on", "weights",
+            "contradiction"]
+    reused = (reuse.select("node_l", "node_r", "match_weight", "match_probability",
+                           pl.col("evidence").alias("matched_on"), "weights",
+                           "contradiction") if reuse.height
+              else pl.DataFrame(schema={c: scored_new.schema.get(c, pl.String) for c in cols}))
+    scored = pl.concat([scored_new.select(cols), reused.select(cols).cast(
+        dict(scored_new.select(cols).schema))])  # type: ignore[arg-type]
+    clustering = idn.cluster(features, component, scored, model.threshold, guards)
+    persons = idn.person_ids(features, clustering.cluster)
+    rows = idn.identity_rows(features, persons, det, clustering.accepted,
+                             scored.select("node_l", "node_r", "match_probability", "matched_on"))
+    links = _links_table(det, held, scored, clustering, model.threshold)
+    return {"features": features, "shared": shared, "links": links,
+            "identity": rows, "scored": fresh.height, "reused": reuse.height,
+            "held": held.height, "refused": clustering.refused.height,
+            "det": det}
+
+
+def _links_table(det: pl.DataFrame, held: pl.DataFrame, scored: pl.DataFrame,
+                 clustering: idn.Clustering, threshold: float) -> pl.DataFrame:
+    """One row per pair the run looked at: `linked` (deterministic), `held` (a shared
+    value whose holders contradict), and every scored pair - `accepted` (joined two
+    clusters), `refused` (above threshold, stopped by a guard), `contradiction`,
+    `same_cluster` (above threshold, already together), `below_threshold`."""
+    deterministic = det.select("node_l", "node_r", "rule", "evidence",
+                               pl.lit("linked").alias("status"), pl.lit(None, pl.String)
+                               .alias("reason"))
+    held_rows = held.select("node_l", "node_r", "rule", "evidence", pl.lit("held").alias("status"),
+                            pl.col("contradiction").alias("reason"))
+    acc = clustering.accepted.select("node_l", "node_r", pl.lit("accepted").alias("_s"),
+                                     pl.lit(None, pl.String).alias("_r"))
+    ref = clustering.refused.select("node_l", "node_r", pl.lit("refused").alias("_s"),
+                                    pl.col("reason").alias("_r"))
+    decided = pl.concat([acc, ref])
+    prob = (scored.join(decided, on=["node_l", "node_r"], how="left")
+            .with_columns(
+                pl.when(pl.col("_s").is_not_null()).then(pl.col("_s"))
+                .when(pl.col("contradiction").is_not_null()).then(pl.lit("contradiction"))
+                .when(pl.col("match_weight") >= threshold).then(pl.lit("same_cluster"))
+                .otherwise(pl.lit("below_threshold")).alias("status"),
+                pl.coalesce("_r", "contradiction").alias("reason"))
+            .select("node_l", "node_r", pl.lit("probabilistic").alias("rule"),
+                    pl.col("matched_on").alias("evidence"), "status", "reason",
+                    "contradiction", "match_weight", "match_probability", "weights"))
+    det_rows = pl.concat([deterministic, held_rows]).with_columns(
+        pl.lit(None, pl.String).alias("contradiction"),
+        pl.lit(None, pl.Float64).alias("match_weight"),
+        pl.lit(None, pl.Float64).alias("match_probability"),
+        pl.lit(None, pl.String).alias("weights"))
+    return (pl.concat([det_rows, prob.select(det_rows.columns)])
+            .select(list(LINKS_SCHEMA)).cast(dict(LINKS_SCHEMA)).sort("node_l", "node_r", "rule"))
+
+
+def build_identity(lake: Path, identity_config: IdentityConfig, model: Model, *,
+                   full: bool = False, progress: Callable[[str], None] = print
+                   ) -> IdentityReport:
+    """Resolve identity over the lake's silver graph; write the identity tables."""
+    t0 = time.perf_counter()
+    guards = idn.Guards.from_config(identity_config)
+    nodes_p, rel_p = silver_path(lake, NODES), silver_path(lake, RELATIONSHIPS)
+    if not (delta.table_exists(nodes_p) and delta.table_exists(rel_p)):
+        raise FileNotFoundError(f"silver graph missing under {lake / 'silver'}: materialise "
+                                "silver first")
+    state = _load_state(lake)
+    inputs = {"nodes": delta.table_version(nodes_p), "relationships": delta.table_version(rel_p)}
+    fingerprints = {"model": _fingerprint([model.splink, model.threshold]),
+                    "config": _fingerprint(identity_config.model_dump())}
+    have_tables = all(delta.table_exists(path(lake, n)) for n in (IDENTITY, LINKS, FEATURES))
+    if (not full and have_tables and state.get("inputs") == inputs
+            and state.get("fingerprints") == fingerprints):
+        return IdentityReport("no-op", previous_largest_cluster=state.get("largest_cluster"),
+                              largest_cluster=state.get("largest_cluster") or 0,
+                              threshold=model.threshold,
+                              versions={n: delta.table_version(path(lake, n))
+                                        for n in (IDENTITY, EVENTS)},
+                              seconds=time.perf_counter() - t0)
+
+    records, edges, merges = read_graph(lake)
+    incremental = (not full and have_tables and state.get("fingerprints") == fingerprints)
+    previous_features = _read_previous(path(lake, FEATURES), pl.Schema(
+        {"node_id": pl.String(), "fingerprint": pl.Int64()})) if incremental else None
+    previous_links = (_read_previous(path(lake, LINKS), LINKS_SCHEMA) if incremental else None)
+    features, keys = features_and_keys(records, edges)
+    del edges
+    touched: set[str] | None = None
+    if incremental:
+        diff = (features.select("node_id", "fingerprint")
+                .join(previous_features, on=["node_id", "fingerprint"], how="anti"))
+        gone = previous_features.join(features.select("node_id"), on="node_id", how="anti")
+        touched = set(diff["node_id"].to_list()) | set(gone["node_id"].to_list())
+        progress(f"identity: {len(touched):,} records touched since the last run")
+    out = resolve(features, keys, merges, guards, model, previous_links, touched, progress)
+    identity_rows: pl.DataFrame = out["identity"]  # type: ignore[assignment]
+    previous = _read_previous(path(lake, IDENTITY), IDENTITY_SCHEMA)
+    now = dt.datetime.now(dt.UTC)
+    report = _write(lake, out, identity_rows, previous, now)
+    report.mode = "incremental" if incremental else "full"
+    report.records_touched = len(touched) if touched is not None else identity_rows.height
+    report.pairs_scored, report.pairs_reused = out["scored"], out["reused"]  # type: ignore[assignment]
+    report.held_pairs, report.refused_links = out["held"], out["refused"]  # type: ignore[assignment]
+    report.threshold = model.threshold
+    report.previous_largest_cluster = state.get("largest_cluster")
+    shared: pl.DataFrame = out["shared"]  # type: ignore[assignment]
+    report.guarded_values = dict(
+        shared.filter(pl.col("guard").is_not_null())
+        .group_by(pl.col("guard").str.extract(r"^(blocklist|shared by|contested)")
+                  .replace({"shared by": "over_limit"}))
+        .len().iter_rows())
+    links: pl.DataFrame = out["links"]  # type: ignore[assignment]
+    report.links_by_rule = dict(
+        links.filter(pl.col("status").is_in(["linked", "accepted"]))
+        .group_by("rule").len().sort("rule").iter_rows())
+    _save_state(lake, {"inputs": inputs, "fingerprints": fingerprints,
+                       "largest_cluster": report.largest_cluster})
+    report.seconds = time.perf_counter() - t0
+    progress(f"identity: {report.persons:,} persons from {report.records:,} records; "
+             f"{report.merges} merges, {report.splits} splits; largest person "
+             f"{report.largest_cluster} records ({report.seconds:.1f}s)")
+    return report
+
+
+def _write(lake: Path, out: dict, rows: pl.DataFrame, previous: pl.DataFrame,
+           now: dt.datetime) -> IdentityReport:
+    report = IdentityReport("full")
+    compare = ["node_id", "person_id", "rule", "confidence", "matched_on"]
+    rows = rows.with_columns(pl.col("confidence").round(6))
+    changed = rows.join(previous.select(compare), on=compare, how="anti", nulls_equal=True)
+    removed = previous.join(rows.select("node_id"), on="node_id", how="anti")
+    new_rows = changed.with_columns(pl.lit(now).cast(pl.Datetime("us", "UTC"))
+                                    .alias("resolved_at"), bucket_of(pl.col("node_id")))
+    keys = pl.concat([changed["node_id"], removed["node_id"]])
+    if keys.len():
+        write = delta.replace_keyed_rows(path(lake, IDENTITY),
+                                         new_rows.select(list(IDENTITY_SCHEMA)), key="node_id",
+                                         keys=keys)
+        report.versions[IDENTITY] = write.version
+    events = idn.identity_events(previous.select("node_id", "person_id"),
+                                 rows.select("node_id", "person_id"))
+    if events.height:
+        delta._commit(path(lake, EVENTS), delta.to_arrow(
+            events.with_columns(pl.lit(now).cast(pl.Datetime("us", "UTC")).alias("resolved_at"))
+            .select(list(EVENTS_SCHEMA))), mode="append")
+    elif not delta.table_exists(path(lake, EVENTS)):
+        delta._commit(path(lake, EVENTS), delta.to_arrow(pl.DataFrame(schema=EVENTS_SCHEMA)),
+                      mode="append")
+    report.versions[EVENTS] = delta.table_version(path(lake, EVENTS))
+    for name in (LINKS, FEATURES, SHARED):
+        frame = out[{"identity_links": "links", "identity_features": "features",
+                     "identity_shared_values": "shared"}[name]]
+        report.versions[name] = _overwrite(path(lake, name), frame)
+    sizes = rows.group_by("person_id").len()
+    report.records, report.persons = rows.height, sizes.height
+    report.largest_cluster = int(sizes["len"].max() or 0)
+    report.records_reassigned = changed.height
+    report.merges = int((events["event_type"] == "MERGED_INTO").sum())
+    report.splits = int((events["event_type"] == "SPLIT").sum())
+    report.cluster_sizes = dict(
+        sizes.group_by(pl.when(pl.col("len") >= 10).then(pl.lit("10+"))
+                       .otherwise(pl.col("len").cast(pl.String)).alias("size"))
+        .len().sort("size").iter_rows())
+    return report
+
+
+# ---------------------------------------------------------------------------- training
+
+
+def truth_labels(records_parquet: Path) -> pl.DataFrame:
+    """node_id, true_id from a generated world's `_truth/records.parquet` (or any file
+    with source, record_id and person_id columns: a user's reviewed labels)."""
+    truth = pl.read_parquet(records_parquet)
+    missing = {"source", "record_id", "person_id"} - set(truth.columns)
+    if missing:
+        raise ValueError(f"{records_parquet}: labels need columns source, record_id, "
+                         f"person_id; missing {', '.join(sorted(missing))}")
+    return truth.select(pl.format("customer:{}:{}", "source", "record_id").alias("node_id"),
+                        pl.col("person_id").cast(pl.String).alias("true_id"))
+
+
+def read_graph(lake: Path) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    attrs = set(idn.FEATURE_COLUMNS) | set(idn.LINK_KIND)
+    return idn.graph_inputs(pl.scan_delta(str(silver_path(lake, NODES))),
+                            pl.scan_delta(str(silver_path(lake, RELATIONSHIPS))), attrs)
+
+
+def train_on_lake(lake: Path, labels: pl.DataFrame, identity_config: IdentityConfig,
+                  description: dict, progress: Callable[[str], None] = print) -> Model:
+    """Train the probabilistic model on the lake's records with `labels`; the threshold
+    maximises pairwise F1 over the candidate pairs the pipeline would score (those
+    whose records do not contradict each other)."""
+    from c360_assets.silver.identity_model import train
+
+    guards = idn.Guards.from_config(identity_config)
+    records, edges, merges = read_graph(lake)
+    features, keys = features_and_keys(records, edges)
+    con = duckdb.connect()
+    shared = idn.shared_values(keys, guards)
+    det, held, _ = idn.deterministic_pairs(keys, shared, merges, features, guards, con)
+    candidates = idn.candidate_pairs(features, idn.components(features["node_id"], det), held,
+                                     con)
+    candidates = candidates.filter(
+        idn.contradictions(candidates, features, guards, con).is_null())
+    progress(f"training on {features.height:,} records, {labels.height:,} labels, "
+             f"{candidates.height:,} candidate pairs")
+    return train(features, candidates, labels, description)
