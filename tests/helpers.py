@@ -73,3 +73,19 @@ def read_silver(lake: Path, name: str) -> pl.DataFrame:
 
 def csv_text(header: str, *rows: str) -> str:
     return "\n".join([header, *rows]) + "\n"
+
+
+def identity(lake: Path, full: bool = False, **overrides):  # noqa: ANN201 - IdentityReport
+    """Identity resolution over the lake's silver graph (config overrides as keywords)."""
+    from c360_assets.lib.config import load_config
+    from c360_assets.silver.identity_build import build_identity
+    from c360_assets.silver.identity_model import load_model
+
+    config = load_config().identity.model_copy(update=overrides)
+    return build_identity(lake, config, load_model(), full=full, progress=lambda _: None)
+
+
+def persons(lake: Path) -> dict[str, str]:
+    """node_id -> person_id from silver/identity."""
+    frame = pl.read_delta(str(lake / "silver" / "identity"))
+    return dict(frame.select("node_id", "person_id").iter_rows())

@@ -215,6 +215,22 @@ def contradiction_sql(min_similarity: float, kind: str = "p.kind") -> str:
           END"""
 
 
+IDENTIFIER_COMPARISONS = ("email", "phone")
+
+
+def unsupported() -> pl.Expr:
+    """Why a scored pair (with `matched_on`) may not link: nothing but an e-mail or phone
+    agrees. Scored pairs never share an unguarded identifier (those link, or are held,
+    deterministically), so such a pair rests on a value the guards stopped: it links
+    only together with agreeing evidence - a name, a birth date, an address."""
+    others = (pl.col("matched_on").fill_null("").str.split(",")
+              .list.set_difference(pl.lit(["", *IDENTIFIER_COMPARISONS]))
+              .list.len())
+    return (pl.when(others == 0)
+            .then(pl.lit("nothing but a guarded e-mail or phone agrees"))
+            .otherwise(pl.lit(None, pl.String)))
+
+
 def contradictions(pairs: pl.DataFrame, features: pl.DataFrame, guards: Guards,
                    con: duckdb.DuckDBPyConnection) -> pl.Series:
     """`contradiction_sql` for each (node_l, node_r) of `pairs`, in order."""

@@ -184,7 +184,8 @@ def resolve(features: pl.DataFrame, keys: pl.DataFrame, merges: pl.DataFrame,
         scored_new = scored_new.with_columns(
             pl.struct([pl.col(c).round(3).alias(c[3:]) for c in mw]).struct.json_encode()
             .alias("weights"),
-            idn.contradictions(scored_new, features, guards, con)).drop(mw)
+            pl.coalesce(idn.contradictions(scored_new, features, guards, con),
+                        idn.unsupported()).alias("contradiction")).drop(mw)
     else:
         scored_new = scored_new.with_columns(pl.lit(None, pl.String).alias("weights"),
                                              pl.lit(None, pl.String).alias("contradiction"))

@@ -25,7 +25,7 @@ import polars as pl
 
 from c360_assets.lib import config as cfg
 from c360_assets.lib.config import ConfigError
-from c360_assets.silver.identity import COMPARED
+from c360_assets.silver.identity import COMPARED, unsupported
 
 MODEL_FILE = "identity_model.json"
 MODEL_FORMAT = 1
@@ -191,7 +191,7 @@ def train(features: pl.DataFrame, pairs: pl.DataFrame, labels: pl.DataFrame,
     linker.training.estimate_m_from_label_column("true_id")
     saved = linker.misc.save_model_to_json()
     model = Model(saved, 0.0, {})
-    scored = score(features, pairs, model)
+    scored = score(features, pairs, model).filter(unsupported().is_null())
     truth = labels.rename({"node_id": "node_l", "true_id": "t_l"})
     scored = (scored.join(truth, on="node_l").join(
         truth.rename({"node_l": "node_r", "t_l": "t_r"}), on="node_r")

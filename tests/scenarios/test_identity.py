@@ -1,0 +1,231 @@
+"""Identity scenarios through the landing contract: who is the same person, and why not.
+
+Each test lands hand-written connector files, builds bronze, silver and identity, and
+reads `silver/identity` back. The over-merge cases (role mailbox, family mailbox,
+recycled phone) are where customer data platforms most often fail their users.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from c360_assets.silver.explain import explain_pair, explain_person
+from tests.helpers import csv_text, identity, ingest, land, persons, read_silver, silver
+
+SF = ("id,first_name,last_name,email,phone,mailing_street,mailing_city,mailing_postal_code,"
+      "mailing_country_code,birthdate,is_deleted,master_record_id,created_date,"
+      "last_modified_date,_fivetran_synced")
+SHOP = "id,email,first_name,last_name,phone,created_at,updated_at,_fivetran_deleted,_fivetran_synced"
+ZD = "id,name,email,phone,created_at,updated_at,_fivetran_deleted,_fivetran_synced"
+SEG = "id,user_id,anonymous_id,timestamp,received_at,email,first_name,last_name"
+
+
+def sf(rid: str, first: str, last: str, email: str = "", phone: str = "", street: str = "",
+       city: str = "", postal: str = "", birth: str = "", deleted: str = "false",
+       master: str = "", created: str = "2025-01-01T00:00:00Z",
+       t: str = "2026-02-01T08:00:00Z") -> str:
+    return (f"{rid},{first},{last},{email},{phone},{street},{city},{postal},DE,{birth},"
+            f"{deleted},{master},{created},{t},{t}")
+
+
+@pytest.fixture()
+def dirs(tmp_path: Path) -> tuple[Path, Path]:
+    return tmp_path / "landing", tmp_path / "lake"
+
+
+def deliver(dirs: tuple[Path, Path], source: str, table: str, day: str, header: str,
+            *rows: str, name: str = "part-0.csv") -> None:
+    landing, lake = dirs
+    land(landing, source, table, day, name, csv_text(header, *rows))
+    ingest(landing, lake, source, day)
+
+
+def resolve(dirs: tuple[Path, Path], **overrides):  # noqa: ANN201
+    silver(dirs[1])
+    return identity(dirs[1], **overrides)
+
+
+def test_role_mailbox_shared_by_many_contacts_keeps_them_separate_people(dirs):
+    """Six Acme contacts all typed info@acme.com: a blocklisted role mailbox never links."""
+    names = [("Anna", "Kurz"), ("Ben", "Voss"), ("Carla", "Haas"), ("Dirk", "Lang"),
+             ("Eva", "Roth"), ("Falk", "Stein")]
+    deliver(dirs, "salesforce", "contact", "2026-02-01", SF,
+            *[sf(f"003R{i}", f, la, email="info@acme.com") for i, (f, la) in enumerate(names)])
+    report = resolve(dirs)
+    ids = persons(dirs[1])
+    assert len({ids[f"customer:salesforce:003R{i}"] for i in range(6)}) == 6
+    assert report.guarded_values.get("blocklist") == 1
+    text = explain_pair(dirs[1], "salesforce:003R0", "salesforce:003R1")
+    assert "DIFFERENT PERSONS" in text and "blocklist" in text
+
+
+def test_a_value_shared_by_more_records_than_the_limit_does_not_link_by_itself(dirs):
+    """A hotel front desk's address on seven Zendesk users: over the shared-value limit."""
+    deliver(dirs, "zendesk", "user", "2026-02-01", ZD,
+            *[f"{900 + i},Guest{i} Name{i},frontdesk@grandhotel.com,,2025-01-0{i + 1}T00:00:00Z,"
+              f"2026-02-01T00:00:00Z,false,2026-02-01T01:00:00Z" for i in range(7)])
+    resolve(dirs)
+    assert len(set(persons(dirs[1]).values())) == 7
+    shared = read_silver(dirs[1], "identity_shared_values")
+    assert shared.filter(pl.col("value") == "frontdesk@grandhotel.com")["guard"][0] == (
+        "shared by 7 zendesk records (limit 5)")
+
+
+def test_family_mailbox_shared_by_two_people_with_different_names_and_birth_dates(dirs):
+    """Anna and Peter Schmidt share a household address and schmidt.family@gmail.com."""
+    home = dict(street="Ringstr. 5", city="Köln", postal="50667")
+    deliver(dirs, "salesforce", "contact", "2026-02-01", SF,
+            sf("003F1", "Anna", "Schmidt", email="schmidt.family@gmail.com",
+               birth="1980-01-01", **home),
+            sf("003F2", "Peter", "Schmidt", email="schmidt.family@gmail.com",
+               birth="1978-05-05", **home))
+    deliver(dirs, "shopify", "customer", "2026-02-02", SHOP,
+            "7100,schmidt.family@gmail.com,Anna,Schmidt,,2025-03-01T00:00:00Z,"
+            "2026-02-02T00:00:00Z,false,2026-02-02T01:00:00Z")
+    resolve(dirs)
+    ids = persons(dirs[1])
+    anna, peter = ids["customer:salesforce:003F1"], ids["customer:salesforce:003F2"]
+    assert anna != peter
+    assert ids["customer:shopify:7100"] == anna  # the Shopify buyer is Anna by name
+    text = explain_pair(dirs[1], "salesforce:003F1", "salesforce:003F2")
+    assert "DIFFERENT PERSONS" in text and "first names differ" in text
+
+
+def test_recycled_phone_does_not_merge_its_old_and_new_owner(dirs):
+    """The carrier gave Tom Berger's old number to Lisa Novak."""
+    deliver(dirs, "salesforce", "contact", "2026-02-01", SF,
+            sf("003P1", "Tom", "Berger", email="tom.berger@web.de", phone="+4915112345678"))
+    deliver(dirs, "shopify", "customer", "2026-02-03", SHOP,
+            "7200,lisa.novak@gmx.de,Lisa,Novak,+4915112345678,2026-02-03T00:00:00Z,"
+            "2026-02-03T00:00:00Z,false,2026-02-03T01:00:00Z")
+    resolve(dirs)
+    ids = persons(dirs[1])
+    assert ids["customer:salesforce:003P1"] != ids["customer:shopify:7200"]
+
+
+def test_typo_in_the_name_with_same_birth_date_and_address_merges(dirs):
+    """A duplicate Salesforce contact keyed 'Jnoathan' with its own e-mail, same birth
+    date and address: no shared identifier, the probabilistic model links them."""
+    home = dict(street="Hauptstraße 12", city="Berlin", postal="10115", birth="1985-03-03")
+    deliver(dirs, "salesforce", "contact", "2026-02-01", SF,
+            sf("003T1", "Jonathan", "Miller", email="jon.miller@gmail.com", **home),
+            sf("003T2", "Jnoathan", "Miller", email="j.miller7@outlook.com", **home))
+    report = resolve(dirs)
+    ids = persons(dirs[1])
+    assert ids["customer:salesforce:003T1"] == ids["customer:salesforce:003T2"]
+    rows = read_silver(dirs[1], "identity").filter(pl.col("rule") == "probabilistic")
+    assert rows.height == 2 and report.links_by_rule.get("probabilistic") == 1
+    assert "Splink match weight" in explain_pair(dirs[1], "salesforce:003T1", "salesforce:003T2")
+
+
+def test_same_name_and_address_but_different_birth_dates_stay_apart(dirs):
+    """Father and son, both Klaus Weber at one address: the birth dates contradict."""
+    home = dict(street="Lindenweg 3", city="Bonn", postal="53111")
+    deliver(dirs, "salesforce", "contact", "2026-02-01", SF,
+            sf("003W1", "Klaus", "Weber", birth="1950-06-01", **home),
+            sf("003W2", "Klaus", "Weber", birth="1982-09-09", **home))
+    resolve(dirs)
+    ids = persons(dirs[1])
+    assert ids["customer:salesforce:003W1"] != ids["customer:salesforce:003W2"]
+
+
+def test_segment_anonymous_visitor_links_to_the_identified_user(dirs):
+    """An anonymous visitor (anon-7) signs up later as user u7 on the same device."""
+    deliver(dirs, "segment", "identifies", "2026-03-01", SEG,
+            "m1,,anon-7,2026-03-01T09:00:00Z,2026-03-01T09:00:01Z,,,",
+            "m2,u7,anon-7,2026-03-01T10:00:00Z,2026-03-01T10:00:01Z,mia@example.org,Mia,Lund")
+    report = resolve(dirs)
+    ids = persons(dirs[1])
+    assert ids["customer:segment:anon:anon-7"] == ids["customer:segment:u7"]
+    assert report.links_by_rule == {"anonymous_id": 1}
+
+
+def test_salesforce_merge_chain_is_one_person(dirs):
+    """A -> B -> C merged in Salesforce; no shared values between them."""
+    deliver(dirs, "salesforce", "contact", "2026-02-01", SF,
+            sf("003A", "Ann", "Lee", email="a@one.com"), sf("003B", "Ann", "Lee", email="b@two.com"),
+            sf("003C", "Ann", "Lee", email="c@three.com"))
+    deliver(dirs, "salesforce", "contact", "2026-02-02", SF,
+            sf("003A", "Ann", "Lee", email="a@one.com", deleted="true", master="003B",
+               t="2026-02-02T08:00:00Z"))
+    deliver(dirs, "salesforce", "contact", "2026-02-03", SF,
+            sf("003B", "Ann", "Lee", email="b@two.com", deleted="true", master="003C",
+               t="2026-02-03T08:00:00Z"))
+    resolve(dirs)
+    ids = persons(dirs[1])
+    assert len({ids[f"customer:salesforce:003{x}"] for x in "ABC"}) == 1
+    rules = dict(read_silver(dirs[1], "identity").select("node_id", "rule").iter_rows())
+    assert rules["customer:salesforce:003A"] == "salesforce_merge"
+
+
+def test_person_ids_stay_when_an_unrelated_record_arrives_and_the_older_id_survives_a_merge(
+        dirs):
+    deliver(dirs, "salesforce", "contact", "2026-02-01", SF,
+            sf("003O", "Old", "Timer", email="old@a.com", created="2020-01-01T00:00:00Z"))
+    deliver(dirs, "shopify", "customer", "2026-02-01", SHOP,
+            "7300,,Old,Timer,+4917012345678,2024-06-01T00:00:00Z,2026-02-01T00:00:00Z,false,"
+            "2026-02-01T01:00:00Z")
+    resolve(dirs)
+    before = persons(dirs[1])
+    older, newer = before["customer:salesforce:003O"], before["customer:shopify:7300"]
+    assert older != newer
+
+    # An unrelated record: nobody's id moves, and only its own row is written.
+    deliver(dirs, "zendesk", "user", "2026-02-02", ZD,
+            "990,Someone Else,someone@else.org,,2026-02-02T00:00:00Z,2026-02-02T00:00:00Z,false,"
+            "2026-02-02T01:00:00Z")
+    report = resolve(dirs)
+    after = persons(dirs[1])
+    assert {k: after[k] for k in before} == before
+    assert report.mode == "incremental" and report.records_reassigned == 1
+
+    # A Zendesk user holding both the e-mail and the phone joins the two persons.
+    deliver(dirs, "zendesk", "user", "2026-02-03", ZD,
+            "991,Old Timer,old@a.com,+4917012345678,2026-02-03T00:00:00Z,2026-02-03T00:00:00Z,"
+            "false,2026-02-03T01:00:00Z")
+    report = resolve(dirs)
+    merged = persons(dirs[1])
+    assert merged["customer:shopify:7300"] == merged["customer:salesforce:003O"] == older
+    assert merged["customer:zendesk:991"] == older and report.merges == 1
+    events = read_silver(dirs[1], "identity_events")
+    assert events.select("event_type", "from_person_id", "to_person_id").rows() == [
+        ("MERGED_INTO", newer, older)]
+    assert "3 record(s)" in explain_person(dirs[1], older)
+
+
+def test_a_split_leaves_the_id_with_the_part_holding_the_oldest_record(dirs):
+    """A contact and an anonymous visitor linked by one e-mail; two more visitors with it
+    make it over-shared (limit 2): the link goes, the older record keeps the person id."""
+    deliver(dirs, "salesforce", "contact", "2026-02-01", SF,
+            sf("003S1", "Rita", "Ora", email="desk@firm.de", created="2021-01-01T00:00:00Z"))
+    deliver(dirs, "segment", "identifies", "2026-02-01", SEG,
+            "m1,,anon-1,2026-02-01T09:00:00Z,2026-02-01T09:00:01Z,desk@firm.de,,")
+    resolve(dirs, shared_value_limit=2)
+    first = persons(dirs[1])
+    rita = first["customer:salesforce:003S1"]
+    assert first["customer:segment:anon:anon-1"] == rita
+
+    deliver(dirs, "segment", "identifies", "2026-02-02", SEG,
+            "m2,,anon-2,2026-02-02T09:00:00Z,2026-02-02T09:00:01Z,desk@firm.de,,",
+            "m3,,anon-3,2026-02-02T10:00:00Z,2026-02-02T10:00:01Z,desk@firm.de,,")
+    report = resolve(dirs, shared_value_limit=2)
+    after = persons(dirs[1])
+    assert after["customer:salesforce:003S1"] == rita
+    visitor = after["customer:segment:anon:anon-1"]
+    assert visitor != rita and report.splits == 1
+    events = read_silver(dirs[1], "identity_events")
+    assert events.select("event_type", "from_person_id", "to_person_id").rows() == [
+        ("SPLIT", rita, visitor)]
+    links = read_silver(dirs[1], "identity_links").filter(pl.col("rule") == "probabilistic")
+    assert "accepted" not in set(links["status"])
+    assert set(links.filter(pl.col("status") == "refused")["reason"]) == {
+        "nothing but a guarded e-mail or phone agrees"}
+
+
+def test_rerun_with_nothing_new_is_a_noop(dirs):
+    deliver(dirs, "salesforce", "contact", "2026-02-01", SF, sf("003N", "No", "Op"))
+    resolve(dirs)
+    assert identity(dirs[1]).mode == "no-op"
