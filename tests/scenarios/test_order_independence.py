@@ -1,9 +1,9 @@
 """Property: any landing/backfill order of a world gives the same silver tables.
 
 A generated world's (source, day) partitions are landed in a random order, with
-incremental silver runs at random points in between (backfills of old partitions after
-newer ones included). The result must equal in-order landing with one full build, and
-one more run must be a no-op.
+incremental silver and identity runs at random points in between (backfills of old
+partitions after newer ones included). The result must equal in-order landing with one
+full build - the same graph and the same person ids - and one more run must be a no-op.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from c360_assets.bronze import SOURCES
 from tests.conftest import WORLD_START
-from tests.helpers import NOW, ingest, read_silver, silver
+from tests.helpers import NOW, identity, ingest, read_silver, silver
 
 DAYS = [WORLD_START + dt.timedelta(days=i) for i in range(6)]
 PARTITIONS = [(s.name, d) for s in SOURCES for d in DAYS]
@@ -37,6 +37,11 @@ def snapshot(lake: Path) -> dict[str, pl.DataFrame]:
     return out
 
 
+def identity_snapshot(lake: Path) -> pl.DataFrame:
+    """Who is who and why; `resolved_at` (when a row last changed) depends on the runs."""
+    return read_silver(lake, "identity").drop("resolved_at").sort("node_id")
+
+
 def versions(lake: Path) -> dict[str, int]:
     return {n: DeltaTable(str(lake / "silver" / n)).version() for n in TABLES}
 
@@ -48,7 +53,8 @@ def reference(small_world: Path, tmp_path_factory: pytest.TempPathFactory) -> di
         ingest(small_world, lake, source, day)
     report = silver(lake)
     assert report.mode == "full" and report.changes_emitted > 1000
-    return snapshot(lake)
+    assert identity(lake).mode == "full"
+    return {**snapshot(lake), "identity": identity_snapshot(lake)}
 
 
 @settings(max_examples=4, deadline=None,
@@ -67,14 +73,18 @@ def test_any_landing_order_gives_the_same_silver_tables_and_a_rerun_is_a_noop(
             ingest(small_world, lake, source, day, ingested_at=NOW + dt.timedelta(minutes=step))
             if step in runs:
                 silver(lake)
+                identity(lake)
         last = silver(lake)
         assert last.mode in ("incremental", "full", "no-op")
         got = snapshot(lake)
         for name in TABLES:
             assert got[name].equals(reference[name]), f"{name} differs for order {order}"
+        identity(lake)
+        assert identity_snapshot(lake).equals(reference["identity"]), f"identity, order {order}"
         before = versions(lake)
         again = silver(lake)
         assert again.mode == "no-op" and versions(lake) == before
+        assert identity(lake).mode == "no-op"
     finally:
         shutil.rmtree(lake.parent, ignore_errors=True)
 

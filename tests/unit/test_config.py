@@ -26,6 +26,9 @@ def test_defaults_when_empty() -> None:
     ("bronze:\n  typo_key: 1\n", "bronze.typo_key"),
     ("- a list\n", "expected a mapping"),
     ("sources: [unclosed\n", "not valid YAML"),
+    ("identity:\n  blocklist: {email: ['(a)\\1']}\n", "identity.blocklist"),
+    ("identity:\n  blocklist: {fax: ['x']}\n", "unknown kind 'fax'"),
+    ("identity:\n  shared_value_limit: 0\n", "identity.shared_value_limit"),
 ])
 def test_bad_config_names_file_and_key(text: str, message: str) -> None:
     with pytest.raises(ConfigError) as err:

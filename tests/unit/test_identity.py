@@ -1,0 +1,73 @@
+"""Identity building blocks: guards, contradictions, person ids, merge/split events."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import duckdb
+import polars as pl
+
+from c360_assets.lib.config import load_config
+from c360_assets.silver import identity as idn
+
+GUARDS = idn.Guards.from_config(load_config().identity)
+
+
+def test_shipped_blocklist_stops_role_mailboxes_and_junk_but_not_people():
+    keys = pl.DataFrame({
+        "kind": ["email", "email", "email", "email", "email", "phone", "phone"],
+        "value": ["info@acme.com", "noreply@shop.de", "test@test.com", "none@none.com",
+                  "anna.berg@gmail.com", "+490000000000", "+4915112345678"],
+    })
+    blocked = keys.with_columns(GUARDS.blocked_expr().alias("p"))["p"].is_not_null().to_list()
+    assert blocked == [True, True, True, True, False, True, False]
+
+
+def test_shared_value_limit_counts_records_per_source():
+    keys = pl.DataFrame({
+        "node_id": [f"customer:zendesk:{i}" for i in range(6)] + ["customer:sap:1"],
+        "source_system": ["zendesk"] * 6 + ["sap"],
+        "kind": "email", "value": "desk@hotel.com"})
+    shared = idn.shared_values(keys, GUARDS)
+    assert shared["guard"].to_list() == ["shared by 6 zendesk records (limit 5)"]
+    assert idn.shared_values(keys.head(5), GUARDS)["guard"].to_list() == [None]
+
+
+def test_contradictions_name_the_evidence():
+    features = pl.DataFrame({
+        "node_id": ["a", "b", "c", "d"],
+        "first_name": ["anna", "peter", "jnoathan", "anna"],
+        "last_name": ["berg", "berg", "miller", "novak"],
+        "birth_date": ["1980-01-01", None, None, "1990-02-02"],
+    })
+    pairs = pl.DataFrame({"node_l": ["a", "a", "c"], "node_r": ["b", "d", "c"]})
+    got = idn.contradictions(pairs, features, GUARDS, duckdb.connect()).to_list()
+    assert got == ["first names differ (anna / peter)",
+                   "birth dates differ (1980-01-01 / 1990-02-02)", None]
+
+
+def test_person_id_comes_from_the_oldest_record_whatever_the_row_order():
+    t = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
+    features = pl.DataFrame({"node_id": ["n2", "n1", "n3"],
+                             "record_time": [t, t + dt.timedelta(days=1), t]})
+    ids = idn.person_ids(features, pl.Series([0, 0, 0]))
+    assert ids.n_unique() == 1
+    again = idn.person_ids(features.reverse(), pl.Series([0, 0, 0]))
+    assert again[0] == ids[0]  # n2 (earliest time, then smallest id) names the person
+    only_n2 = idn.person_ids(features.head(1), pl.Series([0]))
+    assert only_n2[0] == ids[0]
+
+
+def test_events_log_absorbed_persons_and_splits():
+    before = pl.DataFrame({"node_id": ["a", "b", "c", "d"], "person_id": ["P1", "P1", "P2", "P3"]})
+    after = pl.DataFrame({"node_id": ["a", "b", "c", "d", "e"],
+                          "person_id": ["P1", "P4", "P1", "P3", "P3"]})
+    events = idn.identity_events(before, after)
+    assert events.select("event_type", "from_person_id", "to_person_id").rows() == [
+        ("MERGED_INTO", "P2", "P1"), ("SPLIT", "P1", "P4")]
+
+
+def test_unsupported_pairs_rest_on_identifiers_alone():
+    frame = pl.DataFrame({"matched_on": ["email", "email,phone", "email,last_name", None]})
+    assert frame.select(idn.unsupported().is_not_null().alias("u"))["u"].to_list() == [
+        True, True, False, True]
