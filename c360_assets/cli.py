@@ -127,6 +127,7 @@ def cmd_identity_train(args: argparse.Namespace) -> int:
     t = model.trained
     print(f"threshold (match weight): {model.threshold:.2f}; pairwise F1 on "
           f"{t['candidate_pairs']:,} labelled candidate pairs: {t['candidate_f1_at_threshold']}")
+    print("contradictions the labels bear out: " + (", ".join(model.contradictions) or "none"))
     print(f"model written to {out}")
     return 0
 

@@ -167,7 +167,8 @@ def explain_person(lake: Path, person: str) -> str:
     lines = [f"person {person}: {len(members)} record(s)", ""]
     for row in (ident.join(feats, on="node_id", how="left").sort("record_time", "node_id")
                 .iter_rows(named=True)):
-        lines.append(f"  {row['node_id']} ({row['record_time']:%Y-%m-%d}) held by {row['rule']}"
+        since = f"{row['record_time']:%Y-%m-%d}" if row["record_time"] else "no record time"
+        lines.append(f"  {row['node_id']} ({since}) held by {row['rule']}"
                      + (f" on {row['matched_on']}" if row["matched_on"] else "")
                      + f", confidence {row['confidence']:.3f}")
         lines.append(f"      {_record_line(row)}")

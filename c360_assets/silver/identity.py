@@ -10,16 +10,17 @@ in the order a run applies them (architecture, "Silver: identity"):
    `shared_value_limit` distinct records of one source system, or matching a blocklist
    pattern (role mailboxes, junk test addresses, all-zero phones), never links alone.
 3. `deterministic_pairs`: records sharing an unguarded identifying value, plus
-   Salesforce merges (`MERGED_INTO`, always trusted). A shared value whose records
-   contradict each other (first names clearly different, birth dates different: a
-   family mailbox, a recycled phone) does not link by itself; the pair is left to the
-   probabilistic model like any other.
+   Salesforce merges (`MERGED_INTO`, always trusted). A shared value whose holders
+   contradict each other (`contradiction_sql`: first names clearly different, birth
+   dates apart, last names different on a phone - a family mailbox, a recycled number)
+   does not link by itself; its pairs are left to the probabilistic model.
 4. `candidate_pairs`: blocking for the probabilistic model (Splink, `identity_model`),
    only between records the deterministic links did not already join.
-5. `cluster`: deterministic links make components; probabilistic links above the
-   threshold join components strongest first, except where the two sides hold
-   different birth dates and none in common (no chaining through one weak link
-   against strong contrary evidence).
+5. `cluster`: deterministic links make components; probabilistic links at or above the
+   threshold join components strongest first. Refused: pairs whose records contradict
+   each other, pairs resting on nothing but a guarded e-mail or phone (`unsupported`),
+   and links whose two sides hold names or birth dates that disagree (no chaining
+   through one weak link against strong contrary evidence).
 6. `person_ids` / `identity_rows`: a person's id is derived from its oldest record
    (earliest record time, then smallest node id), so it is the same whatever the
    landing order, stays when newer records join, and on a merge the person with the
@@ -36,7 +37,7 @@ from dataclasses import dataclass, field
 import duckdb
 import numpy as np
 import polars as pl
-from jellyfish import jaro_winkler_similarity
+from jellyfish import damerau_levenshtein_distance, jaro_winkler_similarity
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
@@ -71,19 +72,30 @@ PAIRS_SCHEMA = pl.Schema({"node_l": pl.String(), "node_r": pl.String(), "rule": 
 DETERMINISTIC_RULES = ("salesforce_merge", "email", "phone", "anonymous_id")
 
 
+# Contradictions: evidence that two records are different people (see contradiction_sql).
+# Which of them hold is learned with the model from labelled data (`identity-train`):
+# corrupted test sets such as FEBRL3 replace first names and birth dates wholesale,
+# where real CRM data rarely does.
+CONTRADICTIONS = ("first_names_differ", "birth_dates_differ", "last_names_differ_on_phone")
+
+
 @dataclass(frozen=True)
 class Guards:
-    """Over-merge guards (config `identity:`)."""
+    """Over-merge guards (config `identity:`) and the contradictions the model trusts."""
 
     shared_value_limit: int = 5
     blocklist: dict[str, tuple[str, ...]] = field(default_factory=dict)  # kind -> regexes
     first_name_min_similarity: float = 0.8  # Jaro-Winkler below this contradicts
+    contradictions: frozenset[str] = frozenset(CONTRADICTIONS)
 
     @classmethod
-    def from_config(cls, identity) -> Guards:  # noqa: ANN001 - config.IdentityConfig
+    def from_config(cls, identity, contradictions: tuple[str, ...] | None = None  # noqa: ANN001
+                    ) -> Guards:
+        """From `config.IdentityConfig`; `contradictions`: the model's (default all)."""
         return cls(identity.shared_value_limit,
                    {k: tuple(v) for k, v in identity.blocklist.items()},
-                   identity.first_name_min_similarity)
+                   identity.first_name_min_similarity,
+                   frozenset(CONTRADICTIONS if contradictions is None else contradictions))
 
     def blocked_expr(self) -> pl.Expr:
         """Polars: the first pattern column `value` of kind `kind` matches, else null."""
@@ -197,22 +209,40 @@ def shared_values(keys: pl.DataFrame, guards: Guards) -> pl.DataFrame:
 # ---------------------------------------------------------------------------- links
 
 
-def contradiction_sql(min_similarity: float, kind: str = "p.kind") -> str:
-    """SQL: why records `l` and `r` cannot be one person (null: no contradiction).
-    First names clearly different, birth dates different, or - when the shared value
-    is a phone, which carriers recycle - last names different."""
-    return f"""CASE
+def contradiction_sql(guards: Guards, kind: str = "p.kind") -> str:
+    """SQL: why records `l` and `r` cannot be one person (null: no contradiction), for
+    the contradictions `guards` trusts:
+
+    * `first_names_differ`: Jaro-Winkler below the configured similarity, unless the
+      names are swapped between the first and last name fields;
+    * `birth_dates_differ`: more than one keying error apart (a typo or two swapped
+      digits is not a different person; a family member's or a namesake's date is);
+    * `last_names_differ_on_phone`: when the shared value is a phone, which carriers
+      recycle, last names different.
+    """
+    t = guards.first_name_min_similarity
+    swapped = (f"(l.last_name IS NOT NULL AND r.last_name IS NOT NULL"
+               f" AND jaro_winkler_similarity(l.first_name, r.last_name) >= {t}"
+               f" AND jaro_winkler_similarity(l.last_name, r.first_name) >= {t})")
+    cases = {
+        "first_names_differ": f"""
             WHEN l.first_name IS NOT NULL AND r.first_name IS NOT NULL
-                 AND jaro_winkler_similarity(l.first_name, r.first_name) < {min_similarity}
-              THEN 'first names differ (' || l.first_name || ' / ' || r.first_name || ')'
+                 AND jaro_winkler_similarity(l.first_name, r.first_name) < {t}
+                 AND NOT {swapped}
+              THEN 'first names differ (' || l.first_name || ' / ' || r.first_name || ')'""",
+        "birth_dates_differ": """
             WHEN l.birth_date IS NOT NULL AND r.birth_date IS NOT NULL
-                 AND l.birth_date <> r.birth_date
-              THEN 'birth dates differ (' || l.birth_date || ' / ' || r.birth_date || ')'
+                 AND damerau_levenshtein(l.birth_date, r.birth_date) > 1
+              THEN 'birth dates differ (' || l.birth_date || ' / ' || r.birth_date || ')'""",
+        "last_names_differ_on_phone": f"""
             WHEN {kind} = 'phone' AND l.last_name IS NOT NULL AND r.last_name IS NOT NULL
-                 AND jaro_winkler_similarity(l.last_name, r.last_name) < {min_similarity}
+                 AND jaro_winkler_similarity(l.last_name, r.last_name) < {t}
+                 AND NOT {swapped}
               THEN 'last names differ on a phone (' || l.last_name || ' / '
-                   || r.last_name || ')'
-          END"""
+                   || r.last_name || ')'""",
+    }
+    whens = "".join(sql for name, sql in cases.items() if name in guards.contradictions)
+    return f"CASE{whens} END" if whens else "CAST(NULL AS VARCHAR)"
 
 
 IDENTIFIER_COMPARISONS = ("email", "phone")
@@ -235,7 +265,7 @@ def contradictions(pairs: pl.DataFrame, features: pl.DataFrame, guards: Guards,
                    con: duckdb.DuckDBPyConnection) -> pl.Series:
     """`contradiction_sql` for each (node_l, node_r) of `pairs`, in order."""
     out = _sql(con, f"""
-        SELECT p.i, {contradiction_sql(guards.first_name_min_similarity, "''")} AS c
+        SELECT p.i, {contradiction_sql(guards, "''")} AS c
         FROM p JOIN f l ON l.node_id = p.node_l JOIN f r ON r.node_id = p.node_r
     """, p=pairs.select("node_l", "node_r").with_row_index("i"),
         f=features.select("node_id", "first_name", "last_name", "birth_date"))
@@ -260,9 +290,10 @@ def deterministic_pairs(keys: pl.DataFrame, shared: pl.DataFrame, merges: pl.Dat
     (`rule`: the strongest kind they share; `evidence`: every kind); pairs held back,
     with the contradiction; and `shared` with `guard` filled in for contested values.
 
-    A value is contested when two of its holders contradict each other: first names
-    clearly different, birth dates different, or - for a phone, which carriers recycle -
-    last names different. A contested value links none of its holders by itself (a
+    A value is contested when two of its holders contradict each other
+    (`contradiction_sql`: first names clearly different, birth dates more than a keying
+    error apart, last names different on a phone, which carriers recycle). A contested
+    value links none of its holders by itself (a
     family mailbox, a recycled number: which holder an unnamed record belongs to is
     unknown); its pairs are held and left to the probabilistic model.
     Salesforce merges always link.
@@ -274,7 +305,7 @@ def deterministic_pairs(keys: pl.DataFrame, shared: pl.DataFrame, merges: pl.Dat
               FROM k a JOIN k b ON a.kind = b.kind AND a.value = b.value
                                 AND a.node_id < b.node_id)
         SELECT p.*,
-          {contradiction_sql(guards.first_name_min_similarity)} AS contradiction
+          {contradiction_sql(guards)} AS contradiction
         FROM p JOIN f l ON l.node_id = p.node_l JOIN f r ON r.node_id = p.node_r
     """, keys=keys, open_values=open_values,
         f=features.select("node_id", "first_name", "last_name", "birth_date"))
@@ -329,19 +360,29 @@ def components(node_ids: pl.Series, links: pl.DataFrame) -> pl.Series:
 
 # ---------------------------------------------------------------------------- blocking
 
-# Blocking for the probabilistic model: pairs agreeing on one of these column sets are
-# scored. Each is selective enough at 1M records; a key held by more than
-# BLOCK_SIZE_LIMIT records (a default postal code, a placeholder date) is skipped.
+# Blocking for the probabilistic model: pairs agreeing on one of these rules are scored.
+# A rule is a tuple of `column` (equal on both sides) or `left=right` (the left record's
+# column equals the right record's: names swapped between fields). Each is selective
+# enough at 1M records; a key held by more than BLOCK_SIZE_LIMIT records (a default
+# postal code, a placeholder date) is skipped.
 BLOCKING_RULES: tuple[tuple[str, ...], ...] = (
-    ("first_name", "last_name", "postal_code"),
     ("first_name", "last_name", "birth_date"),
+    ("first_name", "postal_code"),
+    ("last_name", "postal_code"),
     ("street", "postal_code"),
     ("last_name", "birth_date"),
     ("first_name", "birth_date"),
+    ("birth_date", "postal_code"),
+    ("birth_date", "city"),
+    ("first_name", "last_name"),
+    ("first_name", "city"),
+    ("last_name", "city"),
+    ("street",),
+    ("first_name=last_name", "last_name=first_name"),
     ("email",),
     ("phone",),
 )
-BLOCK_SIZE_LIMIT = 50
+BLOCK_SIZE_LIMIT = 10
 
 
 def candidate_pairs(features: pl.DataFrame, component: pl.Series, extra: pl.DataFrame,
@@ -351,16 +392,19 @@ def candidate_pairs(features: pl.DataFrame, component: pl.Series, extra: pl.Data
     first rule that produced the pair."""
     f = features.with_columns(component)
     parts = []
-    for i, cols in enumerate(BLOCKING_RULES):
-        on = " AND ".join(f"a.{c} = b.{c}" for c in cols)
-        notnull = " AND ".join(f"{c} IS NOT NULL" for c in cols)
-        key = ", ".join(cols)
+    for i, rule in enumerate(BLOCKING_RULES):
+        sides = [term.split("=") if "=" in term else [term, term] for term in rule]
+        left, right = [a for a, _ in sides], [b for _, b in sides]
+        on = " AND ".join(f"a.{x} = b.{y}" for x, y in sides)
+        order = "a.node_id < b.node_id" if left == right else "a.node_id <> b.node_id"
         parts.append(f"""
-            SELECT a.node_id AS node_l, b.node_id AS node_r, {i} AS match_key
-            FROM (SELECT * FROM f WHERE {notnull}
-                  QUALIFY count(*) OVER (PARTITION BY {key}) <= {BLOCK_SIZE_LIMIT}) a
-            JOIN (SELECT * FROM f WHERE {notnull}) b
-              ON {on} AND a.node_id < b.node_id AND a.component <> b.component""")
+            SELECT least(a.node_id, b.node_id) AS node_l,
+                   greatest(a.node_id, b.node_id) AS node_r, {i} AS match_key
+            FROM (SELECT * FROM f WHERE {" AND ".join(f"{c} IS NOT NULL" for c in left)}
+                  QUALIFY count(*) OVER (PARTITION BY {", ".join(left)})
+                          <= {BLOCK_SIZE_LIMIT}) a
+            JOIN (SELECT * FROM f WHERE {" AND ".join(f"{c} IS NOT NULL" for c in right)}) b
+              ON {on} AND {order} AND a.component <> b.component""")
     parts.append(f"""
         SELECT x.node_l, x.node_r, {len(BLOCKING_RULES)} AS match_key FROM extra x
         JOIN f a ON a.node_id = x.node_l JOIN f b ON b.node_id = x.node_r
@@ -382,9 +426,19 @@ class Clustering:
     refused: pl.DataFrame  # at or above the threshold but refused (+ reason)
 
 
-def _names_agree(a: set[str], b: set[str], min_similarity: float) -> bool:
-    return any(x == y or jaro_winkler_similarity(x, y) >= min_similarity
-               for x in a for y in b)
+def _names_agree(a: set[tuple], b: set[tuple], min_similarity: float) -> bool:
+    """Some (first, last) name of `a` resembles one of `b`: first names alike, or first
+    and last names swapped."""
+    def like(x: str | None, y: str | None) -> bool:
+        return x is not None and y is not None and (
+            x == y or jaro_winkler_similarity(x, y) >= min_similarity)
+    return any(like(fa, fb) or (like(fa, lb) and like(la, fb))
+               for fa, la in a for fb, lb in b)
+
+
+def _dates_agree(a: set[str], b: set[str]) -> bool:
+    """Some birth date of `a` is one of `b`, or one keying error away from it."""
+    return any(x == y or damerau_levenshtein_distance(x, y) <= 1 for x in a for y in b)
 
 
 def cluster(features: pl.DataFrame, component: pl.Series, scored: pl.DataFrame,
@@ -393,9 +447,10 @@ def cluster(features: pl.DataFrame, component: pl.Series, scored: pl.DataFrame,
     match_weight, contradiction) at or above `threshold`, strongest first.
 
     Refused: a pair whose own records contradict each other (`contradiction`), and a
-    link whose two sides - the clusters built so far - hold first names none of which
-    resemble each other, or birth dates with none in common. One weak link cannot
-    chain two people together against that evidence.
+    link whose two sides - the clusters built so far - hold names none of which resemble
+    each other (first names alike, or first and last swapped), or birth dates none of
+    which is within one keying error of the other side's. One weak link cannot chain two
+    people together against that evidence.
     """
     comp = component.to_numpy()
     strong = (scored.filter(pl.col("match_weight") >= threshold)
@@ -411,14 +466,22 @@ def cluster(features: pl.DataFrame, component: pl.Series, scored: pl.DataFrame,
         return root
 
     index: dict[str, int] = {}
-    evidence: dict[str, dict[int, set[str]]] = {"birth_date": {}, "first_name": {}}
+    births: dict[int, set] = {}
+    names: dict[int, set] = {}
     if strong.height:
         index = dict(zip(features["node_id"].to_list(), range(features.height), strict=True))
-        for col, sets in evidence.items():
-            for c, v in (pl.DataFrame({"c": comp, "v": features[col]}).drop_nulls().unique()
-                         .iter_rows()):
-                sets.setdefault(c, set()).add(v)
-    births, firsts = evidence["birth_date"], evidence["first_name"]
+        # Evidence of the components the links touch (all others never meet a link).
+        involved = pl.Series(np.unique(comp[[index[n] for n in
+                                             pl.concat([strong["node_l"], strong["node_r"]])
+                                             .unique().to_list()]]))
+        frame = (pl.DataFrame({"c": comp}).with_columns(
+            features["birth_date"].alias("d"), features["first_name"].alias("f"),
+            features["last_name"].alias("l")).filter(pl.col("c").is_in(involved.implode())))
+        for c, d in frame.select("c", "d").drop_nulls().unique().iter_rows():
+            births.setdefault(c, set()).add(d)
+        for c, f, la in frame.filter(pl.col("f").is_not_null()).select("c", "f", "l").unique() \
+                .iter_rows():
+            names.setdefault(c, set()).add((f, la))
     accepted, refused = [], []
     for node_l, node_r, weight, why in strong.select(
             "node_l", "node_r", "match_weight", "contradiction").iter_rows():
@@ -427,19 +490,22 @@ def cluster(features: pl.DataFrame, component: pl.Series, scored: pl.DataFrame,
             continue
         if why is None:
             ba, bb = births.get(a), births.get(b)
-            fa, fb = firsts.get(a), firsts.get(b)
-            if ba and bb and not (ba & bb):
+            na, nb = names.get(a), names.get(b)
+            if ("birth_dates_differ" in guards.contradictions and ba and bb
+                    and not _dates_agree(ba, bb)):
                 why = ("cluster birth dates differ (" + ", ".join(sorted(ba)) + " / "
                        + ", ".join(sorted(bb)) + ")")
-            elif fa and fb and not _names_agree(fa, fb, guards.first_name_min_similarity):
-                why = ("cluster first names differ (" + ", ".join(sorted(fa)) + " / "
-                       + ", ".join(sorted(fb)) + ")")
+            elif ("first_names_differ" in guards.contradictions and na and nb
+                  and not _names_agree(na, nb, guards.first_name_min_similarity)):
+                why = ("cluster first names differ ("
+                       + ", ".join(sorted({f for f, _ in na})) + " / "
+                       + ", ".join(sorted({f for f, _ in nb})) + ")")
         if why is not None:
             refused.append((node_l, node_r, weight, why))
             continue
         keep, gone = min(a, b), max(a, b)
         parent[gone] = keep
-        for sets in (births, firsts):
+        for sets in (births, names):
             merged = sets.pop(gone, set()) | sets.get(keep, set())
             if merged:
                 sets[keep] = merged

@@ -98,6 +98,18 @@ class IdentityReport:
     seconds: float = 0.0
 
 
+class Laps:
+    """Progress with the time each stage took: `lap("what")` reports since the last lap."""
+
+    def __init__(self, progress: Callable[[str], None]) -> None:
+        self.progress, self.t = progress, time.perf_counter()
+
+    def __call__(self, what: str) -> None:
+        now = time.perf_counter()
+        self.progress(f"identity: {what} ({now - self.t:.1f}s)")
+        self.t = now
+
+
 def path(lake: Path, name: str) -> Path:
     return silver_path(lake, name)
 
@@ -162,11 +174,12 @@ def resolve(features: pl.DataFrame, keys: pl.DataFrame, merges: pl.DataFrame,
     of pairs of untouched records are reused. Returns shared values, links (every
     status), identity rows and counts."""
     con = duckdb.connect()
+    lap = Laps(progress)
     shared = idn.shared_values(keys, guards)
     det, held, shared = idn.deterministic_pairs(keys, shared, merges, features, guards, con)
     component = idn.components(features["node_id"], det)
-    progress(f"identity: {features.height:,} records, {det.height:,} deterministic links, "
-             f"{held.height:,} held pairs, {shared['guard'].is_not_null().sum():,} guarded values")
+    lap(f"{features.height:,} records, {det.height:,} deterministic links, {held.height:,} "
+        f"held pairs, {shared['guard'].is_not_null().sum():,} guarded values")
     candidates = idn.candidate_pairs(features, component, held, con)
     reuse = pl.DataFrame(schema={"node_l": pl.String, "node_r": pl.String})
     if previous_links is not None and touched is not None:
@@ -176,8 +189,8 @@ def resolve(features: pl.DataFrame, keys: pl.DataFrame, merges: pl.DataFrame,
                                        & ~pl.col("node_r").is_in(touched_s))
                  .join(candidates, on=["node_l", "node_r"], how="semi"))
     fresh = candidates.join(reuse, on=["node_l", "node_r"], how="anti")
-    progress(f"identity: {candidates.height:,} candidate pairs; scoring {fresh.height:,} with "
-             f"Splink, reusing {reuse.height:,} stored scores")
+    lap(f"{candidates.height:,} candidate pairs; scoring {fresh.height:,} with Splink, "
+        f"reusing {reuse.height:,} stored scores")
     scored_new = score(features, fresh, model)
     if scored_new.height:
         mw = [c for c in scored_new.columns if c.startswith("mw_")]
@@ -197,11 +210,14 @@ def resolve(features: pl.DataFrame, keys: pl.DataFrame, merges: pl.DataFrame,
               else pl.DataFrame(schema={c: scored_new.schema.get(c, pl.String) for c in cols}))
     scored = pl.concat([scored_new.select(cols), reused.select(cols).cast(
         dict(scored_new.select(cols).schema))])  # type: ignore[arg-type]
+    lap("scored")
     clustering = idn.cluster(features, component, scored, model.threshold, guards)
     persons = idn.person_ids(features, clustering.cluster)
     rows = idn.identity_rows(features, persons, det, clustering.accepted,
                              scored.select("node_l", "node_r", "match_probability", "matched_on"))
     links = _links_table(det, held, scored, clustering, model.threshold)
+    lap(f"clustered: {clustering.accepted.height:,} probabilistic links accepted, "
+        f"{clustering.refused.height:,} refused")
     return {"features": features, "shared": shared, "links": links,
             "identity": rows, "scored": fresh.height, "reused": reuse.height,
             "held": held.height, "refused": clustering.refused.height,
@@ -248,14 +264,15 @@ def build_identity(lake: Path, identity_config: IdentityConfig, model: Model, *,
                    ) -> IdentityReport:
     """Resolve identity over the lake's silver graph; write the identity tables."""
     t0 = time.perf_counter()
-    guards = idn.Guards.from_config(identity_config)
+    guards = idn.Guards.from_config(identity_config, model.contradictions)
     nodes_p, rel_p = silver_path(lake, NODES), silver_path(lake, RELATIONSHIPS)
     if not (delta.table_exists(nodes_p) and delta.table_exists(rel_p)):
         raise FileNotFoundError(f"silver graph missing under {lake / 'silver'}: materialise "
                                 "silver first")
     state = _load_state(lake)
     inputs = {"nodes": delta.table_version(nodes_p), "relationships": delta.table_version(rel_p)}
-    fingerprints = {"model": _fingerprint([model.splink, model.threshold]),
+    fingerprints = {"model": _fingerprint([model.splink, model.threshold,
+                                           sorted(model.contradictions)]),
                     "config": _fingerprint(identity_config.model_dump())}
     have_tables = all(delta.table_exists(path(lake, n)) for n in (IDENTITY, LINKS, FEATURES))
     if (not full and have_tables and state.get("inputs") == inputs
@@ -267,13 +284,16 @@ def build_identity(lake: Path, identity_config: IdentityConfig, model: Model, *,
                                         for n in (IDENTITY, EVENTS)},
                               seconds=time.perf_counter() - t0)
 
+    lap = Laps(progress)
     records, edges, merges = read_graph(lake)
+    lap(f"read the graph: {records.height:,} customer records, {edges.height:,} edges")
     incremental = (not full and have_tables and state.get("fingerprints") == fingerprints)
     previous_features = _read_previous(path(lake, FEATURES), pl.Schema(
         {"node_id": pl.String(), "fingerprint": pl.Int64()})) if incremental else None
     previous_links = (_read_previous(path(lake, LINKS), LINKS_SCHEMA) if incremental else None)
     features, keys = features_and_keys(records, edges)
     del edges
+    lap(f"features and {keys.height:,} identifying values")
     touched: set[str] | None = None
     if incremental:
         diff = (features.select("node_id", "fingerprint")
@@ -285,7 +305,9 @@ def build_identity(lake: Path, identity_config: IdentityConfig, model: Model, *,
     identity_rows: pl.DataFrame = out["identity"]  # type: ignore[assignment]
     previous = _read_previous(path(lake, IDENTITY), IDENTITY_SCHEMA)
     now = dt.datetime.now(dt.UTC)
+    lap = Laps(progress)
     report = _write(lake, out, identity_rows, previous, now)
+    lap(f"wrote {report.records_reassigned:,} changed identity rows and the working tables")
     report.mode = "incremental" if incremental else "full"
     report.records_touched = len(touched) if touched is not None else identity_rows.height
     report.pairs_scored, report.pairs_reused = out["scored"], out["reused"]  # type: ignore[assignment]
@@ -376,21 +398,46 @@ def read_graph(lake: Path) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
 
 def train_on_lake(lake: Path, labels: pl.DataFrame, identity_config: IdentityConfig,
                   description: dict, progress: Callable[[str], None] = print) -> Model:
-    """Train the probabilistic model on the lake's records with `labels`; the threshold
-    maximises pairwise F1 over the candidate pairs the pipeline would score (those
-    whose records do not contradict each other)."""
+    """Train the probabilistic model on the lake's records with `labels`.
+
+    Each contradiction is kept only if the labels bear it out: of the labelled candidate
+    pairs it fires on (pairs sharing a value, or blocked together), at least
+    CONTRADICTION_PRECISION must be different people. The threshold then maximises
+    pairwise F1 over the candidate pairs the pipeline would score (those no kept
+    contradiction rules out)."""
     from c360_assets.silver.identity_model import train
 
-    guards = idn.Guards.from_config(identity_config)
     records, edges, merges = read_graph(lake)
     features, keys = features_and_keys(records, edges)
     con = duckdb.connect()
-    shared = idn.shared_values(keys, guards)
-    det, held, _ = idn.deterministic_pairs(keys, shared, merges, features, guards, con)
+    every = idn.Guards.from_config(identity_config)
+    shared = idn.shared_values(keys, every)
+    det, held, _ = idn.deterministic_pairs(keys, shared, merges, features, every, con)
     candidates = idn.candidate_pairs(features, idn.components(features["node_id"], det), held,
                                      con)
+    pairs = pl.concat([candidates.select("node_l", "node_r"),
+                       det.select("node_l", "node_r")]).unique()
+    truth_l = labels.rename({"node_id": "node_l", "true_id": "t_l"})
+    truth_r = labels.rename({"node_id": "node_r", "true_id": "t_r"})
+    labelled = (pairs.join(truth_l, on="node_l").join(truth_r, on="node_r")
+                .with_columns((pl.col("t_l") != pl.col("t_r")).alias("different")))
+    kept, evidence = [], {}
+    for rule in idn.CONTRADICTIONS:
+        one = idn.Guards.from_config(identity_config, (rule,))
+        fired = labelled.filter(idn.contradictions(labelled, features, one, con).is_not_null())
+        right = int(fired["different"].sum())
+        evidence[rule] = {"fired": fired.height, "different_people": right}
+        if fired.height == 0 or right / fired.height >= CONTRADICTION_PRECISION:
+            kept.append(rule)
+    guards = idn.Guards.from_config(identity_config, tuple(kept))
     candidates = candidates.filter(
         idn.contradictions(candidates, features, guards, con).is_null())
     progress(f"training on {features.height:,} records, {labels.height:,} labels, "
-             f"{candidates.height:,} candidate pairs")
-    return train(features, candidates, labels, description)
+             f"{candidates.height:,} candidate pairs; contradictions kept: "
+             f"{', '.join(kept) or 'none'} ({evidence})")
+    model = train(features, candidates, labels, description)
+    return Model(model.splink, model.threshold,
+                 {**model.trained, "contradiction_evidence": evidence}, tuple(kept))
+
+
+CONTRADICTION_PRECISION = 0.95

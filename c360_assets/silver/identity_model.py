@@ -14,7 +14,6 @@ it for match weights, so scoring is deterministic and costs only the pairs score
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 from dataclasses import dataclass
@@ -25,7 +24,7 @@ import polars as pl
 
 from c360_assets.lib import config as cfg
 from c360_assets.lib.config import ConfigError
-from c360_assets.silver.identity import COMPARED, unsupported
+from c360_assets.silver.identity import COMPARED, CONTRADICTIONS, unsupported
 
 MODEL_FILE = "identity_model.json"
 MODEL_FORMAT = 1
@@ -48,6 +47,7 @@ def comparisons() -> list:
         levels("first_name",
                cll.CustomLevel("first_name_nick_l = first_name_nick_r",
                                "nickname of each other"),
+               cll.ColumnsReversedLevel("first_name", "last_name", symmetrical=True),
                cll.JaroWinklerLevel("first_name", 0.92), cll.JaroWinklerLevel("first_name", 0.8)),
         levels("last_name", cll.JaroWinklerLevel("last_name", 0.92),
                cll.JaroWinklerLevel("last_name", 0.8)),
@@ -87,9 +87,12 @@ class Model:
     splink: dict  # Splink's saved model (settings + trained parameters)
     threshold: float  # match weight at or above which a pair links
     trained: dict  # what it was trained on, and its scores there
+    # The contradictions (identity.CONTRADICTIONS) the labels bore out.
+    contradictions: tuple[str, ...] = CONTRADICTIONS
 
     def to_json(self) -> str:
         return json.dumps({"format": MODEL_FORMAT, "threshold_match_weight": self.threshold,
+                           "contradictions": list(self.contradictions),
                            "trained": self.trained, "splink": self.splink}, indent=1)
 
 
@@ -97,8 +100,8 @@ def model_path() -> Path:
     return cfg.config_dir() / MODEL_FILE
 
 
-@functools.cache
 def load_model(path: Path | None = None) -> Model:
+    """The model file (read each time: a retrained model applies from the next run)."""
     path = path or model_path()
     if not path.exists():
         raise ConfigError(f"{path}: identity model missing; train one with "
@@ -107,7 +110,13 @@ def load_model(path: Path | None = None) -> Model:
         raw = json.loads(path.read_text(encoding="utf-8"))
         if raw.get("format") != MODEL_FORMAT:
             raise ConfigError(f"{path}: format {raw.get('format')!r}, expected {MODEL_FORMAT}")
-        return Model(raw["splink"], float(raw["threshold_match_weight"]), raw.get("trained", {}))
+        contradictions = tuple(raw.get("contradictions", CONTRADICTIONS))
+        unknown = set(contradictions) - set(CONTRADICTIONS)
+        if unknown:
+            raise ConfigError(f"{path}: unknown contradictions {sorted(unknown)} "
+                              f"(known: {', '.join(CONTRADICTIONS)})")
+        return Model(raw["splink"], float(raw["threshold_match_weight"]),
+                     raw.get("trained", {}), contradictions)
     except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
         raise ConfigError(f"{path}: not a c360 identity model: {exc}") from exc
 
@@ -175,6 +184,37 @@ def score(features: pl.DataFrame, pairs: pl.DataFrame, model: Model,
                       *[pl.col(f"mw_{c}") for c in names])
 
 
+U_PAIRS = 5_000_000  # random pairs sampled to estimate u
+
+
+def _floor_unobserved(saved: dict, m_floor: float, u_floor: float) -> dict:
+    """Give levels the training never observed an explicit estimate instead of none
+    (Splink would give them a neutral weight).
+
+    * u unobserved in the random sample: half an observation (`u_floor`).
+    * m unobserved among labelled matches, on an agreement level (a nickname, swapped
+      first/last names, a looser Jaro-Winkler band - variations the labelled data may
+      simply not contain): the Bayes factor of the nearest observed level above it
+      (more similar), so a nickname counts like the exact name it stands for, never
+      more.
+    * m unobserved on the last ("all other") level: half an observation - a
+      disagreement no labelled match showed counts strongly against a match.
+    """
+    for comparison in saved["comparisons"]:
+        levels = [lv for lv in comparison["comparison_levels"] if not lv.get("is_null_level")]
+        above: float | None = None  # Bayes factor of the nearest observed level above
+        for i, level in enumerate(levels):
+            if level.get("u_probability") is None:
+                level["u_probability"] = u_floor
+            last = i == len(levels) - 1
+            if level.get("m_probability") is None:
+                level["m_probability"] = (m_floor if last or above is None
+                                          else min(1.0, level["u_probability"] * above))
+            else:
+                above = level["m_probability"] / level["u_probability"]
+    return saved
+
+
 def train(features: pl.DataFrame, pairs: pl.DataFrame, labels: pl.DataFrame,
           description: dict) -> Model:
     """Train m from labelled records (`labels`: node_id, true_id), u by random sampling,
@@ -187,9 +227,10 @@ def train(features: pl.DataFrame, pairs: pl.DataFrame, labels: pl.DataFrame,
     total = frame.height * (frame.height - 1) / 2
     prior = max(min(true_pairs / total, 0.5), 1e-9) if total else 1e-5
     _, linker = _linker(frame, settings(prior), con)
-    linker.training.estimate_u_using_random_sampling(max_pairs=5e6, seed=1)
+    linker.training.estimate_u_using_random_sampling(max_pairs=U_PAIRS, seed=1)
     linker.training.estimate_m_from_label_column("true_id")
-    saved = linker.misc.save_model_to_json()
+    saved = _floor_unobserved(linker.misc.save_model_to_json(), m_floor=0.5 / max(true_pairs, 1),
+                              u_floor=0.5 / U_PAIRS)
     model = Model(saved, 0.0, {})
     scored = score(features, pairs, model).filter(unsupported().is_null())
     truth = labels.rename({"node_id": "node_l", "true_id": "t_l"})

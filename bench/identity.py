@@ -1,0 +1,66 @@
+"""Benchmark: identity resolution on a generated world - accuracy against the truth,
+time and memory of a full run, an incremental day and a no-op re-run.
+
+    python -m bench.identity --persons 1000000 --days 30
+
+Generates days+1 landing days, builds bronze and silver for the first `days`, then
+measures (each step a child process, peak RSS its own) a full identity run; scores it
+against `_truth/records.parquet`; then lands one more day and measures the incremental
+silver and identity runs and a re-run with nothing new.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+import sys
+
+import polars as pl
+
+from bench.accuracy import HEADER, accuracy
+from bench.harness import fresh_workdir, run_step, table, world_args
+from c360_assets.generator import DEFAULT_START
+from c360_assets.silver.identity_build import truth_labels
+
+
+def main() -> None:
+    args = world_args(__doc__.splitlines()[0])
+    work, env = fresh_workdir(f"identity-{args.persons}")
+    landing, lake = work / "landing", work / "lake"
+    py = sys.executable
+    last = DEFAULT_START + dt.timedelta(days=args.days - 1)
+    extra = last + dt.timedelta(days=1)
+    cli = [py, "-m", "c360_assets.cli"]
+    bronze = [*cli, "materialize", "--landing", str(landing), "--lake", str(lake),
+              "--select", "group:bronze", "--log-level", "WARNING"]
+    run_step("generate", [*cli, "generate", "--persons", str(args.persons), "--days",
+                          str(args.days + 1), "--seed", str(args.seed), "--out", str(landing)])
+    run_step(f"bronze: {DEFAULT_START}...{last}",
+             [*bronze, "--partitions", f"{DEFAULT_START}...{last}"], env=env)
+    run_step("silver: full build", [py, "-m", "bench.silver_step", str(lake), "--full"])
+    steps = [run_step("identity: full", [py, "-m", "bench.identity_step", str(lake), "--full"])]
+    truth = truth_labels(landing / "_truth" / "records.parquet")
+    ident = pl.read_delta(str(lake / "silver" / "identity"))
+    full = accuracy(ident, truth)
+    by_rule = ident.group_by("rule").len().sort("len", descending=True)
+    run_step(f"bronze: one more day ({extra})", [*bronze, "--partitions", f"{extra}...{extra}"],
+             env=env)
+    run_step("silver: incremental (one new day)", [py, "-m", "bench.silver_step", str(lake)])
+    steps.append(run_step("identity: incremental (one new day)",
+                          [py, "-m", "bench.identity_step", str(lake)]))
+    steps.append(run_step("identity: re-run, nothing new",
+                          [py, "-m", "bench.identity_step", str(lake)]))
+    after = accuracy(pl.read_delta(str(lake / "silver" / "identity")), truth)
+    print(f"\n{args.persons:,} persons, {args.days} days (+1 incremental day), seed {args.seed}\n")
+    print(table(steps))
+    print("\nAccuracy against the generator's truth (records present in silver):\n")
+    print(HEADER)
+    print(full.row(f"generator {args.persons:,}, {args.days} days"))
+    print(after.row(f"generator {args.persons:,}, after the incremental day"))
+    print("\nrecords by rule:", dict(by_rule.iter_rows()))
+    if not args.keep:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
