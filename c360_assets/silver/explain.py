@@ -81,7 +81,7 @@ def explain_pair(lake: Path, a: str, b: str) -> str:
     lines.append(f"SAME PERSON: {person[a]}" if same else
                  f"DIFFERENT PERSONS: {person[a]} / {person[b]}")
 
-    ids = {r["node_id"]: set(r["identifiers"] or []) for r in feats.iter_rows(named=True)}
+    ids = _identifiers(lake, [a, b])
     common = sorted(ids.get(a, set()) & ids.get(b, set()))
     lines.append("\nShared identifying values:" if common else
                  "\nShared identifying values: none")
@@ -113,6 +113,25 @@ def explain_pair(lake: Path, a: str, b: str) -> str:
         lines.append("\nPath through the person's links:")
         lines += [f"  {x}" for x in _path(lake, person[a], a, b)]
     return "\n".join(lines)
+
+
+def _identifiers(lake: Path, records: list[str]) -> dict[str, set[str]]:
+    """Every valid identifying value (`kind=value`) each record ever held, from silver."""
+    from c360_assets.silver.build import NODES, RELATIONSHIPS, silver_path
+    from c360_assets.silver.identity import LINK_KIND
+
+    edges = (pl.scan_delta(str(silver_path(lake, RELATIONSHIPS)))
+             .filter(pl.col("source_node_id").is_in(records) & (pl.col("confidence") >= 1.0))
+             .select("source_node_id", "target_node_id").collect())
+    values = (pl.scan_delta(str(silver_path(lake, NODES)))
+              .filter(pl.col("node_id").is_in(edges["target_node_id"].implode())
+                      & pl.col("node_type").is_in(list(LINK_KIND)))
+              .select(pl.col("node_id").alias("target_node_id"), "node_type", "value").collect())
+    out: dict[str, set[str]] = {r: set() for r in records}
+    for node, attribute, value in (edges.join(values, on="target_node_id")
+                                   .select("source_node_id", "node_type", "value").iter_rows()):
+        out[node].add(f"{LINK_KIND[attribute]}={value}")
+    return out
 
 
 def _score_now(feats: pl.DataFrame, left: str, right: str) -> str:

@@ -97,13 +97,23 @@ class Guards:
                    identity.first_name_min_similarity,
                    frozenset(CONTRADICTIONS if contradictions is None else contradictions))
 
-    def blocked_expr(self) -> pl.Expr:
-        """Polars: the first pattern column `value` of kind `kind` matches, else null."""
-        out = pl.lit(None, pl.String)
+    def blocked(self, frame: pl.DataFrame) -> pl.Series:
+        """The first blocklist pattern each row (`kind`, `value`) matches, else null. One
+        combined regex pass per kind finds the few blocked rows; only they are told
+        which pattern matched."""
+        out = pl.Series("pattern", [None] * frame.height, dtype=pl.String)
         for kind, patterns in self.blocklist.items():
+            if not patterns:
+                continue
+            any_match = "|".join(f"(?:{p})" for p in patterns)
+            hit = frame.select((pl.col("kind") == kind)
+                               & pl.col("value").str.contains(any_match)).to_series()
+            rows = frame.filter(hit)
+            which = pl.lit(None, pl.String)
             for pattern in reversed(patterns):
-                out = pl.when((pl.col("kind") == kind) & pl.col("value").str.contains(pattern)
-                              ).then(pl.lit(pattern)).otherwise(out)
+                which = pl.when(pl.col("value").str.contains(pattern)).then(
+                    pl.lit(pattern)).otherwise(which)
+            out = out.scatter(hit.arg_true(), rows.select(which).to_series())
         return out
 
 
@@ -151,10 +161,21 @@ def fold(series: pl.Series) -> pl.Series:
 def record_features(records: pl.DataFrame, edges: pl.DataFrame) -> pl.DataFrame:
     """One row per customer record: its latest known value of each compared attribute
     (the current edge; a deleted record's last value), names and addresses folded."""
-    latest = (edges.filter(pl.col("attribute").is_in(list(FEATURE_COLUMNS)))
-              .group_by("node_id", "attribute")
-              .agg(pl.col("value").sort_by("is_current", "valid_from").last()))
-    wide = latest.pivot(on="attribute", index="node_id", values="value")
+    rows = edges.filter(pl.col("attribute").is_in(list(FEATURE_COLUMNS)))
+    # One current edge per record and attribute (the SCD-2 key); a deleted record's
+    # closed edges are few, so only those are sorted.
+    current = rows.filter(pl.col("is_current")).select("node_id", "attribute", "value")
+    closed = rows.filter(~pl.col("is_current"))
+    key = ["node_id", "attribute"]
+    # Which closed keys also have a current edge: probe the many current rows against
+    # the few closed keys (not the other way round).
+    covered = current.select(key).join(closed.select(key).unique(), on=key, how="semi")
+    last_closed = (closed.join(covered, on=key, how="anti")
+                   .sort("valid_from", "value")  # ties broken by value: deterministic
+                   .group_by("node_id", "attribute").agg(pl.col("value").last()))
+    latest = pl.concat([current, last_closed])
+    wide = latest.pivot(on="attribute", index="node_id", values="value",
+                        aggregate_function="first")
     for attribute in FEATURE_COLUMNS:
         if attribute not in wide.columns:
             wide = wide.with_columns(pl.lit(None, pl.String).alias(attribute))
@@ -175,12 +196,14 @@ def record_features(records: pl.DataFrame, edges: pl.DataFrame) -> pl.DataFrame:
 def identifier_keys(edges: pl.DataFrame, records: pl.DataFrame) -> pl.DataFrame:
     """node_id, source_system, kind, value: every valid identifying value each record
     ever held (an e-mail replaced since still says who the record was)."""
+    del records  # every edge here comes from a customer record; its id names the source
     return (edges.filter(pl.col("valid") & pl.col("attribute").is_in(list(LINK_KIND)))
             .select("node_id", pl.col("attribute").replace_strict(LINK_KIND).alias("kind"),
                     "value")
             .unique()
-            .join(records.select("node_id", "source_system"), on="node_id", how="inner")
-            .select("node_id", "source_system", "kind", "value"))
+            .select("node_id",
+                    pl.col("node_id").str.split(":").list.get(1).alias("source_system"),
+                    "kind", "value"))
 
 
 # ---------------------------------------------------------------------------- guards
@@ -191,19 +214,19 @@ def shared_values(keys: pl.DataFrame, guards: Guards) -> pl.DataFrame:
     busiest source and its count, and `guard` (why it does not link alone, or null)."""
     per_source = (keys.group_by("kind", "value", "source_system").agg(pl.len().alias("n"))
                   .sort("n", "source_system", descending=[True, False]))
-    shared = (per_source.group_by("kind", "value")
+    shared = (per_source.group_by("kind", "value", maintain_order=True)
               .agg(pl.col("n").sum().alias("records"), pl.col("source_system").first()
                    .alias("busiest_source"), pl.col("n").first().alias("busiest_count"))
               .filter(pl.col("records") > 1))
-    pattern = guards.blocked_expr()
+    pattern = pl.col("_pattern")
     over = pl.col("busiest_count") > guards.shared_value_limit
-    return shared.with_columns(
+    return shared.with_columns(guards.blocked(shared).alias("_pattern")).with_columns(
         pl.when(pattern.is_not_null())
         .then(pl.format("blocklist: {} matches '{}'", "kind", pattern))
         .when(over)
         .then(pl.format("shared by {} {} records (limit {})", "busiest_count", "busiest_source",
                         pl.lit(guards.shared_value_limit)))
-        .alias("guard")).sort("kind", "value")
+        .alias("guard")).drop("_pattern")
 
 
 # ---------------------------------------------------------------------------- links
@@ -293,39 +316,61 @@ def deterministic_pairs(keys: pl.DataFrame, shared: pl.DataFrame, merges: pl.Dat
     A value is contested when two of its holders contradict each other
     (`contradiction_sql`: first names clearly different, birth dates more than a keying
     error apart, last names different on a phone, which carriers recycle). A contested
-    value links none of its holders by itself (a
-    family mailbox, a recycled number: which holder an unnamed record belongs to is
-    unknown); its pairs are held and left to the probabilistic model.
+    value links none of its holders by itself (a family mailbox, a recycled number:
+    which holder an unnamed record belongs to is unknown); its pairs are held and left
+    to the probabilistic model.
     Salesforce merges always link.
     """
     open_values = shared.filter(pl.col("guard").is_null()).select("kind", "value")
-    checked = _sql(con, f"""
-        WITH k AS (SELECT keys.* FROM keys JOIN open_values USING (kind, value)),
-        p AS (SELECT a.kind, a.value, a.node_id AS node_l, b.node_id AS node_r
-              FROM k a JOIN k b ON a.kind = b.kind AND a.value = b.value
-                                AND a.node_id < b.node_id)
-        SELECT p.*,
-          {contradiction_sql(guards)} AS contradiction
-        FROM p JOIN f l ON l.node_id = p.node_l JOIN f r ON r.node_id = p.node_r
-    """, keys=keys, open_values=open_values,
-        f=features.select("node_id", "first_name", "last_name", "birth_date"))
-    contested = (checked.filter(pl.col("contradiction").is_not_null())
-                 .group_by("kind", "value")
-                 .agg(pl.format("its holders contradict each other: {}",
-                                pl.col("contradiction").sort().first()).alias("_why")))
-    checked = checked.join(contested, on=["kind", "value"], how="left")
-    order = {k: i for i, k in enumerate(DETERMINISTIC_RULES)}
-    rank = pl.col("kind").replace_strict(order, return_dtype=pl.Int32)
+    bit = {k: 1 << i for i, k in enumerate(DETERMINISTIC_RULES)}
+    bits = "CASE kind " + " ".join(f"WHEN '{k}' THEN {b}" for k, b in bit.items()) + " END"
+    # Pairs per shared value with their contradictions (a DuckDB temp table), the
+    # contested values, and one row per pair with the kinds it shares through open and
+    # through contested values.
+    frames = {"keys": keys, "open_values": open_values,
+              "f": features.select("node_id", "first_name", "last_name", "birth_date")}
+    for name, frame in frames.items():
+        con.register(name, frame.to_arrow())
+    try:
+        con.execute(f"""
+            CREATE OR REPLACE TEMP TABLE c360_value_pairs AS
+            WITH k AS (SELECT keys.* FROM keys JOIN open_values USING (kind, value)),
+            p AS (SELECT a.kind, a.value, a.node_id AS node_l, b.node_id AS node_r
+                  FROM k a JOIN k b ON a.kind = b.kind AND a.value = b.value
+                                    AND a.node_id < b.node_id)
+            SELECT p.*, {contradiction_sql(guards)} AS contradiction
+            FROM p JOIN f l ON l.node_id = p.node_l JOIN f r ON r.node_id = p.node_r""")
+        contested = con.sql("""
+            SELECT kind, value,
+                   'its holders contradict each other: ' || min(contradiction) AS _why
+            FROM c360_value_pairs WHERE contradiction IS NOT NULL GROUP BY kind, value
+        """).pl()
+        con.register("contested", contested.to_arrow())
+        per_pair = con.sql(f"""
+            SELECT node_l, node_r,
+                   coalesce(bit_or({bits}) FILTER (WHERE v._why IS NULL), 0) AS open_bits,
+                   coalesce(bit_or({bits}) FILTER (WHERE v._why IS NOT NULL), 0) AS held_bits,
+                   min(v._why) AS contradiction
+            FROM c360_value_pairs LEFT JOIN contested v USING (kind, value)
+            GROUP BY node_l, node_r
+        """).pl()
+    finally:
+        con.execute("DROP TABLE IF EXISTS c360_value_pairs")
+        for name in (*frames, "contested"):
+            con.unregister(name)
+    # Kinds as bits -> the strongest kind (rule) and all kinds (evidence), by lookup.
+    kinds = {m: [k for k, b in bit.items() if m & b] for m in range(1, 1 << len(bit))}
+    rule = {m: ks[0] for m, ks in kinds.items()}
+    evidence = {m: ",".join(sorted(ks)) for m, ks in kinds.items()}
 
-    def per_pair(rows: pl.DataFrame, *extra: pl.Expr) -> pl.DataFrame:
-        return (rows.group_by("node_l", "node_r").agg(
-            pl.col("kind").sort_by(rank).first().alias("rule"),
-            pl.col("kind").unique().sort().str.join(",").alias("evidence"), *extra)
-            .sort("node_l", "node_r"))
+    def named(col: str) -> list[pl.Expr]:
+        return [pl.col(col).replace_strict(rule, return_dtype=pl.String).alias("rule"),
+                pl.col(col).replace_strict(evidence, return_dtype=pl.String).alias("evidence")]
 
-    links = per_pair(checked.filter(pl.col("_why").is_null()))
-    held = per_pair(checked.filter(pl.col("_why").is_not_null()),
-                    pl.col("_why").first().alias("contradiction"))
+    links = per_pair.filter(pl.col("open_bits") > 0).select(
+        "node_l", "node_r", *named("open_bits"))
+    held = per_pair.filter(pl.col("open_bits") == 0).select(
+        "node_l", "node_r", *named("held_bits"), "contradiction")
     merge_links = (merges.join(features.select("node_id"), left_on="master", right_on="node_id",
                                how="semi")
                    .select(pl.min_horizontal("node_id", "master").alias("node_l"),
@@ -390,13 +435,30 @@ def candidate_pairs(features: pl.DataFrame, component: pl.Series, extra: pl.Data
     """node_l < node_r pairs to score: agreeing on a blocking rule, or listed in `extra`
     (held pairs), and not already in one deterministic component; `match_key` names the
     first rule that produced the pair."""
-    f = features.with_columns(component)
+    f = features.select("node_id", *COMPARED).with_columns(component)
     parts = []
     for i, rule in enumerate(BLOCKING_RULES):
         sides = [term.split("=") if "=" in term else [term, term] for term in rule]
         left, right = [a for a, _ in sides], [b for _, b in sides]
+        if left == right:
+            # Blocks of 2..limit records spanning more than one component: records meet
+            # only within their block (the block id is a hash of the key; a collision
+            # would only add pairs to score).
+            key = ", ".join(left)
+            parts.append(f"""
+            SELECT * FROM (
+              WITH x AS (
+                SELECT hash({key}) AS block, node_id, component FROM f
+                SEMI JOIN (SELECT {key} FROM f
+                           WHERE {" AND ".join(f"{c} IS NOT NULL" for c in left)}
+                           GROUP BY {key}
+                           HAVING count(*) BETWEEN 2 AND {BLOCK_SIZE_LIMIT}
+                              AND count(DISTINCT component) > 1) USING ({key}))
+              SELECT a.node_id AS node_l, b.node_id AS node_r, {i} AS match_key
+              FROM x a JOIN x b ON a.block = b.block AND a.node_id < b.node_id
+                                AND a.component <> b.component)""")
+            continue
         on = " AND ".join(f"a.{x} = b.{y}" for x, y in sides)
-        order = "a.node_id < b.node_id" if left == right else "a.node_id <> b.node_id"
         parts.append(f"""
             SELECT least(a.node_id, b.node_id) AS node_l,
                    greatest(a.node_id, b.node_id) AS node_r, {i} AS match_key
@@ -404,7 +466,7 @@ def candidate_pairs(features: pl.DataFrame, component: pl.Series, extra: pl.Data
                   QUALIFY count(*) OVER (PARTITION BY {", ".join(left)})
                           <= {BLOCK_SIZE_LIMIT}) a
             JOIN (SELECT * FROM f WHERE {" AND ".join(f"{c} IS NOT NULL" for c in right)}) b
-              ON {on} AND {order} AND a.component <> b.component""")
+              ON {on} AND a.node_id <> b.node_id AND a.component <> b.component""")
     parts.append(f"""
         SELECT x.node_l, x.node_r, {len(BLOCKING_RULES)} AS match_key FROM extra x
         JOIN f a ON a.node_id = x.node_l JOIN f b ON b.node_id = x.node_r
@@ -465,15 +527,17 @@ def cluster(features: pl.DataFrame, component: pl.Series, scored: pl.DataFrame,
             parent[x], x = root, parent[x]
         return root
 
-    index: dict[str, int] = {}
     births: dict[int, set] = {}
     names: dict[int, set] = {}
+    rows = features.select("node_id").with_row_index("i")
+    strong = (strong.join(rows.rename({"node_id": "node_l", "i": "il"}), on="node_l",
+                          maintain_order="left")
+              .join(rows.rename({"node_id": "node_r", "i": "ir"}), on="node_r",
+                    maintain_order="left"))
     if strong.height:
-        index = dict(zip(features["node_id"].to_list(), range(features.height), strict=True))
         # Evidence of the components the links touch (all others never meet a link).
-        involved = pl.Series(np.unique(comp[[index[n] for n in
-                                             pl.concat([strong["node_l"], strong["node_r"]])
-                                             .unique().to_list()]]))
+        involved = pl.Series(np.unique(comp[np.concatenate([strong["il"].to_numpy(),
+                                                            strong["ir"].to_numpy()])]))
         frame = (pl.DataFrame({"c": comp}).with_columns(
             features["birth_date"].alias("d"), features["first_name"].alias("f"),
             features["last_name"].alias("l")).filter(pl.col("c").is_in(involved.implode())))
@@ -483,9 +547,9 @@ def cluster(features: pl.DataFrame, component: pl.Series, scored: pl.DataFrame,
                 .iter_rows():
             names.setdefault(c, set()).add((f, la))
     accepted, refused = [], []
-    for node_l, node_r, weight, why in strong.select(
-            "node_l", "node_r", "match_weight", "contradiction").iter_rows():
-        a, b = find(comp[index[node_l]]), find(comp[index[node_r]])
+    for node_l, node_r, weight, why, il, ir in strong.select(
+            "node_l", "node_r", "match_weight", "contradiction", "il", "ir").iter_rows():
+        a, b = find(comp[il]), find(comp[ir])
         if a == b:
             continue
         if why is None:
@@ -523,35 +587,52 @@ def cluster(features: pl.DataFrame, component: pl.Series, scored: pl.DataFrame,
 def person_ids(features: pl.DataFrame, clusters: pl.Series) -> pl.Series:
     """`p_` + 16 hex of sha256(oldest record's node id), per node: the oldest record is
     the earliest record time, then the smallest node id."""
-    frame = features.select("node_id", "record_time").with_columns(clusters.alias("cluster"))
-    oldest = (frame.sort("record_time", "node_id", nulls_last=True)
-              .group_by("cluster", maintain_order=True).agg(pl.col("node_id").first()
-                                                            .alias("oldest")))
-    oldest = oldest.with_columns(
-        ("p_" + sha256(oldest["oldest"]).str.slice(0, 16)).alias("person_id"))
-    return frame.join(oldest, on="cluster", how="left", maintain_order="left")["person_id"]
+    order = pl.col("i")
+    if not features["node_id"].is_sorted():  # the row order stands for the node-id order
+        order = pl.col("node_id")
+    frame = (features.select("node_id", "record_time").with_row_index("i")
+             .with_columns(clusters.alias("cluster")))
+    oldest = (frame.select("i", "record_time", "cluster")
+              .sort(pl.col("record_time"), order, nulls_last=True)
+              if order.meta.output_name() == "i" else
+              frame.sort("record_time", "node_id", nulls_last=True))
+    oldest = oldest.group_by("cluster", maintain_order=True).agg(pl.col("i").first())
+    ids = features["node_id"].gather(oldest["i"])
+    oldest = oldest.with_columns(("p_" + sha256(ids).str.slice(0, 16)).alias("person_id"))
+    return (frame.select("cluster").join(oldest.select("cluster", "person_id"), on="cluster",
+                                         how="left", maintain_order="left")["person_id"])
 
 
 def identity_rows(features: pl.DataFrame, persons: pl.Series, links: pl.DataFrame,
                   accepted: pl.DataFrame, probability: pl.DataFrame) -> pl.DataFrame:
     """node_id, person_id, rule, confidence, matched_on per record: how the record holds
-    to its person - its strongest deterministic link (rule = the kind shared,
-    confidence 1), else its best accepted probabilistic link (rule `probabilistic`,
-    confidence = match probability, matched_on = comparisons that agreed exactly), else
-    `singleton`. `probability`: node_l, node_r, match_probability, matched_on."""
-    order = {r: i for i, r in enumerate(DETERMINISTIC_RULES)}
+    to its person - its strongest deterministic link (rule = the strongest kind shared,
+    matched_on = every kind its links share, confidence 1), else its best accepted
+    probabilistic link (rule `probabilistic`, confidence = match probability, matched_on
+    = the comparisons that counted for the match), else `singleton`.
+    `probability`: node_l, node_r, match_probability, matched_on."""
+    bit = {r: 1 << i for i, r in enumerate(DETERMINISTIC_RULES)}
+    # Evidence kinds as bits: per record an OR over its links, no string work per link.
+    mask = pl.lit(0, pl.Int32)
+    for rule, b in bit.items():
+        mask = mask + pl.col("evidence").str.contains(rule, literal=True).cast(pl.Int32) * b
+    coded = links.select("node_l", "node_r", mask.alias("bits"))
+    det = (pl.concat([coded.select(pl.col("node_l").alias("node_id"), "bits"),
+                      coded.select(pl.col("node_r").alias("node_id"), "bits")])
+           .group_by("node_id").agg(pl.col("bits").bitwise_or()))
+    names = {m: [r for r, b in bit.items() if m & b] for m in range(1, 1 << len(bit))}
+    det = det.with_columns(
+        pl.col("bits").replace_strict({m: n[0] for m, n in names.items()},
+                                      return_dtype=pl.String).alias("rule"),
+        pl.col("bits").replace_strict({m: ",".join(sorted(n)) for m, n in names.items()},
+                                      return_dtype=pl.String).alias("matched_on"),
+        pl.lit(1.0).alias("confidence"))
+
     def both(f: pl.DataFrame) -> pl.DataFrame:
         rest = [c for c in f.columns if c not in ("node_l", "node_r")]
         return pl.concat([f.select(pl.col("node_l").alias("node_id"), *rest),
                           f.select(pl.col("node_r").alias("node_id"), *rest)])
 
-    det = (both(links).group_by("node_id").agg(
-        pl.col("rule").sort_by(pl.col("rule").replace_strict(order, return_dtype=pl.Int32))
-        .first(),
-        pl.col("evidence").str.split(",").list.explode(keep_nulls=False, empty_as_null=False)
-        .unique().sort().str.join(",")
-        .alias("matched_on"))
-        .with_columns(pl.lit(1.0).alias("confidence")))
     prob = (both(accepted.join(probability, on=["node_l", "node_r"], how="left"))
             .group_by("node_id").agg(
                 pl.col("match_probability").max().alias("confidence"),

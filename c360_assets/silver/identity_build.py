@@ -37,6 +37,7 @@ import json
 import os
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -145,17 +146,17 @@ def _overwrite(p: Path, frame: pl.DataFrame) -> int:
 
 
 def _with_fingerprint(features: pl.DataFrame, keys: pl.DataFrame) -> pl.DataFrame:
-    """Add `identifiers` (every kind=value the record held, sorted) and `fingerprint`
-    (a hash of all features and identifiers: equal means nothing to rescore)."""
-    ids = (keys.sort("kind", "value").group_by("node_id", maintain_order=True)
-           .agg(pl.format("{}={}", "kind", "value").alias("identifiers")))
+    """Add `fingerprint`: a hash of the record's features and of every identifying value
+    it held (combined order-free). Equal fingerprints mean nothing to rescore. Hashes are
+    polars' (stable within a polars version; an upgrade at worst rescores everything
+    once)."""
+    ids = keys.group_by("node_id").agg(
+        pl.struct("kind", "value").hash(seed=11).sum().alias("_ids"))
     cols = [c for c in features.columns if c != "node_id"]
     return (features.join(ids, on="node_id", how="left", maintain_order="left")
-            .with_columns(pl.concat_str([pl.col(c).cast(pl.String).fill_null("\x00")
-                                         for c in cols]
-                                        + [pl.col("identifiers").list.join("|").fill_null("")],
-                                        separator="\x1f")
-                          .hash(seed=7).reinterpret(signed=True).alias("fingerprint")))
+            .with_columns(pl.struct(*cols, "_ids").hash(seed=7).reinterpret(signed=True)
+                          .alias("fingerprint"))
+            .drop("_ids"))
 
 
 def features_and_keys(records: pl.DataFrame, edges: pl.DataFrame
@@ -358,10 +359,14 @@ def _write(lake: Path, out: dict, rows: pl.DataFrame, previous: pl.DataFrame,
         delta._commit(path(lake, EVENTS), delta.to_arrow(pl.DataFrame(schema=EVENTS_SCHEMA)),
                       mode="append")
     report.versions[EVENTS] = delta.table_version(path(lake, EVENTS))
-    for name in (LINKS, FEATURES, SHARED):
-        frame = out[{"identity_links": "links", "identity_features": "features",
-                     "identity_shared_values": "shared"}[name]]
-        report.versions[name] = _overwrite(path(lake, name), frame)
+    # The three working tables are independent: written side by side (delta-rs writes
+    # outside the GIL).
+    working = {LINKS: out["links"], FEATURES: out["features"], SHARED: out["shared"]}
+    with ThreadPoolExecutor(max_workers=len(working)) as pool:
+        futures = {name: pool.submit(_overwrite, path(lake, name), frame)
+                   for name, frame in working.items()}
+        for name, future in futures.items():
+            report.versions[name] = future.result()
     sizes = rows.group_by("person_id").len()
     report.records, report.persons = rows.height, sizes.height
     report.largest_cluster = int(sizes["len"].max() or 0)

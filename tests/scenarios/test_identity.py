@@ -221,8 +221,7 @@ def test_a_split_leaves_the_id_with_the_part_holding_the_oldest_record(dirs):
         ("SPLIT", rita, visitor)]
     links = read_silver(dirs[1], "identity_links").filter(pl.col("rule") == "probabilistic")
     assert "accepted" not in set(links["status"])
-    assert set(links.filter(pl.col("status") == "refused")["reason"]) == {
-        "nothing but a guarded e-mail or phone agrees"}
+    assert set(links["contradiction"]) == {"nothing but a guarded e-mail or phone agrees"}
 
 
 def test_rerun_with_nothing_new_is_a_noop(dirs):
