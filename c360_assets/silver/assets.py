@@ -129,6 +129,7 @@ def build_identity_asset() -> dg.AssetsDefinition:
             "records": report.records,
             "records_touched": report.records_touched,
             "records_reassigned": report.records_reassigned,
+            "rows_written": report.records_reassigned,
             "merges": report.merges,
             "splits": report.splits,
             "largest_cluster": report.largest_cluster,

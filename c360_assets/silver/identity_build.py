@@ -221,8 +221,7 @@ def resolve(features: pl.DataFrame, keys: pl.DataFrame, merges: pl.DataFrame,
         f"{clustering.refused.height:,} refused")
     return {"features": features, "shared": shared, "links": links,
             "identity": rows, "scored": fresh.height, "reused": reuse.height,
-            "held": held.height, "refused": clustering.refused.height,
-            "det": det}
+            "held": held.height, "refused": clustering.refused.height}
 
 
 def _links_table(det: pl.DataFrame, held: pl.DataFrame, scored: pl.DataFrame,

@@ -65,6 +65,26 @@ def test_identity_materialises_with_metadata_check_and_truth_accuracy(
     assert summary.ok and _metadata(instance)["mode"] == "no-op"
 
 
+def test_explain_from_the_command_line(small_world: Path, tmp_path: Path,
+                                       instance: dg.DagsterInstance, capsys):
+    from c360_assets.cli import main
+
+    lake = tmp_path / "lake"
+    assert materialize(small_world, lake, instance=instance, echo=lambda _: None).ok
+    ident = pl.read_delta(str(lake / "silver" / "identity"))
+    biggest = ident.group_by("person_id").len().sort("len", "person_id").row(-1)
+    members = ident.filter(pl.col("person_id") == biggest[0]).sort("node_id")["node_id"]
+    assert main(["explain", biggest[0], "--lake", str(lake)]) == 0
+    out = capsys.readouterr().out
+    assert f"person {biggest[0]}: {biggest[1]} record(s)" in out
+    assert all(m in out for m in members)
+    pair = members[0].removeprefix("customer:"), members[1]
+    assert main(["explain", *pair, "--lake", str(lake)]) == 0
+    assert f"SAME PERSON: {biggest[0]}" in capsys.readouterr().out
+    assert main(["explain", "salesforce:nope", members[0], "--lake", str(lake)]) == 2
+    assert "no such customer record" in capsys.readouterr().err
+
+
 def test_the_cluster_size_alarm_fails_the_check(small_world: Path, tmp_path: Path,
                                                instance: dg.DagsterInstance, monkeypatch):
     lake = tmp_path / "lake"
