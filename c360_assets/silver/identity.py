@@ -371,8 +371,9 @@ def deterministic_pairs(keys: pl.DataFrame, shared: pl.DataFrame, merges: pl.Dat
         "node_l", "node_r", *named("open_bits"))
     held = per_pair.filter(pl.col("open_bits") == 0).select(
         "node_l", "node_r", *named("held_bits"), "contradiction")
-    merge_links = (merges.join(features.select("node_id"), left_on="master", right_on="node_id",
-                               how="semi")
+    merge_links = (merges.join(features.select("node_id"), on="node_id", how="semi")
+                   .join(features.select("node_id"), left_on="master", right_on="node_id",
+                         how="semi")
                    .select(pl.min_horizontal("node_id", "master").alias("node_l"),
                            pl.max_horizontal("node_id", "master").alias("node_r"),
                            pl.lit("salesforce_merge").alias("rule"),

@@ -290,7 +290,11 @@ def build_identity(lake: Path, identity_config: IdentityConfig, model: Model, *,
     incremental = (not full and have_tables and state.get("fingerprints") == fingerprints)
     previous_features = _read_previous(path(lake, FEATURES), pl.Schema(
         {"node_id": pl.String(), "fingerprint": pl.Int64()})) if incremental else None
-    previous_links = (_read_previous(path(lake, LINKS), LINKS_SCHEMA) if incremental else None)
+    # Only scored pairs can be reused: read just those rows of the previous links.
+    previous_links = (pl.scan_delta(str(path(lake, LINKS)))
+                      .filter(pl.col("match_weight").is_not_null()).collect()
+                      .select(list(LINKS_SCHEMA)).cast(dict(LINKS_SCHEMA))  # type: ignore[arg-type]
+                      if incremental else None)
     features, keys = features_and_keys(records, edges)
     del edges
     lap(f"features and {keys.height:,} identifying values")
