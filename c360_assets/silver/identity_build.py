@@ -347,6 +347,9 @@ def _write(lake: Path, out: dict, rows: pl.DataFrame, previous: pl.DataFrame,
     new_rows = changed.with_columns(pl.lit(now).cast(pl.Datetime("us", "UTC"))
                                     .alias("resolved_at"), bucket_of(pl.col("node_id")))
     keys = pl.concat([changed["node_id"], removed["node_id"]])
+    if not delta.table_exists(path(lake, IDENTITY)):  # exists even with no records yet
+        delta._commit(path(lake, IDENTITY), delta.to_arrow(pl.DataFrame(schema=IDENTITY_SCHEMA)),
+                      mode="append", partition_by=["bucket"])
     if keys.len():
         write = delta.replace_keyed_rows(path(lake, IDENTITY),
                                          new_rows.select(list(IDENTITY_SCHEMA)), key="node_id",

@@ -228,3 +228,16 @@ def test_rerun_with_nothing_new_is_a_noop(dirs):
     deliver(dirs, "salesforce", "contact", "2026-02-01", SF, sf("003N", "No", "Op"))
     resolve(dirs)
     assert identity(dirs[1]).mode == "no-op"
+
+
+def test_a_lake_without_customers_yet_then_the_first_one(dirs):
+    deliver(dirs, "salesforce", "account", "2026-02-01",
+            "id,name,is_deleted,last_modified_date,_fivetran_synced",
+            "001A,Acme,false,2026-02-01T00:00:00Z,2026-02-01T01:00:00Z")
+    report = resolve(dirs)
+    assert (report.records, report.persons) == (0, 0)
+    assert identity(dirs[1]).mode == "no-op"
+    deliver(dirs, "salesforce", "contact", "2026-02-02", SF, sf("003F", "First", "One"))
+    report = resolve(dirs)
+    assert report.mode == "incremental" and report.persons == 1
+    assert list(persons(dirs[1])) == ["customer:salesforce:003F"]
