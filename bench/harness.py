@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import os
 import shutil
 import subprocess
@@ -10,6 +11,8 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from c360_assets.generator import DEFAULT_START
 
 OUT = Path(__file__).resolve().parent / "out"
 
@@ -59,3 +62,47 @@ def fresh_workdir(name: str) -> tuple[Path, dict[str, str]]:
     shutil.rmtree(work, ignore_errors=True)
     (work / "dagster_home").mkdir(parents=True)
     return work, {"DAGSTER_HOME": str(work / "dagster_home")}
+
+
+@dataclass
+class LandedWorld:
+    """A generated world of `days + 1` landing days in bench/out/<name>, the first `days`
+    already in bronze; `bronze_extra_day()` lands the last one (for incremental steps)."""
+
+    args: argparse.Namespace
+    work: Path
+    env: dict[str, str]
+
+    @property
+    def landing(self) -> Path:
+        return self.work / "landing"
+
+    @property
+    def lake(self) -> Path:
+        return self.work / "lake"
+
+    def _bronze(self, first: object, last: object) -> Step:
+        return run_step(f"bronze: {first}...{last}", [
+            sys.executable, "-m", "c360_assets.cli", "materialize", "--landing",
+            str(self.landing), "--lake", str(self.lake), "--select", "group:bronze",
+            "--log-level", "WARNING", "--partitions", f"{first}...{last}"], env=self.env)
+
+    def bronze_extra_day(self) -> Step:
+        extra = DEFAULT_START + dt.timedelta(days=self.args.days)
+        return self._bronze(extra, extra)
+
+    def cleanup(self) -> None:
+        if not self.args.keep:
+            shutil.rmtree(self.work, ignore_errors=True)
+
+
+def landed_world(name: str, args: argparse.Namespace) -> LandedWorld:
+    """Generate `args.days + 1` days (seed `args.seed`) and ingest the first `args.days`
+    to bronze, each a measured step."""
+    work, env = fresh_workdir(name)
+    world = LandedWorld(args, work, env)
+    run_step("generate", [sys.executable, "-m", "c360_assets.cli", "generate", "--persons",
+                          str(args.persons), "--days", str(args.days + 1), "--seed",
+                          str(args.seed), "--out", str(world.landing)])
+    world._bronze(DEFAULT_START, DEFAULT_START + dt.timedelta(days=args.days - 1))
+    return world

@@ -11,40 +11,26 @@ silver and identity runs and a re-run with nothing new.
 
 from __future__ import annotations
 
-import datetime as dt
-import shutil
 import sys
 
 import polars as pl
 
 from bench.accuracy import HEADER, accuracy
-from bench.harness import fresh_workdir, run_step, table, world_args
-from c360_assets.generator import DEFAULT_START
+from bench.harness import landed_world, run_step, table, world_args
 from c360_assets.silver.identity_build import truth_labels
 
 
 def main() -> None:
     args = world_args(__doc__.splitlines()[0])
-    work, env = fresh_workdir(f"identity-{args.persons}")
-    landing, lake = work / "landing", work / "lake"
-    py = sys.executable
-    last = DEFAULT_START + dt.timedelta(days=args.days - 1)
-    extra = last + dt.timedelta(days=1)
-    cli = [py, "-m", "c360_assets.cli"]
-    bronze = [*cli, "materialize", "--landing", str(landing), "--lake", str(lake),
-              "--select", "group:bronze", "--log-level", "WARNING"]
-    run_step("generate", [*cli, "generate", "--persons", str(args.persons), "--days",
-                          str(args.days + 1), "--seed", str(args.seed), "--out", str(landing)])
-    run_step(f"bronze: {DEFAULT_START}...{last}",
-             [*bronze, "--partitions", f"{DEFAULT_START}...{last}"], env=env)
+    world = landed_world(f"identity-{args.persons}", args)
+    landing, lake, py = world.landing, world.lake, sys.executable
     run_step("silver: full build", [py, "-m", "bench.silver_step", str(lake), "--full"])
     steps = [run_step("identity: full", [py, "-m", "bench.identity_step", str(lake), "--full"])]
     truth = truth_labels(landing / "_truth" / "records.parquet")
     ident = pl.read_delta(str(lake / "silver" / "identity"))
     full = accuracy(ident, truth)
     by_rule = ident.group_by("rule").len().sort("len", descending=True)
-    run_step(f"bronze: one more day ({extra})", [*bronze, "--partitions", f"{extra}...{extra}"],
-             env=env)
+    world.bronze_extra_day()
     run_step("silver: incremental (one new day)", [py, "-m", "bench.silver_step", str(lake)])
     steps.append(run_step("identity: incremental (one new day)",
                           [py, "-m", "bench.identity_step", str(lake)]))
@@ -58,8 +44,7 @@ def main() -> None:
     print(full.row(f"generator {args.persons:,}, {args.days} days"))
     print(after.row(f"generator {args.persons:,}, after the incremental day"))
     print("\nrecords by rule:", dict(by_rule.iter_rows()))
-    if not args.keep:
-        shutil.rmtree(work, ignore_errors=True)
+    world.cleanup()
 
 
 if __name__ == "__main__":
