@@ -49,7 +49,7 @@ from c360_assets.lib.config import IdentityConfig
 from c360_assets.lib.hashing import bucket_of
 from c360_assets.silver import identity as idn
 from c360_assets.silver.build import NODES, RELATIONSHIPS, silver_path
-from c360_assets.silver.identity_model import Model, score
+from c360_assets.silver.identity_model import Model, nicknames, score
 
 IDENTITY = "identity"
 EVENTS = "identity_events"
@@ -273,7 +273,7 @@ def build_identity(lake: Path, identity_config: IdentityConfig, model: Model, *,
     inputs = {"nodes": delta.table_version(nodes_p), "relationships": delta.table_version(rel_p)}
     fingerprints = {"model": _fingerprint([model.splink, model.threshold,
                                            sorted(model.contradictions)]),
-                    "config": _fingerprint(identity_config.model_dump())}
+                    "config": _fingerprint([identity_config.model_dump(), nicknames()])}
     have_tables = all(delta.table_exists(path(lake, n)) for n in (IDENTITY, LINKS, FEATURES))
     if (not full and have_tables and state.get("inputs") == inputs
             and state.get("fingerprints") == fingerprints):

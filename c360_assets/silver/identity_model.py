@@ -121,7 +121,7 @@ def load_model(path: Path | None = None) -> Model:
         raise ConfigError(f"{path}: not a c360 identity model: {exc}") from exc
 
 
-def _nicknames() -> dict[str, str]:
+def nicknames() -> dict[str, str]:
     """name -> its equivalence class (config/nicknames.csv: name,canonical)."""
     path = cfg.config_dir() / "nicknames.csv"
     if not path.exists():
@@ -139,7 +139,7 @@ def _nicknames() -> dict[str, str]:
 
 def splink_input(features: pl.DataFrame) -> pl.DataFrame:
     """The compared columns plus the nickname class of the first name."""
-    nick = _nicknames()
+    nick = nicknames()
     first = features["first_name"]
     return features.select("node_id", *COMPARED).with_columns(
         first.replace_strict(nick, default=first, return_dtype=pl.String)
