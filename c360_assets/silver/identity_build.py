@@ -5,16 +5,16 @@ record's features and identifying values, and compares them with the previous ru
 (`identity_features`, a fingerprint per record): the records whose fingerprint changed,
 appeared or vanished are the touched ones.
 
-* Deterministic links, components and blocking are recomputed from the features (set
-  operations in DuckDB, seconds at 1M records).
-* Probabilistic scores are the expensive part and are incremental: a candidate pair
-  whose two records are untouched keeps its stored score (a score depends on the two
-  records and the model only); only pairs with a touched record, or new to the
-  candidate set, go to Splink. A changed model or guard config rescores everything.
-* Clustering is recomputed over the links (sub-second) and gives the same persons as a
-  full rebuild by construction; only identity rows that changed are rewritten (their
-  `resolved_at` is this run), and person merges and splits against the previous run are
-  appended to `identity_events`.
+* Deterministic links, components, blocking and clustering are recomputed over all
+  records every run (set operations in DuckDB and polars; together most of a run's
+  time: about 50 s of 65-85 s for 2.2 M records, see bench/RESULTS.md). Being
+  deterministic, they give the same persons as a full rebuild by construction.
+* Probabilistic scores are incremental: a candidate pair whose two records are untouched
+  keeps its stored score (a score depends on the two records and the model only); only
+  pairs with a touched record, or new to the candidate set, go to Splink. A changed
+  model, guard config or nickname table rescores everything.
+* Only identity rows that changed are rewritten (their `resolved_at` is this run), and
+  person merges and splits against the previous run are appended to `identity_events`.
 
 Tables under `<lake>/silver/`:
 * `identity` (node_id, person_id, rule, confidence, matched_on, resolved_at, bucket);
