@@ -129,7 +129,6 @@ def build_identity_asset() -> dg.AssetsDefinition:
             "records": report.records,
             "records_touched": report.records_touched,
             "records_reassigned": report.records_reassigned,
-            "rows_written": report.records_reassigned,
             "merges": report.merges,
             "splits": report.splits,
             "largest_cluster": report.largest_cluster,
@@ -143,11 +142,14 @@ def build_identity_asset() -> dg.AssetsDefinition:
             "threshold_match_weight": report.threshold,
             "seconds": round(report.seconds, 2),
         }
+        written = {IDENTITY_KEY: report.records_reassigned,  # identity rows rewritten
+                   IDENTITY_EVENTS_KEY: report.merges + report.splits}  # events appended
         for key, name in ((IDENTITY_KEY, identity_build.IDENTITY),
                           (IDENTITY_EVENTS_KEY, identity_build.EVENTS)):
             p = identity_build.path(c360.lake, name)
             yield dg.MaterializeResult(asset_key=key, metadata={
                 **common,
+                "rows_written": written[key],
                 "dagster/row_count": delta.row_count(p) if delta.table_exists(p) else 0,
                 "delta_version": report.versions.get(name),
                 "path": dg.MetadataValue.path(str(p)),

@@ -154,15 +154,14 @@ def _linker(frame: pl.DataFrame, model_settings, con: duckdb.DuckDBPyConnection)
     return db, Linker(table, model_settings, log_level=None)
 
 
-def score(features: pl.DataFrame, pairs: pl.DataFrame, model: Model,
-          con: duckdb.DuckDBPyConnection | None = None) -> pl.DataFrame:
+def score(features: pl.DataFrame, pairs: pl.DataFrame, model: Model) -> pl.DataFrame:
     """node_l, node_r, match_weight, match_probability, matched_on (the comparisons
     that counted for a match) and mw_* (each comparison's match weight) for `pairs`."""
     schema = {"node_l": pl.String, "node_r": pl.String, "match_weight": pl.Float64,
               "match_probability": pl.Float64, "matched_on": pl.String}
     if pairs.height == 0:
         return pl.DataFrame(schema=schema)
-    con = con or duckdb.connect()  # one linker per connection: its table names are fixed
+    con = duckdb.connect()  # one linker per connection: its table names are fixed
     ids = pl.concat([pairs["node_l"], pairs["node_r"]]).unique()
     frame = splink_input(features.filter(pl.col("node_id").is_in(ids.implode())))
     logging.getLogger("splink").setLevel(logging.WARNING)
