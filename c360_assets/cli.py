@@ -110,6 +110,30 @@ def cmd_explain(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_profile(args: argparse.Namespace) -> int:
+    from c360_assets.gold.profile import ProfileError, show
+
+    lake = Path(args.lake or cfg.lake_root())
+    try:
+        print(show(lake, args.key))
+    except (ProfileError, cfg.ConfigError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def cmd_gold_vars(args: argparse.Namespace) -> int:
+    from c360_assets.gold.settings import dbt_vars_json
+    from c360_assets.lib.registry import load_registry
+
+    try:
+        print(dbt_vars_json(cfg.load_config(), load_registry()))
+    except cfg.ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def cmd_identity_train(args: argparse.Namespace) -> int:
     from c360_assets.silver.identity_build import train_on_lake, truth_labels
     from c360_assets.silver.identity_model import model_path
@@ -169,6 +193,16 @@ def build_parser() -> argparse.ArgumentParser:
                    help="PERSON_ID, or two records (customer:<source>:<id> or <source>:<id>)")
     e.add_argument("--lake", help="lake root (default: $C360_LAKE or ./data/lake)")
     e.set_defaults(func=cmd_explain)
+
+    p = sub.add_parser("profile", help="the golden record of a person: per field the value, "
+                                       "winning source, field time and the losing values")
+    p.add_argument("key", metavar="EMAIL|PERSON_ID")
+    p.add_argument("--lake", help="lake root (default: $C360_LAKE or ./data/lake)")
+    p.set_defaults(func=cmd_profile)
+
+    v = sub.add_parser("gold-vars", help="print the dbt vars gold needs, from config/ "
+                                         "(dbt build --vars \"$(c360 gold-vars)\")")
+    v.set_defaults(func=cmd_gold_vars)
 
     t = sub.add_parser("identity-train", help="train the probabilistic identity model and "
                                               "its threshold on labelled records")

@@ -21,6 +21,7 @@ from c360_assets.bronze.assets import bronze_key
 from c360_assets.bronze.contract import SourceSpec
 from c360_assets.bronze.landing import LandingProblem, landed_days
 from c360_assets.definitions import build_definitions
+from c360_assets.gold.assets import dbt_resource
 from c360_assets.lib import delta
 from c360_assets.lib.config import C360Config, load_config
 from c360_assets.resources import C360Paths
@@ -174,6 +175,7 @@ def materialize(landing: Path, lake: Path, select: str | None = None,
     summary = RunSummary()
     run_config = {"loggers": {"console": {"config": {"log_level": log_level}}}}
     assets = list(defs.assets or [])
+    resources = {"c360": paths, "dbt": dbt_resource()}
     for source in SOURCES:
         source_keys = {bronze_key(t) for t in source.tables} & keys
         if not source_keys:
@@ -186,7 +188,7 @@ def materialize(landing: Path, lake: Path, select: str | None = None,
         echo(f"{source.name}: materialising {len(source_keys)} table(s) for landing days "
              f"{first}...{last}")
         result = dg.materialize(
-            assets, instance=instance, resources={"c360": paths},
+            assets, instance=instance, resources=resources,
             selection=dg.AssetSelection.assets(*source_keys),
             tags={"dagster/asset_partition_range_start": first.isoformat(),
                   "dagster/asset_partition_range_end": last.isoformat(),
@@ -203,15 +205,28 @@ def materialize(landing: Path, lake: Path, select: str | None = None,
             what for what, ks in (("field changes and the graph", SILVER_KEYS),
                                   ("identity", IDENTITY_KEYS)) if silver & ks))
         result = dg.materialize(
-            assets, instance=instance, resources={"c360": paths},
+            assets, instance=instance, resources=resources,
             selection=dg.AssetSelection.assets(*silver),
             tags={"c360/launched_by": "cli"}, run_config=run_config, raise_on_error=False)
         summary.runs.append(("silver", result.run_id, result.success))
         summary.ok &= result.success
         _collect(result, summary)
+    # Gold (dbt) after silver, in one run: dbt builds the selected models in order.
+    gold = {k for k in keys if k.path[0] == "gold"}
+    if gold and summary.ok:
+        echo(f"gold: dbt build of {len(gold)} model(s), then publishing to {paths.lake / 'gold'}")
+        result = dg.materialize(
+            assets, instance=instance, resources=resources,
+            selection=dg.AssetSelection.assets(*gold),
+            tags={"c360/launched_by": "cli"}, run_config=run_config, raise_on_error=False)
+        summary.runs.append(("gold", result.run_id, result.success))
+        summary.ok &= result.success
+        _collect(result, summary)
+    elif gold:
+        echo("gold: skipped (an earlier run failed)")
     for key in sorted(keys, key=lambda k: k.to_user_string()):
         table = summary.tables.get(key.to_user_string())
-        path = paths.lake / "/".join(key.path)
+        path = paths.lake / "/".join(key.path)  # gold/<relation>: the published Delta table
         if table is not None and delta.table_exists(path):
             table.table_rows = delta.row_count(path)
     summary.ok &= not summary.problems

@@ -12,10 +12,18 @@ import datetime as dt
 import functools
 import os
 from pathlib import Path
+from typing import Literal
 
 import polars as pl
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 SOURCE_NAMES = ("salesforce", "sap", "shopify", "segment", "zendesk")
 
@@ -72,12 +80,79 @@ class IdentityConfig(_Strict):
         return value
 
 
+SURVIVORSHIP_RULES = ("most_recent", "source_priority", "most_frequent")
+
+
+class SurvivorshipRule(_Strict):
+    """How one attribute's winner is chosen among a person's current values.
+
+    * `most_recent` (the default for every attribute): latest field time, then higher
+      confidence, then source priority, then later ingestion.
+    * `source_priority`: the best source first (`sources`, else `source_priority.csv`),
+      then the default order within it.
+    * `most_frequent`: the value held by most of the person's records first, then the
+      default order.
+    """
+
+    rule: Literal["most_recent", "source_priority", "most_frequent"] = "most_recent"
+    sources: list[str] | None = None  # source_priority only: this attribute's own order
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, value: object) -> object:
+        return {"rule": value} if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _sources_known(self) -> SurvivorshipRule:
+        if self.sources is not None:
+            if self.rule != "source_priority":
+                raise ValueError("`sources` applies to rule source_priority only")
+            unknown = [s for s in self.sources if s not in SOURCE_NAMES]
+            if unknown or not self.sources or len(set(self.sources)) != len(self.sources):
+                raise ValueError(f"sources must be distinct known sources "
+                                 f"({', '.join(SOURCE_NAMES)}), got {self.sources}")
+        return self
+
+
+class GoldConfig(_Strict):
+    """Gold resolution (architecture, "Resolution (gold)")."""
+
+    # Per canonical attribute (registry `canonical_name`): its survivorship rule.
+    # Attributes not listed use `most_recent`.
+    survivorship: dict[str, SurvivorshipRule] = Field(default_factory=dict)
+    # The dbt recency test on customer_profile.profile_resolved_at: gold older than this
+    # fails it (a pipeline that stopped rebuilding).
+    profile_recency_hours: int = Field(26, ge=1)
+
+
+class FreshnessConfig(_Strict):
+    """When a source counts as stale: its newest event is older than this many hours."""
+
+    stale_after_hours: float = Field(4.0, gt=0)
+    sources: dict[str, float] = Field(default_factory=dict)  # per-source override
+
+    @field_validator("sources")
+    @classmethod
+    def _known_sources(cls, value: dict[str, float]) -> dict[str, float]:
+        for name, hours in value.items():
+            if name not in SOURCE_NAMES:
+                raise ValueError(f"unknown source {name!r} (known: {', '.join(SOURCE_NAMES)})")
+            if hours <= 0:
+                raise ValueError(f"{name}: hours must be positive, got {hours}")
+        return value
+
+    def stale_after(self, source: str) -> float:
+        return self.sources.get(source, self.stale_after_hours)
+
+
 class C360Config(_Strict):
     sources: dict[str, SourceConfig] = Field(
         default_factory=lambda: {name: SourceConfig() for name in SOURCE_NAMES}
     )
     bronze: BronzeConfig = BronzeConfig()
     identity: IdentityConfig = IdentityConfig()
+    gold: GoldConfig = GoldConfig()
+    freshness: FreshnessConfig = FreshnessConfig()
 
     def source(self, name: str) -> SourceConfig:
         return self.sources.get(name, SourceConfig())

@@ -1,0 +1,2 @@
+"""Gold: dbt resolution, versioned golden profiles, published as Delta (architecture,
+"Resolution (gold)")."""

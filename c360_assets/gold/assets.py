@@ -1,0 +1,196 @@
+"""Gold as Dagster assets: the dbt project through dagster-dbt, published as Delta.
+
+One `@dbt_assets` multi-asset over `dbt_project/`: every dbt model is an asset
+`gold/<relation>` (group `gold`), the silver Delta sources carry the silver assets' keys
+(so bronze -> silver -> gold is one lineage graph), and dbt tests are asset checks
+(error severity blocks). After a successful build on the embedded target, the models
+marked `meta: c360_publish` are copied to `<lake>/gold/<relation>` as Delta.
+"""
+
+
+import contextlib
+import functools
+import os
+import shutil
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import duckdb
+from dagster_dbt import (
+    DagsterDbtTranslator,
+    DagsterDbtTranslatorSettings,
+    DbtCliResource,
+    DbtProject,
+    dbt_assets,
+)
+
+from c360_assets.bronze.assets import OWNERS
+from c360_assets.gold.publish import gold_db, gold_table, publish_tables
+from c360_assets.gold.settings import dbt_vars_json
+from c360_assets.lib.config import REPO_ROOT, C360Config
+from c360_assets.lib.registry import load_registry
+from c360_assets.resources import C360Paths
+
+DBT_PROJECT_DIR = REPO_ROOT / "dbt_project"
+GOLD_POOL = "duckdb_gold"  # one writer of the embedded gold DuckDB file at a time
+PUBLISH_META = "c360_publish"
+
+
+def dbt_target() -> str:
+    return os.environ.get("C360_DBT_TARGET", "duckdb")
+
+
+@functools.cache
+def dbt_project() -> DbtProject:
+    return DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR,
+                      target=dbt_target())
+
+
+def dbt_executable() -> str:
+    """The `dbt` next to this Python (a venv used without activating it), else PATH's."""
+    local = Path(sys.executable).parent / "dbt"
+    return str(local) if local.exists() else "dbt"
+
+
+def dbt_resource() -> DbtCliResource:
+    return DbtCliResource(project_dir=dbt_project(), dbt_executable=dbt_executable(),
+                          target=dbt_target())
+
+
+def _project_files() -> Iterator[Path]:
+    for folder in ("models", "macros", "tests"):
+        yield from (DBT_PROJECT_DIR / folder).rglob("*")
+    yield DBT_PROJECT_DIR / "dbt_project.yml"
+    yield DBT_PROJECT_DIR / "profiles.yml"
+
+
+@functools.cache
+def manifest_path() -> Path:
+    """The project's `manifest.json`, (re)parsed when missing or older than a project file.
+
+    Parsed into a private target folder and moved into place, so concurrent processes
+    never read a half-written manifest. Parsing needs no data and no connection.
+    """
+    manifest = dbt_project().manifest_path
+    newest = max(p.stat().st_mtime for p in _project_files() if p.is_file())
+    if manifest.exists() and manifest.stat().st_mtime >= newest:
+        return manifest
+    manifest.parent.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix="parse-", dir=manifest.parent))
+    try:
+        dbt_resource().cli(["parse"], target_path=scratch).wait()
+        os.replace(scratch / "manifest.json", manifest)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return manifest
+
+
+class GoldTranslator(DagsterDbtTranslator):
+    """dbt models -> `gold/<relation>` in group `gold`; sources keep their `meta.dagster`
+    asset keys (the silver assets)."""
+
+    def get_asset_spec(self, manifest: Any, unique_id: str, project: Any) -> dg.AssetSpec:
+        spec = super().get_asset_spec(manifest, unique_id, project)
+        props = self.get_resource_props(manifest, unique_id)
+        if props["resource_type"] not in ("model", "seed", "snapshot"):
+            return spec
+        relation = props.get("alias") or props["name"]
+        publish = bool(props.get("config", {}).get("meta", {}).get(PUBLISH_META))
+        metadata = dict(spec.metadata)
+        if publish:
+            metadata["published_as"] = f"<lake>/gold/{relation}"
+        return spec.replace_attributes(
+            key=dg.AssetKey(["gold", relation]),
+            group_name="gold",
+            kinds={"dbt", dbt_target() if dbt_target() != "duckdb" else "duckdb"},
+            owners=OWNERS,
+            tags={**spec.tags, "layer": "gold"},
+            description=(props.get("description") or "").strip() or spec.description,
+            metadata=metadata,
+        )
+
+
+TRANSLATOR = GoldTranslator(DagsterDbtTranslatorSettings(enable_source_tests_as_checks=True))
+
+
+@contextlib.contextmanager
+def _lake_env(lake: Path) -> Iterator[None]:
+    """dbt runs as a subprocess that reads the lake location from `C360_LAKE`."""
+    before = os.environ.get("C360_LAKE")
+    os.environ["C360_LAKE"] = str(lake)
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("C360_LAKE", None)
+        else:
+            os.environ["C360_LAKE"] = before
+
+
+def _published_relations(manifest: dict, keys: set[dg.AssetKey]) -> list[str]:
+    names = []
+    for node in manifest["nodes"].values():
+        if node["resource_type"] != "model":
+            continue
+        relation = node.get("alias") or node["name"]
+        if (dg.AssetKey(["gold", relation]) in keys
+                and node.get("config", {}).get("meta", {}).get(PUBLISH_META)):
+            names.append(relation)
+    return sorted(names)
+
+
+def _row_counts(lake: Path, relations: list[str]) -> dict[str, int]:
+    if not relations or not gold_db(lake).exists():
+        return {}
+    with duckdb.connect(str(gold_db(lake)), read_only=True) as con:
+        present = {r[0] for r in con.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'"
+        ).fetchall()}
+        return {r: con.execute(f'SELECT count(*) FROM main."{r}"').fetchall()[0][0]
+                for r in relations if r in present}
+
+
+def build_gold_asset(config: C360Config) -> dg.AssetsDefinition:
+    @dbt_assets(manifest=manifest_path(), project=dbt_project(), name="gold_dbt",
+                dagster_dbt_translator=TRANSLATOR, pool=GOLD_POOL)
+    def gold_dbt(context: dg.AssetExecutionContext, dbt: DbtCliResource, c360: C360Paths):
+        """dbt build of the gold models and their tests, then publish to <lake>/gold/."""
+        dbt_vars = dbt_vars_json(config, load_registry())
+        with _lake_env(c360.lake):
+            invocation = dbt.cli(["build", "--vars", dbt_vars], context=context,
+                                 raise_on_error=False)
+            events = list(invocation.stream())
+        ok = invocation.is_successful()
+        selected = set(context.selected_asset_keys)
+        relations = [k.path[-1] for k in selected if k.path[0] == "gold"]
+        published = {}
+        if ok and dbt_target() == "duckdb":
+            to_publish = _published_relations(invocation.manifest, selected)
+            context.log.info(f"publishing {len(to_publish)} gold table(s) to "
+                             f"{c360.lake / 'gold'}: {', '.join(to_publish)}")
+            published = {p.table: p for p in publish_tables(c360.lake, to_publish)}
+        counts = _row_counts(c360.lake, relations) if dbt_target() == "duckdb" else {}
+        for event in events:
+            if isinstance(event, dg.Output):
+                relation = context.asset_key_for_output(event.output_name).path[-1]
+                extra: dict[str, Any] = {}
+                if relation in counts:
+                    extra["dagster/row_count"] = counts[relation]
+                if relation in published:
+                    extra["published_to"] = dg.MetadataValue.path(
+                        str(gold_table(c360.lake, relation)))
+                    extra["published_version"] = published[relation].version
+                if extra:
+                    event = event.with_metadata({**event.metadata, **extra})
+            yield event
+        if not ok:
+            raise dg.Failure(
+                description="dbt build failed: see the failed models and tests above; "
+                            "nothing was published to <lake>/gold/",
+                metadata={"dbt_command": " ".join(invocation.process.args[:3])})
+
+    return gold_dbt

@@ -1,0 +1,147 @@
+"""`c360 profile EMAIL|PERSON_ID`: the golden record, field by field, with the losers.
+
+Per field: the winning value, source and field time, then every other current value of
+the person's records - `lost` (a different value) or `same` (the winner's value held by
+another record) - newest first.
+
+Reads what consumers read: the published `<lake>/gold/customer_profile_v2` for each
+field's winning value, source and field time; the person's other current values (the
+candidates that lost) come from silver: the current edges of the person's records.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+
+from c360_assets.gold.publish import gold_table
+from c360_assets.lib import delta
+from c360_assets.lib.registry import load_registry
+
+PROFILE = "customer_profile_v2"
+ATTRIBUTES = (("email", "email"), ("firstName", "first_name"), ("lastName", "last_name"),
+              ("fullName", "full_name"), ("phone", "phone"), ("mobilePhone", "mobile_phone"),
+              ("street", "street"), ("city", "city"), ("postalCode", "postal_code"),
+              ("country", "country"), ("birthDate", "birth_date"),
+              ("emailConsent", "email_consent"))
+
+
+class ProfileError(ValueError):
+    """Nothing to show: no gold yet, or no person with that e-mail or id."""
+
+
+@dataclass
+class Candidate:
+    value: str
+    source: str
+    record: str
+    field_time: object
+    confidence: float
+
+
+def _scan(path: Path, what: str) -> pl.LazyFrame:
+    if not delta.table_exists(path):
+        raise ProfileError(f"{path} missing: {what} (run `c360 materialize`)")
+    return pl.scan_delta(str(path))
+
+
+def find_profiles(lake: Path, key: str) -> pl.DataFrame:
+    """Profiles for a person id (`p_…`) or an e-mail (the golden e-mail, else any current
+    e-mail of one of the person's records)."""
+    profiles = _scan(gold_table(lake, PROFILE), "gold is not built yet")
+    key = key.strip()
+    if key.startswith("p_"):
+        found = profiles.filter(pl.col("customer_id") == key).collect()
+        if found.is_empty():
+            raise ProfileError(f"no profile {key} (a person whose records were all deleted "
+                               f"has none; `c360 explain {key}` shows its records)")
+        return found
+    email = key.lower()
+    found = profiles.filter(pl.col("email") == email).collect()
+    if found.height:
+        return found
+    persons = _holders(lake, "email", email)
+    found = profiles.filter(pl.col("customer_id").is_in(persons)).collect()
+    if found.is_empty():
+        raise ProfileError(f"no profile with e-mail {email}")
+    return found
+
+
+def _holders(lake: Path, attribute: str, value: str) -> list[str]:
+    """Persons with a record currently holding `attribute` = `value`."""
+    nodes = _scan(lake / "silver" / "nodes", "silver is not built yet")
+    targets = (nodes.filter((pl.col("node_type") == attribute) & (pl.col("value") == value))
+               .select("node_id").collect().to_series().to_list())
+    if not targets:
+        return []
+    records = (_scan(lake / "silver" / "relationships", "silver is not built yet")
+               .filter(pl.col("is_current") & pl.col("target_node_id").is_in(targets))
+               .select("source_node_id").collect().to_series().to_list())
+    return (_scan(lake / "silver" / "identity", "identity is not built yet")
+            .filter(pl.col("node_id").is_in(records)).select("person_id").unique()
+            .collect().to_series().to_list())
+
+
+def candidates(lake: Path, person_id: str) -> pl.DataFrame:
+    """Every current attribute value of the person's records: attribute, value, source,
+    record, field time, confidence; newest first."""
+    records = (_scan(lake / "silver" / "identity", "identity is not built yet")
+               .filter(pl.col("person_id") == person_id).select("node_id")
+               .collect().to_series().to_list())
+    edges = (_scan(lake / "silver" / "relationships", "silver is not built yet")
+             .filter(pl.col("is_current") & pl.col("source_node_id").is_in(records)
+                     & pl.col("rel_type").str.starts_with("HAS_"))
+             .select("source_node_id", "target_node_id", "source_system", "updated_at",
+                     "confidence").collect())
+    values = (_scan(lake / "silver" / "nodes", "silver is not built yet")
+              .filter(pl.col("node_id").is_in(edges.get_column("target_node_id").unique()))
+              .select("node_id", pl.col("node_type").alias("attribute"), "value").collect())
+    priority = load_registry().priorities
+    return (edges.join(values, left_on="target_node_id", right_on="node_id")
+            .with_columns(pl.col("source_system").replace_strict(priority, default=999)
+                          .alias("_priority"))
+            .sort(["attribute", "updated_at", "confidence", "_priority"],
+                  descending=[False, True, True, False])
+            .select("attribute", "value", "source_system",
+                    pl.col("source_node_id").alias("record"),
+                    pl.col("updated_at").alias("field_time"), "confidence"))
+
+
+def _time(value: object) -> str:
+    return "-" if value is None else str(value).replace("+00:00", "Z")
+
+
+def render(lake: Path, profile: dict) -> str:
+    person = profile["customer_id"]
+    lines = [f"person {person}: {profile['source_record_count']} live source record(s)"]
+    extensions = profile.get("extensions") or []
+    pairs = extensions.items() if isinstance(extensions, dict) else (
+        (e["key"], e["value"]) for e in extensions)
+    lines += [f"  {key}: {value}" for key, value in sorted(pairs)]
+    lines.append(f"resolved at {_time(profile['profile_resolved_at'])}")
+    lines.append("")
+    others = candidates(lake, person)
+    width = max(len(c) for _, c in ATTRIBUTES)
+    for attribute, column in ATTRIBUTES:
+        value, source = profile.get(column), profile.get(f"{column}_source")
+        if value is None:
+            lines.append(f"{column:<{width}}  -")
+            continue
+        lines.append(f"{column:<{width}}  {value}   [{source}, field time "
+                     f"{_time(profile.get(f'{column}_updated_at'))}]")
+        losers = others.filter((pl.col("attribute") == attribute)
+                               & ~((pl.col("value") == str(value))
+                                   & (pl.col("source_system") == source)))
+        for row in losers.iter_rows(named=True):
+            verdict = "same" if row["value"] == str(value) else "lost"
+            lines.append(f"{'':<{width}}    {verdict}: {row['value']}   [{row['source_system']} "
+                         f"{row['record'].split(':', 2)[-1]}, field time "
+                         f"{_time(row['field_time'])}, confidence {row['confidence']:.1f}]")
+    return "\n".join(lines)
+
+
+def show(lake: Path, key: str) -> str:
+    found = find_profiles(lake, key)
+    return "\n\n".join(render(lake, row) for row in found.iter_rows(named=True))

@@ -1,0 +1,40 @@
+"""The settings gold's dbt models read, built from config/ (pure, Dagster-free).
+
+dbt gets them as one var, `c360`: source priorities (`source_priority.csv`),
+survivorship rules per attribute and the profile recency window (`c360.yaml` gold:),
+and the freshness window per source (`c360.yaml` freshness:). Business decisions stay
+in config; the SQL only reads this var (`dbt_project/macros/c360_config.sql`).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from c360_assets.lib.config import SOURCE_NAMES, C360Config, ConfigError
+from c360_assets.lib.registry import Registry
+
+# Canonical attributes that point at entity nodes: never resolved as profile values.
+ENTITY_ATTRIBUTES = {"company", "owner", "mergedInto"}
+
+
+def dbt_vars(config: C360Config, registry: Registry) -> dict[str, Any]:
+    """The `c360` dbt var. Raises ConfigError for a survivorship rule on an attribute the
+    registry does not know."""
+    known = {m.canonical_name for m in registry.mappings} - ENTITY_ATTRIBUTES
+    unknown = sorted(set(config.gold.survivorship) - known)
+    if unknown:
+        raise ConfigError(
+            f"c360.yaml: gold.survivorship.{unknown[0]}: not a canonical attribute of the "
+            f"registry (known: {', '.join(sorted(known))})")
+    return {"c360": {
+        "source_priority": dict(sorted(registry.priorities.items(), key=lambda kv: kv[1])),
+        "survivorship": {name: {"rule": rule.rule, "sources": rule.sources}
+                         for name, rule in sorted(config.gold.survivorship.items())},
+        "profile_recency_hours": config.gold.profile_recency_hours,
+        "stale_after_hours": {s: config.freshness.stale_after(s) for s in SOURCE_NAMES},
+    }}
+
+
+def dbt_vars_json(config: C360Config, registry: Registry) -> str:
+    return json.dumps(dbt_vars(config, registry), separators=(",", ":"))

@@ -1,0 +1,54 @@
+{#- Settings from config/ (c360.yaml, source_priority.csv), passed by c360 as the `c360`
+    var (c360_assets/gold/settings.py). Business decisions never live in SQL. -#}
+{% macro c360_setting(name) %}
+  {%- set settings = var('c360', {}) -%}
+  {%- if name not in settings -%}
+    {%- if execute -%}
+      {{ exceptions.raise_compiler_error(
+          "dbt var c360." ~ name ~ " is missing: run gold through c360 (Dagster), or pass "
+          ~ "--vars \"$(c360 gold-vars)\" to dbt") }}
+    {%- endif -%}
+    {{ return({}) }}
+  {%- endif -%}
+  {{ return(settings[name]) }}
+{% endmacro %}
+
+
+{#- The canonical attributes of the golden record and their gold column names
+    (architecture, "Resolution (gold)"): the public schema of customer_profile. -#}
+{% macro profile_attributes() %}
+  {{ return([
+      ('email', 'email'), ('firstName', 'first_name'), ('lastName', 'last_name'),
+      ('fullName', 'full_name'), ('phone', 'phone'), ('mobilePhone', 'mobile_phone'),
+      ('street', 'street'), ('city', 'city'), ('postalCode', 'postal_code'),
+      ('country', 'country'), ('birthDate', 'birth_date'), ('emailConsent', 'email_consent'),
+  ]) }}
+{% endmacro %}
+
+
+{#- Source system -> key in customer_profile.extensions. -#}
+{% macro extension_keys() %}
+  {{ return({'salesforce': 'sfdc_contact_id', 'sap': 'sap_kunnr', 'shopify': 'shopify_id',
+             'zendesk': 'zendesk_id', 'segment': 'segment_user_id'}) }}
+{% endmacro %}
+
+
+{#- (extensions key, column of `relation` holding it) pairs. -#}
+{% macro extension_pairs(relation) %}
+  {%- set pairs = [] -%}
+  {%- for key in extension_keys().values() -%}
+    {%- do pairs.append((key, relation ~ '.' ~ key)) -%}
+  {%- endfor -%}
+  {{ return(pairs) }}
+{% endmacro %}
+
+
+{#- 1 = most trusted (source_priority.csv); unknown sources last. -#}
+{% macro source_priority_rank(column) %}
+  {%- set priorities = c360_setting('source_priority') -%}
+  case {{ column }}
+  {%- for source, rank in priorities.items() %}
+    when '{{ source }}' then {{ rank | int }}
+  {%- endfor %}
+    else 999 end
+{%- endmacro %}

@@ -1,0 +1,53 @@
+{#- Where DuckDB and Databricks SQL differ. -#}
+
+{#- Hours from `start` to `end`, fractional. -#}
+{% macro c360_hours_between(start, end) %}
+  {{ return(adapter.dispatch('c360_hours_between', 'c360')(start, end)) }}
+{% endmacro %}
+{% macro default__c360_hours_between(start, end) %}
+  (epoch({{ end }}) - epoch({{ start }})) / 3600.0
+{% endmacro %}
+{% macro databricks__c360_hours_between(start, end) %}
+  (unix_timestamp({{ end }}) - unix_timestamp({{ start }})) / 3600.0
+{% endmacro %}
+
+{#- A string field of a JSON object column. -#}
+{% macro c360_json_string(column, key) %}
+  {{ return(adapter.dispatch('c360_json_string', 'c360')(column, key)) }}
+{% endmacro %}
+{% macro default__c360_json_string(column, key) %}
+  json_extract_string({{ column }}, '$.{{ key }}')
+{% endmacro %}
+{% macro databricks__c360_json_string(column, key) %}
+  get_json_object({{ column }}, '$.{{ key }}')
+{% endmacro %}
+
+{#- Distinct values of a group, sorted, comma-joined. -#}
+{% macro c360_distinct_list(column) %}
+  {{ return(adapter.dispatch('c360_distinct_list', 'c360')(column)) }}
+{% endmacro %}
+{% macro default__c360_distinct_list(column) %}
+  string_agg(distinct {{ column }}, ',' order by {{ column }})
+{% endmacro %}
+{% macro databricks__c360_distinct_list(column) %}
+  array_join(array_sort(collect_set({{ column }})), ',')
+{% endmacro %}
+
+{#- A string -> string map from (key, value expression) pairs; null values left out. -#}
+{% macro c360_string_map(pairs) %}
+  {{ return(adapter.dispatch('c360_string_map', 'c360')(pairs)) }}
+{% endmacro %}
+{% macro default__c360_string_map(pairs) %}
+  map_from_entries(list_filter([
+    {%- for key, value in pairs %}
+    {'key': '{{ key }}', 'value': {{ value }}}{{ "," if not loop.last }}
+    {%- endfor %}
+  ], lambda e: e.value is not null))
+{% endmacro %}
+{% macro databricks__c360_string_map(pairs) %}
+  map_filter(map(
+    {%- for key, value in pairs %}
+    '{{ key }}', {{ value }}{{ "," if not loop.last }}
+    {%- endfor %}
+  ), (k, v) -> v is not null)
+{% endmacro %}

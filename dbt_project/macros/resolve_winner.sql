@@ -1,0 +1,74 @@
+{#- The survivorship window: one place for the order that picks a golden value.
+
+    For each partition (a person's attribute) the candidates are ranked:
+      0. the attribute's survivorship rule from config (gold.survivorship):
+         source_priority -> its source order first; most_frequent -> the value most of
+         the person's records hold first; most_recent (default) -> nothing extra;
+      1. latest field time (`field_time`);
+      2. higher `confidence`;
+      3. better source priority (source_priority.csv, 1 = most trusted);
+      4. later ingestion (`ingestion_order`: landing date, file, line);
+      5. record node id (only to make the order total).
+    Returns the candidates with `rule` and `candidate_rank` (1 = the winner).
+-#}
+{% macro resolve_winner(candidates, partition_by=['customer_id', 'attribute'], attribute='attribute') %}
+  {%- set rules = c360_setting('survivorship') -%}
+  {%- set by_priority = [] -%}
+  {%- set by_frequency = [] -%}
+  {%- for name, rule in rules.items() -%}
+    {%- if rule['rule'] == 'source_priority' -%}{%- do by_priority.append(name) -%}{%- endif -%}
+    {%- if rule['rule'] == 'most_frequent' -%}{%- do by_frequency.append(name) -%}{%- endif -%}
+  {%- endfor %}
+  select
+    ranked.*,
+    row_number() over (
+      partition by {{ partition_by | join(', ') }}
+      order by
+        {%- if by_priority %}
+        rule_source_rank,
+        {%- endif %}
+        {%- if by_frequency %}
+        rule_frequency desc,
+        {%- endif %}
+        field_time desc,
+        confidence desc,
+        source_priority,
+        ingestion_order desc,
+        record_node_id
+    ) as candidate_rank
+  from (
+    select
+      c.*,
+      {{ survivorship_rule(attribute) }} as rule
+      {%- if by_priority %},
+      case
+      {%- for name in by_priority %}
+        {%- set order = rules[name]['sources'] or [] %}
+        when {{ attribute }} = '{{ name }}' then
+          case source_system
+          {%- for source in order %}
+            when '{{ source }}' then {{ loop.index }}
+          {%- endfor %}
+            else 100 + source_priority end
+      {%- endfor %}
+        else 0 end as rule_source_rank
+      {%- endif %}
+      {%- if by_frequency %},
+      case when {{ attribute }} in ('{{ by_frequency | join("', '") }}')
+        then count(*) over (partition by {{ partition_by | join(', ') }}, value)
+        else 0 end as rule_frequency
+      {%- endif %}
+    from {{ candidates }} as c
+  ) as ranked
+{%- endmacro %}
+
+
+{#- The rule name per attribute, for provenance. -#}
+{% macro survivorship_rule(attribute) %}
+  {%- set rules = c360_setting('survivorship') -%}
+  case {{ attribute }}
+  {%- for name, rule in rules.items() %}
+    when '{{ name }}' then '{{ rule["rule"] }}'
+  {%- endfor %}
+    else 'most_recent' end
+{%- endmacro %}

@@ -1,0 +1,37 @@
+-- One row per person and attribute: the winning current value (resolve_winner), its
+-- source record, field time and confidence, the rule that chose it, and how many
+-- distinct values and records competed.
+with ranked as (
+
+    {{ resolve_winner(ref('stg_attribute_candidates')) }}
+
+),
+
+competition as (
+
+    select
+        customer_id,
+        attribute,
+        count(distinct value) as competing_values,
+        count(*) as candidate_records
+    from {{ ref('stg_attribute_candidates') }}
+    group by customer_id, attribute
+
+)
+
+select
+    ranked.customer_id,
+    ranked.attribute,
+    ranked.value,
+    ranked.source_system,
+    ranked.record_node_id,
+    ranked.field_time,
+    ranked.confidence,
+    ranked.rule,
+    competition.competing_values,
+    competition.candidate_records
+from ranked
+inner join competition
+    on competition.customer_id = ranked.customer_id
+    and competition.attribute = ranked.attribute
+where ranked.candidate_rank = 1

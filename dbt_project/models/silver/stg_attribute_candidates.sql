@@ -1,0 +1,53 @@
+-- Every current attribute value of every customer record, with its person: the
+-- candidates gold resolution chooses from. One row per current HAS_* edge.
+with current_edges as (
+
+    select
+        source_node_id as record_node_id,
+        target_node_id,
+        rel_type,
+        source_system,
+        updated_at as field_time,
+        confidence
+    from {{ source('silver', 'relationships') }}
+    where is_current and substr(rel_type, 1, 4) = 'HAS_'
+
+),
+
+-- When the change that opened each edge was ingested: landing date, file and line,
+-- as one sortable string (the last tie-break: later ingestion wins).
+ingestion as (
+
+    select
+        record_node_id,
+        rel_type,
+        field_time,
+        max(concat(
+            cast(landing_date as {{ dbt.type_string() }}), '|', source_file, '|',
+            lpad(cast(source_line as {{ dbt.type_string() }}), 12, '0')
+        )) as ingestion_order
+    from {{ source('silver', 'field_changes') }}
+    where value is not null
+    group by record_node_id, rel_type, field_time
+
+)
+
+select
+    identity.person_id as customer_id,
+    nodes.node_type as attribute,
+    nodes.value,
+    edges.source_system,
+    edges.record_node_id,
+    edges.field_time,
+    edges.confidence,
+    {{ source_priority_rank('edges.source_system') }} as source_priority,
+    coalesce(ingestion.ingestion_order, '') as ingestion_order
+from current_edges as edges
+inner join {{ source('silver', 'identity') }} as identity
+    on identity.node_id = edges.record_node_id
+inner join {{ source('silver', 'nodes') }} as nodes
+    on nodes.node_id = edges.target_node_id
+left join ingestion
+    on ingestion.record_node_id = edges.record_node_id
+    and ingestion.rel_type = edges.rel_type
+    and ingestion.field_time = edges.field_time
