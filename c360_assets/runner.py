@@ -217,7 +217,9 @@ def materialize(landing: Path, lake: Path, select: str | None = None,
         echo(f"gold: dbt build of {len(gold)} model(s), then publishing to {paths.lake / 'gold'}")
         result = dg.materialize(
             assets, instance=instance, resources=resources,
-            selection=dg.AssetSelection.assets(*gold),
+            # ...with dbt's tests on the silver sources (checks of silver/relationships).
+            selection=(dg.AssetSelection.assets(*gold)
+                       | dg.AssetSelection.checks_for_assets(RELATIONSHIPS_KEY)),
             tags={"c360/launched_by": "cli"}, run_config=run_config, raise_on_error=False)
         summary.runs.append(("gold", result.run_id, result.success))
         summary.ok &= result.success
@@ -227,7 +229,7 @@ def materialize(landing: Path, lake: Path, select: str | None = None,
     for key in sorted(keys, key=lambda k: k.to_user_string()):
         table = summary.tables.get(key.to_user_string())
         path = paths.lake / "/".join(key.path)  # gold/<relation>: the published Delta table
-        if table is not None and delta.table_exists(path):
+        if table is not None and not table.table_rows and delta.table_exists(path):
             table.table_rows = delta.row_count(path)
     summary.ok &= not summary.problems
     return summary
@@ -246,6 +248,8 @@ def _collect(result: dg.ExecuteInProcessResult, summary: RunSummary) -> None:
         table = summary.tables.setdefault(name, TableSummary(name))
         md = mat.metadata
         table.rows_written += int(md["rows_written"].value) if "rows_written" in md else 0
+        if "dagster/row_count" in md:  # gold: the rebuilt table's rows (also if not published)
+            table.table_rows = int(md["dagster/row_count"].value)
         table.rows_quarantined += int(md["rows_quarantined"].value) if "rows_quarantined" in md else 0
         if "problems" in md:
             summary.warnings += [line.removeprefix("* ") for line in str(md["problems"].value).splitlines()]

@@ -178,8 +178,8 @@ def build_gold_asset(config: C360Config) -> dg.AssetsDefinition:
             if isinstance(event, dg.Output):
                 relation = context.asset_key_for_output(event.output_name).path[-1]
                 extra: dict[str, Any] = {}
-                if relation in counts:
-                    extra["dagster/row_count"] = counts[relation]
+                if relation in counts:  # a table model is rebuilt whole
+                    extra["dagster/row_count"] = extra["rows_written"] = counts[relation]
                 if relation in published:
                     extra["published_to"] = dg.MetadataValue.path(
                         str(gold_table(c360.lake, relation)))

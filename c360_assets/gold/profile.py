@@ -96,7 +96,7 @@ def candidates(lake: Path, person_id: str) -> pl.DataFrame:
              .select("source_node_id", "target_node_id", "source_system", "updated_at",
                      "confidence").collect())
     values = (_scan(lake / "silver" / "nodes", "silver is not built yet")
-              .filter(pl.col("node_id").is_in(edges.get_column("target_node_id").unique()))
+              .filter(pl.col("node_id").is_in(edges.get_column("target_node_id").unique().to_list()))
               .select("node_id", pl.col("node_type").alias("attribute"), "value").collect())
     priority = load_registry().priorities
     return (edges.join(values, left_on="target_node_id", right_on="node_id")
