@@ -192,7 +192,7 @@ def materialize(landing: Path, lake: Path, select: str | None = None,
             selection=dg.AssetSelection.assets(*source_keys),
             tags={"dagster/asset_partition_range_start": first.isoformat(),
                   "dagster/asset_partition_range_end": last.isoformat(),
-                  "c360/launched_by": "cli"},
+                  "c360/launched_by": "cli", "c360/stage": f"bronze/{source.name}"},
             run_config=run_config, raise_on_error=False)
         summary.runs.append((f"bronze/{source.name} {first}...{last}", result.run_id, result.success))
         summary.ok &= result.success
@@ -207,7 +207,7 @@ def materialize(landing: Path, lake: Path, select: str | None = None,
         result = dg.materialize(
             assets, instance=instance, resources=resources,
             selection=dg.AssetSelection.assets(*silver),
-            tags={"c360/launched_by": "cli"}, run_config=run_config, raise_on_error=False)
+            tags={"c360/launched_by": "cli", "c360/stage": "silver"}, run_config=run_config, raise_on_error=False)
         summary.runs.append(("silver", result.run_id, result.success))
         summary.ok &= result.success
         _collect(result, summary)
@@ -220,7 +220,7 @@ def materialize(landing: Path, lake: Path, select: str | None = None,
             # ...with dbt's tests on the silver sources (checks of silver/relationships).
             selection=(dg.AssetSelection.assets(*gold)
                        | dg.AssetSelection.checks_for_assets(RELATIONSHIPS_KEY)),
-            tags={"c360/launched_by": "cli"}, run_config=run_config, raise_on_error=False)
+            tags={"c360/launched_by": "cli", "c360/stage": "gold"}, run_config=run_config, raise_on_error=False)
         summary.runs.append(("gold", result.run_id, result.success))
         summary.ok &= result.success
         _collect(result, summary)

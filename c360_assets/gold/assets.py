@@ -10,6 +10,7 @@ marked `meta: c360_publish` are copied to `<lake>/gold/<relation>` as Delta.
 
 import contextlib
 import functools
+import importlib.metadata
 import os
 import shutil
 import sys
@@ -27,6 +28,7 @@ from dagster_dbt import (
     DbtProject,
     dbt_assets,
 )
+from packaging import version
 
 from c360_assets.bronze.assets import OWNERS
 from c360_assets.gold.publish import gold_db, gold_table, publish_tables
@@ -56,9 +58,25 @@ def dbt_executable() -> str:
     return str(local) if local.exists() else "dbt"
 
 
+class C360DbtCli(DbtCliResource):
+    """DbtCliResource that knows its dbt version without running `dbt --version`.
+
+    dagster-dbt asks the executable for its version before every command; here that
+    costs ~6 s (dbt's start-up plus an update check that cannot reach the internet).
+    The executable is the dbt-core installed with this Python, so its version is the
+    installed package's.
+    """
+
+    @functools.cached_property
+    def _cli_version(self) -> version.Version:
+        if self.dbt_executable == str(Path(sys.executable).parent / "dbt"):
+            return version.parse(importlib.metadata.version("dbt-core"))
+        return super()._cli_version
+
+
 def dbt_resource() -> DbtCliResource:
-    return DbtCliResource(project_dir=dbt_project(), dbt_executable=dbt_executable(),
-                          target=dbt_target())
+    return C360DbtCli(project_dir=dbt_project(), dbt_executable=dbt_executable(),
+                      target=dbt_target())
 
 
 def _project_files() -> Iterator[Path]:

@@ -13,6 +13,7 @@ from typing import Any
 
 from c360_assets.lib.config import SOURCE_NAMES, C360Config, ConfigError
 from c360_assets.lib.registry import Registry
+from c360_assets.silver.identity import LINK_KIND
 
 # Canonical attributes that point at entity nodes: never resolved as profile values.
 ENTITY_ATTRIBUTES = {"company", "owner", "mergedInto"}
@@ -31,6 +32,7 @@ def dbt_vars(config: C360Config, registry: Registry) -> dict[str, Any]:
         "source_priority": dict(sorted(registry.priorities.items(), key=lambda kv: kv[1])),
         "survivorship": {name: {"rule": rule.rule, "sources": rule.sources}
                          for name, rule in sorted(config.gold.survivorship.items())},
+        "placeholders": placeholders(config),
         "profile_recency_hours": config.gold.profile_recency_hours,
         "stale_after_hours": {s: config.freshness.stale_after(s) for s in SOURCE_NAMES},
     }}
@@ -38,3 +40,17 @@ def dbt_vars(config: C360Config, registry: Registry) -> dict[str, Any]:
 
 def dbt_vars_json(config: C360Config, registry: Registry) -> str:
     return json.dumps(dbt_vars(config, registry), separators=(",", ":"))
+
+
+def placeholders(config: C360Config) -> dict[str, list[str]]:
+    """Attribute -> the identity blocklist patterns of its kind (gold.demote_placeholders)."""
+    if not config.gold.demote_placeholders:
+        return {}
+    found = {attribute: config.identity.blocklist.get(kind, [])
+             for attribute, kind in sorted(LINK_KIND.items())}
+    for attribute, patterns in found.items():
+        for pattern in patterns:
+            if "'" in pattern:
+                raise ConfigError(f"c360.yaml: identity.blocklist: pattern {pattern!r} for "
+                                  f"{attribute}: a quote cannot be passed to SQL")
+    return {attribute: patterns for attribute, patterns in found.items() if patterns}

@@ -120,6 +120,10 @@ class GoldConfig(_Strict):
     # Per canonical attribute (registry `canonical_name`): its survivorship rule.
     # Attributes not listed use `most_recent`.
     survivorship: dict[str, SurvivorshipRule] = Field(default_factory=dict)
+    # Values matching identity.blocklist (role mailboxes, noreply/test addresses,
+    # all-zero phones) never win over a real value of the same attribute: a person's
+    # e-mail is not info@their-employer.com. They still win where nothing else exists.
+    demote_placeholders: bool = True
     # The dbt recency test on customer_profile.profile_resolved_at: gold older than this
     # fails it (a pipeline that stopped rebuilding).
     profile_recency_hours: int = Field(26, ge=1)

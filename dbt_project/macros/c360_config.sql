@@ -52,3 +52,23 @@
   {%- endfor %}
     else 999 end
 {%- endmacro %}
+
+
+{#- True where `value` of `attribute` is a placeholder (config identity.blocklist, when
+    gold.demote_placeholders): a role mailbox, a noreply/test address, an all-zero phone. -#}
+{% macro placeholder_flag(attribute, value) %}
+  {%- set patterns = c360_setting('placeholders') -%}
+  {%- if not patterns -%}
+  false
+  {%- else -%}
+  case
+  {%- for name, regexes in patterns.items() %}
+    when {{ attribute }} = '{{ name }}' then (
+      {%- for pattern in regexes %}
+      {{ c360_regex_match(value, pattern) }}{{ " or" if not loop.last }}
+      {%- endfor %}
+    )
+  {%- endfor %}
+    else false end
+  {%- endif -%}
+{% endmacro %}

@@ -51,3 +51,15 @@
     {%- endfor %}
   ), (k, v) -> v is not null)
 {% endmacro %}
+
+{#- `column` matches the regular expression `pattern` (RE2 / Java: the simple patterns
+    of config identity.blocklist mean the same in both). -#}
+{% macro c360_regex_match(column, pattern) %}
+  {{ return(adapter.dispatch('c360_regex_match', 'c360')(column, pattern)) }}
+{% endmacro %}
+{% macro default__c360_regex_match(column, pattern) %}
+  regexp_matches({{ column }}, '{{ pattern }}')
+{% endmacro %}
+{% macro databricks__c360_regex_match(column, pattern) %}
+  {{ column }} rlike r'{{ pattern }}'
+{% endmacro %}

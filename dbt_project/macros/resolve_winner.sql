@@ -1,6 +1,8 @@
 {#- The survivorship window: one place for the order that picks a golden value.
 
     For each partition (a person's attribute) the candidates are ranked:
+      -. placeholders last (`is_placeholder`: config identity.blocklist, e.g. info@...):
+         a role mailbox or test address never wins over a real value;
       0. the attribute's survivorship rule from config (gold.survivorship):
          source_priority -> its source order first; most_frequent -> the value most of
          the person's records hold first; most_recent (default) -> nothing extra;
@@ -24,6 +26,7 @@
     row_number() over (
       partition by {{ partition_by | join(', ') }}
       order by
+        case when is_placeholder then 1 else 0 end,
         {%- if by_priority %}
         rule_source_rank,
         {%- endif %}

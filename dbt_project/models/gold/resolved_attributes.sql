@@ -1,6 +1,7 @@
 -- One row per person and attribute: the winning current value (resolve_winner), its
--- source record, field time and confidence, the rule that chose it, and how many
--- distinct values and records competed.
+-- source record, field time and confidence, the rule that chose it, whether it is a
+-- placeholder (it won only because nothing else exists), and how many distinct values
+-- and records competed.
 with ranked as (
 
     {{ resolve_winner(ref('stg_attribute_candidates')) }}
@@ -28,6 +29,7 @@ select
     ranked.field_time,
     ranked.confidence,
     ranked.rule,
+    ranked.is_placeholder,
     competition.competing_values,
     competition.candidate_records
 from ranked

@@ -1,24 +1,37 @@
 -- Persons and attributes whose current values disagree: more than one distinct current
 -- value among the person's records, with the sources holding them and the winner.
-with disagreements as (
+with contested as (
+
+    select customer_id, attribute, competing_values, source_system as winning_source, rule
+    from {{ ref('resolved_attributes') }}
+    where competing_values > 1
+
+),
+
+holders as (
 
     select
-        customer_id,
-        attribute,
-        count(distinct value) as distinct_values,
-        count(distinct source_system) as source_count,
-        {{ c360_distinct_list('source_system') }} as sources
-    from {{ ref('stg_attribute_candidates') }}
-    group by customer_id, attribute
-    having count(distinct value) > 1
+        candidates.customer_id,
+        candidates.attribute,
+        count(distinct candidates.source_system) as source_count,
+        {{ c360_distinct_list('candidates.source_system') }} as sources
+    from {{ ref('stg_attribute_candidates') }} as candidates
+    inner join contested
+        on contested.customer_id = candidates.customer_id
+        and contested.attribute = candidates.attribute
+    group by candidates.customer_id, candidates.attribute
 
 )
 
 select
-    disagreements.*,
-    resolved.source_system as winning_source,
-    resolved.rule
-from disagreements
-inner join {{ ref('resolved_attributes') }} as resolved
-    on resolved.customer_id = disagreements.customer_id
-    and resolved.attribute = disagreements.attribute
+    contested.customer_id,
+    contested.attribute,
+    contested.competing_values as distinct_values,
+    holders.source_count,
+    holders.sources,
+    contested.winning_source,
+    contested.rule
+from contested
+inner join holders
+    on holders.customer_id = contested.customer_id
+    and holders.attribute = contested.attribute

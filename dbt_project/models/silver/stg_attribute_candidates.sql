@@ -1,5 +1,7 @@
 -- Every current attribute value of every customer record, with its person: the
 -- candidates gold resolution chooses from. One row per current HAS_* edge.
+-- `is_placeholder`: the value matches config identity.blocklist (role mailbox,
+-- noreply/test address, all-zero phone) and loses to any real value.
 with current_edges as (
 
     select
@@ -40,6 +42,7 @@ select
     edges.record_node_id,
     edges.field_time,
     edges.confidence,
+    {{ placeholder_flag('nodes.node_type', 'nodes.value') }} as is_placeholder,
     {{ source_priority_rank('edges.source_system') }} as source_priority,
     coalesce(ingestion.ingestion_order, '') as ingestion_order
 from current_edges as edges
