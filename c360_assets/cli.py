@@ -83,8 +83,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
     mat = argparse.Namespace(landing=str(landing), lake=str(lake), select=None, partitions=None,
                              log_level=args.log_level)
     code = cmd_materialize(mat)
+    from c360_assets.gold.profile import example_email
     from c360_assets.runner import dagster_home
 
+    email = example_email(lake)
+    if email:
+        print("\nA golden record, field by field (winner, source, field time, losers):")
+        print(f"  c360 profile {email}")
     home = dagster_home(lake)
     print("\nOpen the UI (asset graph, runs, partitions, check results):")
     print(f"  DAGSTER_HOME={home} C360_LANDING={landing} C360_LAKE={lake} \\\n"

@@ -161,6 +161,26 @@ def _published_relations(manifest: dict, keys: set[dg.AssetKey]) -> list[str]:
     return sorted(names)
 
 
+def _failed_nodes(invocation: Any) -> list[str]:
+    """`<node> <status>: <first line of its message>` for each failed dbt node."""
+    try:
+        results = invocation.get_artifact("run_results.json")["results"]
+    except Exception:  # noqa: BLE001 - dbt died before writing results: its log says why
+        return []
+    failed = []
+    for result in results:
+        if result["status"] not in ("error", "fail"):
+            continue
+        parts = result["unique_id"].split(".")
+        name = parts[-2] if parts[0] == "test" else parts[-1]  # tests end in a hash
+        lines = [line.strip() for line in (result.get("message") or "").splitlines()
+                 if line.strip()]
+        # dbt's first line is generic ("Runtime Error in model x"); the cause follows.
+        cause = next((line for line in lines if "Error:" in line), lines[0] if lines else "")
+        failed.append(f"{name} {result['status']}" + (f": {cause}" if cause else ""))
+    return failed
+
+
 def _row_counts(lake: Path, relations: list[str]) -> dict[str, int]:
     if not relations or not gold_db(lake).exists():
         return {}
@@ -206,9 +226,11 @@ def build_gold_asset(config: C360Config) -> dg.AssetsDefinition:
                     event = event.with_metadata({**event.metadata, **extra})
             yield event
         if not ok:
+            failed = _failed_nodes(invocation)
             raise dg.Failure(
-                description="dbt build failed: see the failed models and tests above; "
-                            "nothing was published to <lake>/gold/",
-                metadata={"dbt_command": " ".join(invocation.process.args[:3])})
+                description=f"dbt build failed ({'; '.join(failed) or 'see the dbt log'}); "
+                            f"nothing was published to {c360.lake / 'gold'}",
+                metadata={"failed": dg.MetadataValue.json(failed),
+                          "target_path": dg.MetadataValue.path(str(invocation.target_path))})
 
     return gold_dbt

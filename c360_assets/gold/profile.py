@@ -69,6 +69,19 @@ def find_profiles(lake: Path, key: str) -> pl.DataFrame:
     return found
 
 
+def example_email(lake: Path) -> str | None:
+    """The golden e-mail of a person with the most live records and a disagreement
+    resolved (for the demo's hint), or None before gold exists."""
+    path = gold_table(lake, PROFILE)
+    if not delta.table_exists(path):
+        return None
+    top = (pl.scan_delta(str(path)).filter(pl.col("email").is_not_null()
+                                           & (pl.col("phone_source") != pl.col("email_source")))
+           .sort(["source_record_count", "customer_id"], descending=[True, False])
+           .select("email").head(1).collect())
+    return top.item() if top.height else None
+
+
 def _holders(lake: Path, attribute: str, value: str) -> list[str]:
     """Persons with a record currently holding `attribute` = `value`."""
     nodes = _scan(lake / "silver" / "nodes", "silver is not built yet")

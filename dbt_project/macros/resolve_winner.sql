@@ -11,7 +11,8 @@
       3. better source priority (source_priority.csv, 1 = most trusted);
       4. later ingestion (`ingestion_order`: landing date, file, line);
       5. record node id (only to make the order total).
-    Returns the candidates with `rule` and `candidate_rank` (1 = the winner).
+    Returns the candidates with `rule`, `candidate_rank` (1 = the winner) and
+    `candidate_records` (the partition's size).
 -#}
 {% macro resolve_winner(candidates, partition_by=['customer_id', 'attribute'], attribute='attribute') %}
   {%- set rules = c360_setting('survivorship') -%}
@@ -23,6 +24,7 @@
   {%- endfor %}
   select
     ranked.*,
+    count(*) over (partition by {{ partition_by | join(', ') }}) as candidate_records,
     row_number() over (
       partition by {{ partition_by | join(', ') }}
       order by
@@ -42,26 +44,35 @@
   from (
     select
       c.*,
-      {{ survivorship_rule(attribute) }} as rule
+      {{ survivorship_rule('c.' ~ attribute) }} as rule
       {%- if by_priority %},
       case
       {%- for name in by_priority %}
         {%- set order = rules[name]['sources'] or [] %}
-        when {{ attribute }} = '{{ name }}' then
-          case source_system
+        when c.{{ attribute }} = '{{ name }}' then
+          case c.source_system
           {%- for source in order %}
             when '{{ source }}' then {{ loop.index }}
           {%- endfor %}
-            else 100 + source_priority end
+            else 100 + c.source_priority end
       {%- endfor %}
         else 0 end as rule_source_rank
       {%- endif %}
       {%- if by_frequency %},
-      case when {{ attribute }} in ('{{ by_frequency | join("', '") }}')
-        then count(*) over (partition by {{ partition_by | join(', ') }}, value)
-        else 0 end as rule_frequency
+      coalesce(frequency.holders, 0) as rule_frequency
       {%- endif %}
     from {{ candidates }} as c
+    {%- if by_frequency %}
+    -- How many of the person's records hold each value (most_frequent attributes only).
+    left join (
+      select {{ partition_by | join(', ') }}, value, count(*) as holders
+      from {{ candidates }}
+      where {{ attribute }} in ('{{ by_frequency | join("', '") }}')
+      group by {{ partition_by | join(', ') }}, value
+    ) as frequency
+      on {% for column in partition_by %}frequency.{{ column }} = c.{{ column }} and {% endfor -%}
+         frequency.value = c.value
+    {%- endif %}
   ) as ranked
 {%- endmacro %}
 

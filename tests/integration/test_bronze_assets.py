@@ -17,6 +17,7 @@ from deltalake import DeltaTable
 from c360_assets.bronze import SOURCES
 from c360_assets.bronze.assets import bronze_key
 from c360_assets.definitions import build_definitions
+from c360_assets.gold.assets import dbt_resource
 from c360_assets.lib import delta
 from c360_assets.lib.config import C360Config, SourceConfig
 from c360_assets.resources import C360Paths
@@ -32,7 +33,8 @@ def _run_partition(landing: Path, lake: Path, source: str, day: dt.date, instanc
     paths = C360Paths(landing_root=str(landing), lake_root=str(lake))
     defs = build_definitions(paths=paths)
     keys = [bronze_key(t) for s in SOURCES if s.name == source for t in s.tables]
-    result = dg.materialize(list(defs.assets), instance=instance, resources={"c360": paths},
+    result = dg.materialize(list(defs.assets), instance=instance,
+                            resources={"c360": paths, "dbt": dbt_resource()},
                             selection=dg.AssetSelection.assets(*keys), partition_key=day.isoformat())
     assert result.success
 

@@ -350,3 +350,26 @@ def test_profile_command_prints_winner_source_time_and_losers(world, capsys):
     person = profile_of(world[1], "maria.k@posteo.de")["customer_id"]
     assert main(["profile", person, "--lake", str(world[1])]) == 0
     assert main(["profile", "nobody@nowhere.org", "--lake", str(world[1])]) == 2
+
+
+def test_a_failing_blocking_check_stops_the_build_and_publishes_nothing(world, tmp_path):
+    """A duplicate current edge in silver fails dbt's source test (error severity): the
+    run fails, says why, and the published gold tables stay as they were."""
+    from c360_assets.lib import delta
+
+    landing, lake, _ = world
+    copy = tmp_path / "lake"
+    shutil.copytree(lake, copy)
+    edges = pl.read_delta(str(copy / "silver" / "relationships"))
+    duplicate = edges.filter(pl.col("is_current")).head(1).with_columns(
+        pl.col("target_node_id") + "-dup")
+    delta.write_rows(copy / "silver" / "relationships", duplicate, append=True)
+    before = delta.table_version(copy / "gold" / "customer_profile_v2")
+    summary = materialize(landing, copy, select="group:gold", config=load_config(),
+                          instance=instance_for(copy), log_level="ERROR", echo=lambda _: None)
+    assert not summary.ok
+    assert any("dbt build failed" in p and "nothing was published" in p
+               for p in summary.problems), summary.problems
+    checks = summary.tables["silver/relationships"].checks
+    assert [ok for name, ok in checks.items() if "no_duplicate_current_edges" in name] == [False]
+    assert delta.table_version(copy / "gold" / "customer_profile_v2") == before

@@ -1,13 +1,9 @@
 -- The live source records of each person (records with at least one current attribute
--- value; a fully deleted record no longer speaks for anyone), with their source ids.
-select
-    candidates.customer_id,
-    candidates.record_node_id,
-    candidates.source_system,
-    nodes.value as record_id
-from (
-    select distinct customer_id, record_node_id, source_system
-    from {{ ref('stg_attribute_candidates') }}
-) as candidates
-inner join {{ source('silver', 'nodes') }} as nodes
-    on nodes.node_id = candidates.record_node_id
+-- value; a fully deleted record no longer speaks for anyone), with their source ids:
+-- the record id is the part of `customer:<source>:<record id>` after the source.
+select distinct
+    customer_id,
+    record_node_id,
+    source_system,
+    substr(record_node_id, length(source_system) + 11) as record_id
+from {{ ref('stg_attribute_candidates') }}

@@ -8,14 +8,13 @@ with ranked as (
 
 ),
 
+-- Distinct values, counted only where more than one record competed (most partitions
+-- hold one candidate).
 competition as (
 
-    select
-        customer_id,
-        attribute,
-        count(distinct value) as competing_values,
-        count(*) as candidate_records
-    from {{ ref('stg_attribute_candidates') }}
+    select customer_id, attribute, count(distinct value) as competing_values
+    from ranked
+    where candidate_records > 1
     group by customer_id, attribute
 
 )
@@ -30,10 +29,10 @@ select
     ranked.confidence,
     ranked.rule,
     ranked.is_placeholder,
-    competition.competing_values,
-    competition.candidate_records
+    coalesce(competition.competing_values, 1) as competing_values,
+    ranked.candidate_records
 from ranked
-inner join competition
+left join competition
     on competition.customer_id = ranked.customer_id
     and competition.attribute = ranked.attribute
 where ranked.candidate_rank = 1
