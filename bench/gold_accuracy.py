@@ -25,12 +25,12 @@ from pathlib import Path
 
 import polars as pl
 
+from c360_assets.gold.profile import ATTRIBUTES
 from c360_assets.lib.registry import load_registry
 from c360_assets.silver.identity_build import truth_labels
 from c360_assets.silver.sources import TABLES
 
-CANONICAL = ("email", "firstName", "lastName", "fullName", "phone", "mobilePhone", "street",
-             "city", "postalCode", "country", "birthDate", "emailConsent")
+CANONICAL = tuple(attribute for attribute, _ in ATTRIBUTES)
 
 
 @dataclass

@@ -14,15 +14,14 @@ from typing import Any
 from c360_assets.lib.config import SOURCE_NAMES, C360Config, ConfigError
 from c360_assets.lib.registry import Registry
 from c360_assets.silver.identity import LINK_KIND
-
-# Canonical attributes that point at entity nodes: never resolved as profile values.
-ENTITY_ATTRIBUTES = {"company", "owner", "mergedInto"}
+from c360_assets.silver.sources import ENTITY_TARGETS
 
 
 def dbt_vars(config: C360Config, registry: Registry) -> dict[str, Any]:
     """The `c360` dbt var. Raises ConfigError for a survivorship rule on an attribute the
     registry does not know."""
-    known = {m.canonical_name for m in registry.mappings} - ENTITY_ATTRIBUTES
+    # Attributes pointing at entity nodes (company, owner, mergedInto) are not values.
+    known = {m.canonical_name for m in registry.mappings} - set(ENTITY_TARGETS)
     unknown = sorted(set(config.gold.survivorship) - known)
     if unknown:
         raise ConfigError(
