@@ -1,4 +1,9 @@
-"""The single Dagster entry point: `dagster dev -w workspace.yaml` loads `defs`."""
+"""The single Dagster entry point: `dagster dev -w workspace.yaml` loads `defs`.
+
+One lineage graph (bronze per source -> silver graph and identity -> gold dbt models),
+its checks, the job the automation launches, the 2-hourly schedule, the landing and alert
+sensors and the declarative-automation sensor.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,12 @@ from c360_assets.bronze import SOURCES
 from c360_assets.bronze.assets import build_bronze_asset
 from c360_assets.gold.assets import build_gold_asset, dbt_resource
 from c360_assets.lib.config import C360Config, load_config
+from c360_assets.ops.alerts import build_alert_sensor
+from c360_assets.ops.automation import build_automation_sensor
+from c360_assets.ops.checks import build_conflicts_check, no_duplicate_current_edges
+from c360_assets.ops.freshness import build_staleness_check
+from c360_assets.ops.schedules import build_schedule
+from c360_assets.ops.sensors import build_landing_sensor, c360_job
 from c360_assets.resources import C360Paths
 from c360_assets.silver.assets import build_identity_asset, build_silver_asset
 
@@ -18,6 +29,12 @@ def build_definitions(config: C360Config | None = None, paths: C360Paths | None 
     return dg.Definitions(
         assets=[*(build_bronze_asset(source, config) for source in SOURCES),
                 build_silver_asset(), build_identity_asset(), build_gold_asset(config)],
+        asset_checks=[*(build_staleness_check(source, config) for source in SOURCES),
+                      no_duplicate_current_edges, build_conflicts_check(config)],
+        jobs=[c360_job()],
+        schedules=[build_schedule(config)],
+        sensors=[build_landing_sensor(config), build_alert_sensor(config),
+                 build_automation_sensor(config.automation.running_by_default)],
         resources={"c360": paths or C360Paths.from_env(), "dbt": dbt_resource()},
     )
 

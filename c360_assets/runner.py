@@ -24,6 +24,7 @@ from c360_assets.definitions import build_definitions
 from c360_assets.gold.assets import dbt_resource
 from c360_assets.lib import delta
 from c360_assets.lib.config import C360Config, load_config
+from c360_assets.ops.checks import DUPLICATE_EDGES_CHECK
 from c360_assets.resources import C360Paths
 from c360_assets.silver.assets import (
     FIELD_CHANGES_KEY,
@@ -174,7 +175,7 @@ def materialize(landing: Path, lake: Path, select: str | None = None,
     instance = instance or instance_for(lake)
     summary = RunSummary()
     run_config = {"loggers": {"console": {"config": {"log_level": log_level}}}}
-    assets = list(defs.assets or [])
+    assets = [*(defs.assets or []), *(defs.asset_checks or [])]
     resources = {"c360": paths, "dbt": dbt_resource()}
     for source in SOURCES:
         source_keys = {bronze_key(t) for t in source.tables} & keys
@@ -198,6 +199,9 @@ def materialize(landing: Path, lake: Path, select: str | None = None,
         summary.ok &= result.success
         _collect(result, summary)
     # Each silver multi-asset builds its tables together; identity follows the graph.
+    dbt_checks = dg.AssetSelection.checks(*(
+        k for k in defs.resolve_asset_graph().asset_check_keys
+        if k.asset_key == RELATIONSHIPS_KEY and k.name != DUPLICATE_EDGES_CHECK))
     silver = ((SILVER_KEYS if keys & SILVER_KEYS else set())
               | (IDENTITY_KEYS if keys & IDENTITY_KEYS else set()))
     if silver:
@@ -207,8 +211,7 @@ def materialize(landing: Path, lake: Path, select: str | None = None,
         result = dg.materialize(
             assets, instance=instance, resources=resources,
             # dbt's test of silver/relationships runs with gold (dbt runs it), not here.
-            selection=(dg.AssetSelection.assets(*silver)
-                       - dg.AssetSelection.checks_for_assets(RELATIONSHIPS_KEY)),
+            selection=dg.AssetSelection.assets(*silver) - dbt_checks,
             tags={"c360/launched_by": "cli", "c360/stage": "silver"}, run_config=run_config, raise_on_error=False)
         summary.runs.append(("silver", result.run_id, result.success))
         summary.ok &= result.success
@@ -220,8 +223,7 @@ def materialize(landing: Path, lake: Path, select: str | None = None,
         result = dg.materialize(
             assets, instance=instance, resources=resources,
             # ...with dbt's tests on the silver sources (checks of silver/relationships).
-            selection=(dg.AssetSelection.assets(*gold)
-                       | dg.AssetSelection.checks_for_assets(RELATIONSHIPS_KEY)),
+            selection=dg.AssetSelection.assets(*gold) | dbt_checks,
             tags={"c360/launched_by": "cli", "c360/stage": "gold"}, run_config=run_config, raise_on_error=False)
         summary.runs.append(("gold", result.run_id, result.success))
         summary.ok &= result.success

@@ -12,10 +12,11 @@ from collections.abc import Iterator
 import dagster as dg
 import polars as pl
 
-from c360_assets.bronze.contract import SourceSpec, TableSpec
+from c360_assets.bronze import watch
+from c360_assets.bronze.contract import LANDING_DATE_COL, SourceSpec, TableSpec
 from c360_assets.bronze.landing import TableBatch, ingest_table
 from c360_assets.lib import delta
-from c360_assets.lib.config import C360Config
+from c360_assets.lib.config import SOURCE_NAMES, C360Config
 from c360_assets.lib.preview import masked_preview
 from c360_assets.resources import C360Paths
 
@@ -27,8 +28,13 @@ def bronze_key(table: TableSpec) -> dg.AssetKey:
     return dg.AssetKey(["bronze", table.key])
 
 
-def source_partitions(source: SourceSpec, config: C360Config) -> dg.DailyPartitionsDefinition:
-    start = config.source(source.name).start_date
+def bronze_partitions(config: C360Config) -> dg.DailyPartitionsDefinition:
+    """Landing days, shared by every source so that one job (the schedule's) can run any.
+
+    Starts at the earliest `sources.<name>.start_date`; a source's own start date is
+    enforced when its landing days are chosen (earlier day folders are reported).
+    """
+    start = min(config.source(name).start_date for name in SOURCE_NAMES)
     # end_offset=1: today's landing folder is a valid partition as soon as it lands.
     return dg.DailyPartitionsDefinition(start_date=start.isoformat(), end_offset=1)
 
@@ -61,7 +67,8 @@ def _table_metadata(batch: TableBatch, version: int, path: str, newest: dt.datet
 
 def build_bronze_asset(source: SourceSpec, config: C360Config) -> dg.AssetsDefinition:
     """The bronze multi-asset of one source: one Delta table per landed table."""
-    partitions = source_partitions(source, config)
+    from c360_assets.ops.freshness import freshness_policy  # ops builds on bronze's keys
+    partitions = bronze_partitions(config)
     specs = [
         dg.AssetSpec(
             key=bronze_key(table),
@@ -72,14 +79,15 @@ def build_bronze_asset(source: SourceSpec, config: C360Config) -> dg.AssetsDefin
             tags={"source": source.name, "layer": "bronze"},
             partitions_def=partitions,
             metadata={"landing_path": f"<landing>/{source.name}/{table.name}/<YYYY-MM-DD>/"},
+            freshness_policy=freshness_policy(source.name, config),
         )
         for table in source.tables
     ]
     checks = [
         dg.AssetCheckSpec(
             QUARANTINE_CHECK, asset=bronze_key(table),
-            description=(f"Share of rows quarantined in the materialised partitions stays at or "
-                         f"below bronze.quarantine_warn_rate "
+            description=(f"In every materialised partition (landing day), the share of rows "
+                         f"quarantined stays at or below bronze.quarantine_warn_rate "
                          f"({config.bronze.quarantine_warn_rate:.1%})."),
         )
         for table in source.tables
@@ -100,6 +108,9 @@ def build_bronze_asset(source: SourceSpec, config: C360Config) -> dg.AssetsDefin
         days = sorted(dt.date.fromisoformat(k) for k in context.partition_keys)
         first, last = days[0], days[-1]
         ingested_at = dt.datetime.now(dt.UTC)
+        # What the landing days look like before reading: recorded in the ingest ledger
+        # when the run succeeds, so the schedule knows what is stale.
+        fingerprints = {d.isoformat(): watch.day_fingerprint(c360.landing, source, d) for d in days}
         for table in source.tables:
             key = bronze_key(table)
             if key not in context.selected_asset_keys:
@@ -120,32 +131,69 @@ def build_bronze_asset(source: SourceSpec, config: C360Config) -> dg.AssetsDefin
             context.log.info(
                 f"{table.key}: {batch.good.height} rows written, {batch.quarantine.height} "
                 f"quarantined, {batch.duplicates_dropped} duplicates dropped ({batch.files} files)")
-            rate = batch.quarantine.height / max(batch.rows_read, 1)
             check_results = []
             if dg.AssetCheckKey(key, QUARANTINE_CHECK) in context.selected_asset_check_keys:
-                check_results.append(dg.AssetCheckResult(
-                    check_name=QUARANTINE_CHECK,
-                    asset_key=key,
-                    passed=rate <= config.bronze.quarantine_warn_rate,
-                    severity=dg.AssetCheckSeverity.WARN,
-                    metadata={
-                        "quarantine_rate": rate,
-                        "rows_quarantined": batch.quarantine.height,
-                        "rows_read": batch.rows_read,
-                        "threshold": config.bronze.quarantine_warn_rate,
-                        "quarantine_table": dg.MetadataValue.path(
-                            str(c360.quarantine_table(table.key))),
-                        "reasons": dg.MetadataValue.md(_top_reasons(batch.quarantine)),
-                    },
-                ))
+                check_results.append(quarantine_check(
+                    key, batch, config.bronze.quarantine_warn_rate,
+                    str(c360.quarantine_table(table.key))))
             yield dg.MaterializeResult(
                 asset_key=key,
                 metadata=_table_metadata(batch, version, str(path), newest,
                                          config.bronze.preview_rows),
                 check_results=check_results,
             )
+        if {bronze_key(t) for t in source.tables} <= set(context.selected_asset_keys):
+            watch.record_ingested(c360.lake, source.name, fingerprints)
 
     return _bronze
+
+
+def quarantine_rates(batch: TableBatch) -> pl.DataFrame:
+    """Per landing day: rows kept, rows quarantined and the quarantined share."""
+    kept = batch.good.group_by(LANDING_DATE_COL).agg(pl.len().alias("rows_kept"))
+    held = batch.quarantine.group_by(LANDING_DATE_COL).agg(pl.len().alias("rows_quarantined"))
+    return (kept.join(held, on=LANDING_DATE_COL, how="full", coalesce=True)
+            .fill_null(0)
+            .with_columns((pl.col("rows_quarantined")
+                           / (pl.col("rows_kept") + pl.col("rows_quarantined"))).alias("rate"))
+            .sort(LANDING_DATE_COL))
+
+
+def quarantine_check(key: dg.AssetKey, batch: TableBatch, threshold: float,
+                     quarantine_path: str) -> dg.AssetCheckResult:
+    """Fails when any landing day of the run quarantined more than `threshold` of its rows."""
+    rates = quarantine_rates(batch)
+    over = rates.filter(pl.col("rate") > threshold)
+    worst = rates.sort("rate", descending=True).head(20)
+    examples = batch.quarantine.head(20)
+    return dg.AssetCheckResult(
+        check_name=QUARANTINE_CHECK,
+        asset_key=key,
+        passed=over.is_empty(),
+        severity=dg.AssetCheckSeverity.WARN,
+        description=(f"{over.height} of {rates.height} landing day(s) above "
+                     f"{threshold:.1%} quarantined" if over.height else None),
+        metadata={
+            "partitions_over_threshold": over.height,
+            "partitions_checked": rates.height,
+            "max_quarantine_rate": float(rates["rate"].max() or 0.0) if rates.height else 0.0,
+            "rows_quarantined": batch.quarantine.height,
+            "rows_read": batch.rows_read,
+            "threshold": threshold,
+            "worst_partitions": dg.MetadataValue.md("\n".join(
+                f"* {r[LANDING_DATE_COL]}: {r['rate']:.2%} ({r['rows_quarantined']} of "
+                f"{r['rows_kept'] + r['rows_quarantined']})"
+                for r in worst.iter_rows(named=True)) or "_no rows_"),
+            "examples": dg.MetadataValue.md("\n".join(
+                f"* `{r['_source_file']}` line {r['line']}, column `{r['column']}`: {r['reason']}"
+                for r in examples.iter_rows(named=True)) or "_nothing quarantined_"),
+            "reasons": dg.MetadataValue.md(_top_reasons(batch.quarantine)),
+            "quarantine_table": dg.MetadataValue.path(quarantine_path),
+            "reproduce": dg.MetadataValue.md(
+                "```sql\nSELECT _landing_date, reason, count(*) FROM "
+                f"delta_scan('{quarantine_path}') GROUP BY ALL ORDER BY 3 DESC\n```"),
+        },
+    )
 
 
 def _top_reasons(quarantine: pl.DataFrame, limit: int = 10) -> str:

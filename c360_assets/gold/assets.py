@@ -35,6 +35,7 @@ from c360_assets.gold.publish import gold_db, gold_table, publish_tables
 from c360_assets.gold.settings import dbt_vars_json
 from c360_assets.lib.config import REPO_ROOT, C360Config
 from c360_assets.lib.registry import load_registry
+from c360_assets.ops.automation import FOLLOW_UPSTREAM
 from c360_assets.resources import C360Paths
 
 DBT_PROJECT_DIR = REPO_ROOT / "dbt_project"
@@ -129,6 +130,7 @@ class GoldTranslator(DagsterDbtTranslator):
             tags={**spec.tags, "layer": "gold"},
             description=(props.get("description") or "").strip() or spec.description,
             metadata=metadata,
+            automation_condition=FOLLOW_UPSTREAM,
         )
 
 

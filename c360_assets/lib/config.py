@@ -149,6 +149,61 @@ class FreshnessConfig(_Strict):
         return self.sources.get(source, self.stale_after_hours)
 
 
+class ChecksConfig(_Strict):
+    """Asset-check thresholds that are not a layer's own (architecture, "Operations")."""
+
+    # attribute_conflicts check: warn when persons with sources disagreeing on a current
+    # value grew by more than this share since the previous evaluation.
+    conflict_growth_alarm: float = Field(0.10, ge=0.0)
+
+
+class AutomationConfig(_Strict):
+    """The schedule and the sensors (`dagster dev`)."""
+
+    # Runs what is stale: landing day folders not ingested as they are now, then the
+    # data-staleness checks. Cron in `timezone`.
+    schedule_cron: str = "0 */2 * * *"
+    timezone: str = "Europe/Berlin"
+    # Seconds between landing-sensor and alert-sensor evaluations.
+    landing_sensor_interval_s: int = Field(60, ge=10)
+    alert_sensor_interval_s: int = Field(60, ge=10)
+    # Start the schedule and sensors as soon as the code location loads (else turn them
+    # on in the UI: Automation).
+    running_by_default: bool = True
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        import zoneinfo
+
+        try:
+            zoneinfo.ZoneInfo(value)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r} (IANA name, e.g. Europe/Berlin)") from None
+        return value
+
+    @field_validator("schedule_cron")
+    @classmethod
+    def _valid_cron(cls, value: str) -> str:
+        from dagster._utils.schedules import is_valid_cron_string
+
+        if not is_valid_cron_string(value):
+            raise ValueError(f"not a cron expression: {value!r}")
+        return value
+
+
+class AlertsConfig(_Strict):
+    """Where alerts go: always the JSONL log under the lake, plus a webhook if set."""
+
+    # The environment variable holding the webhook URL (Slack-compatible JSON); unset or
+    # empty: no webhook. A URL is a secret, so it never lives in this file.
+    webhook_env: str = "C360_ALERT_WEBHOOK_URL"
+    webhook_timeout_s: float = Field(10.0, gt=0)
+    webhook_retries: int = Field(3, ge=0, le=10)
+    # The alert log, relative to the lake root.
+    log_path: str = "_ops/alerts.jsonl"
+
+
 class C360Config(_Strict):
     sources: dict[str, SourceConfig] = Field(
         default_factory=lambda: {name: SourceConfig() for name in SOURCE_NAMES}
@@ -157,6 +212,9 @@ class C360Config(_Strict):
     identity: IdentityConfig = IdentityConfig()
     gold: GoldConfig = GoldConfig()
     freshness: FreshnessConfig = FreshnessConfig()
+    checks: ChecksConfig = ChecksConfig()
+    automation: AutomationConfig = AutomationConfig()
+    alerts: AlertsConfig = AlertsConfig()
 
     def source(self, name: str) -> SourceConfig:
         return self.sources.get(name, SourceConfig())

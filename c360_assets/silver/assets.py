@@ -6,11 +6,13 @@ since the last silver run (its watermark) and rewrites only the touched records'
 """
 
 import dagster as dg
+import polars as pl
 
 from c360_assets.bronze import SOURCES
 from c360_assets.bronze.assets import OWNERS, bronze_key
 from c360_assets.lib import delta
 from c360_assets.lib.registry import load_registry
+from c360_assets.ops.automation import FOLLOW_UPSTREAM
 from c360_assets.resources import C360Paths
 from c360_assets.silver import build
 
@@ -42,7 +44,7 @@ def build_silver_asset() -> dg.AssetsDefinition:
     deps = [bronze_key(t) for s in SOURCES for t in s.tables]
     specs = [dg.AssetSpec(key, deps=deps, description=DESCRIPTIONS[key], group_name="silver",
                           kinds={"polars", "delta"}, owners=OWNERS,
-                          tags={"layer": "silver"})
+                          tags={"layer": "silver"}, automation_condition=FOLLOW_UPSTREAM)
              for key in (FIELD_CHANGES_KEY, NODES_KEY, RELATIONSHIPS_KEY)]
 
     @dg.multi_asset(name="silver_graph", specs=specs, pool=SILVER_POOL, can_subset=False)
@@ -106,7 +108,7 @@ def build_identity_asset() -> dg.AssetsDefinition:
     specs = [dg.AssetSpec(key, deps=[NODES_KEY, RELATIONSHIPS_KEY],
                           description=IDENTITY_DESCRIPTIONS[key], group_name="silver",
                           kinds={"splink", "duckdb", "delta"}, owners=OWNERS,
-                          tags={"layer": "silver"})
+                          tags={"layer": "silver"}, automation_condition=FOLLOW_UPSTREAM)
              for key in (IDENTITY_KEY, IDENTITY_EVENTS_KEY)]
     check = dg.AssetCheckSpec(
         CLUSTER_SIZE_CHECK, asset=IDENTITY_KEY,
@@ -155,6 +157,14 @@ def build_identity_asset() -> dg.AssetsDefinition:
                 "path": dg.MetadataValue.path(str(p)),
             })
         previous = report.previous_largest_cluster
+        identity_path = identity_build.path(c360.lake, identity_build.IDENTITY)
+        sizes = (pl.scan_delta(str(identity_path)).group_by("person_id")
+                 .agg(pl.len().alias("records"), pl.col("rule").mode().first().alias("rule"))
+                 .filter(pl.col("records") > 1).collect()
+                 if delta.table_exists(identity_path)
+                 else pl.DataFrame(schema={"person_id": pl.String, "records": pl.UInt32,
+                                           "rule": pl.String}))
+        largest = sizes.sort(["records", "person_id"], descending=[True, False]).head(20)
         too_big = report.largest_cluster > config.cluster_size_alarm
         jumped = (previous is not None and report.mode != "no-op"
                   and report.largest_cluster > previous * config.cluster_jump_alarm)
@@ -166,9 +176,15 @@ def build_identity_asset() -> dg.AssetsDefinition:
                       "alarm_size": config.cluster_size_alarm,
                       "alarm_jump": config.cluster_jump_alarm,
                       "cluster_sizes": dg.MetadataValue.json(report.cluster_sizes),
+                      "persons_over_alarm": sizes.filter(
+                          pl.col("records") > config.cluster_size_alarm).height,
+                      "largest_persons": dg.MetadataValue.md("\n".join(
+                          f"* `{r['person_id']}`: {r['records']} records (mostly {r['rule']})"
+                          for r in largest.iter_rows(named=True)) or "_none_"),
                       "reproduce": dg.MetadataValue.md(
-                          "`c360 explain <person_id>` on the largest person; sizes: "
-                          "`SELECT person_id, count(*) FROM silver/identity GROUP BY 1 "
-                          "ORDER BY 2 DESC`")})
+                          "`c360 explain <person_id>` on a person above; sizes:\n\n```sql\n"
+                          "SELECT person_id, count(*) AS records\n"
+                          f"FROM delta_scan('{identity_path}')\nGROUP BY 1 ORDER BY 2 DESC "
+                          "LIMIT 20\n```")})
 
     return silver_identity

@@ -54,7 +54,8 @@ def test_definitions_validate_from_workspace_yaml() -> None:
 
 
 def test_five_partitioned_bronze_assets_with_descriptions_groups_kinds_owners() -> None:
-    config = C360Config(sources={"sap": SourceConfig(start_date=dt.date(2024, 3, 1))})
+    config = C360Config(sources={"sap": SourceConfig(start_date=dt.date(2024, 3, 1)),
+                                 "zendesk": SourceConfig(start_date=dt.date(2023, 5, 1))})
     defs = build_definitions(config, C360Paths(landing_root="/l", lake_root="/k"))
     assets = [a for a in defs.assets if a.node_def.name.startswith("bronze_")]
     assert sorted(a.node_def.name for a in assets) == [f"bronze_{s.name}" for s in sorted(SOURCES, key=lambda s: s.name)]
@@ -65,8 +66,11 @@ def test_five_partitioned_bronze_assets_with_descriptions_groups_kinds_owners() 
             assert spec.kinds == {"polars", "delta"}
             assert spec.owners == ["team:data-platform"]
             assert len(spec.description or "") > 80
+    # One partitions definition (the earliest start date), so one job can run any source.
+    assert len({a.partitions_def for a in assets}) == 1
+    assert assets[0].partitions_def.start.date() == dt.date(2020, 1, 1)
     sap = next(a for a in assets if a.node_def.name == "bronze_sap")
-    assert sap.partitions_def.start.date() == dt.date(2024, 3, 1)
+    assert sap.specs_by_key[dg.AssetKey(["bronze", "sap_kna1"])].freshness_policy is not None
     assert {k.to_user_string() for k in sap.keys} == {"bronze/sap_kna1", "bronze/sap_adr6"}
 
 

@@ -1,0 +1,111 @@
+"""What changed in the landing zone: day-folder fingerprints and the ingest ledger.
+
+Pure, Dagster-free. A day's fingerprint is a digest of every data file of the source's
+tables for that landing day (table, name, size, modification time): a new file, a
+rewritten file or a removed file changes it. The landing sensor compares fingerprints
+with its cursor (what it saw last); the schedule compares them with the ingest ledger
+(what bronze really ingested, written by the bronze asset after its Delta commits).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+from c360_assets.bronze.contract import SourceSpec
+from c360_assets.bronze.landing import FORMATS, landed_days, table_dir
+
+LEDGER_DIR = Path("_ops") / "ingested"
+
+
+def day_fingerprint(root: Path, source: SourceSpec, day: dt.date) -> str | None:
+    """Digest of the day's data files across the source's tables (None: no files)."""
+    entries: list[str] = []
+    for spec in source.tables:
+        folder = table_dir(root, source.name, spec.name) / day.isoformat()
+        if not folder.is_dir():
+            continue
+        with os.scandir(folder) as it:
+            for entry in it:
+                if entry.name.startswith((".", "_")) or not entry.is_file():
+                    continue
+                if entry.name.rsplit(".", 1)[-1].lower() not in FORMATS:
+                    continue  # reported by the bronze asset, not data
+                st = entry.stat()
+                entries.append(f"{spec.name}/{entry.name}\t{st.st_size}\t{st.st_mtime_ns}")
+    if not entries:
+        return None
+    return hashlib.sha256("\n".join(sorted(entries)).encode()).hexdigest()[:16]
+
+
+def scan_source(root: Path, source: SourceSpec, start: dt.date | None = None,
+                end: dt.date | None = None) -> dict[str, str]:
+    """{landing day: fingerprint} for every day folder with data files in [start, end]."""
+    days, _problems = landed_days(root, source)  # layout problems: the bronze run reports them
+    out: dict[str, str] = {}
+    for day in days:
+        if (start and day < start) or (end and day > end):
+            continue
+        fp = day_fingerprint(root, source, day)
+        if fp is not None:
+            out[day.isoformat()] = fp
+    return out
+
+
+def changed_days(seen: Mapping[str, str], now: Mapping[str, str]) -> list[dt.date]:
+    """Days that are new, or whose fingerprint differs from `seen`."""
+    return sorted(dt.date.fromisoformat(d) for d, fp in now.items() if seen.get(d) != fp)
+
+
+def contiguous_ranges(days: Iterable[dt.date]) -> list[tuple[dt.date, dt.date]]:
+    """[2026-03-01, 2026-03-02, 2026-03-05] -> [(03-01, 03-02), (03-05, 03-05)]."""
+    ranges: list[tuple[dt.date, dt.date]] = []
+    for day in sorted(set(days)):
+        if ranges and day - ranges[-1][1] == dt.timedelta(days=1):
+            ranges[-1] = (ranges[-1][0], day)
+        else:
+            ranges.append((day, day))
+    return ranges
+
+
+def range_digest(fingerprints: Mapping[str, str], first: dt.date, last: dt.date) -> str:
+    """One digest for the fingerprints of the days in a range (for run keys)."""
+    items = sorted((d, fp) for d, fp in fingerprints.items()
+                   if first.isoformat() <= d <= last.isoformat())
+    return hashlib.sha256(json.dumps(items).encode()).hexdigest()[:12]
+
+
+def ledger_path(lake: Path, source: str) -> Path:
+    return lake / LEDGER_DIR / f"{source}.json"
+
+
+def read_ledger(lake: Path, source: str) -> dict[str, str]:
+    """{landing day: fingerprint} of what bronze ingested last for each day."""
+    path = ledger_path(lake, source)
+    if not path.exists():
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError:
+        return {}  # a torn ledger only costs a re-ingest (idempotent)
+    return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
+
+
+def record_ingested(lake: Path, source: str, fingerprints: Mapping[str, str | None],
+                    ) -> None:
+    """Record the fingerprints a bronze run ingested (None: the day had no files)."""
+    ledger = read_ledger(lake, source)
+    for day, fp in fingerprints.items():
+        if fp is None:
+            ledger.pop(day, None)
+        else:
+            ledger[day] = fp
+    path = ledger_path(lake, source)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(dict(sorted(ledger.items())), indent=0), encoding="utf-8")
+    tmp.replace(path)
