@@ -1,7 +1,8 @@
 """Alerts: failed and recovered asset checks and failed runs, to a log and a webhook.
 
-The alert sensor reads Dagster's event log after its cursor (check evaluations and run
-failures) and keeps the last known state of every check in the cursor, so it alerts on
+The alert sensor reads each check's evaluations after the last one it saw, and run
+failures after its position in that stream, and keeps the last known state of every check
+in its cursor, so it alerts on
 *state changes* only: a check that keeps failing is one alert, its recovery is one
 more. A failed run is one alert. On its very first tick the sensor takes the history
 as its baseline: checks failing at that moment are reported once, older transitions and
@@ -28,6 +29,10 @@ from pathlib import Path
 
 import dagster as dg
 from dagster._core.events import DagsterEventType
+from dagster._core.storage.asset_check_execution_record import (
+    AssetCheckExecutionRecord,
+    AssetCheckExecutionRecordStatus,
+)
 
 from c360_assets.lib.config import AlertsConfig, C360Config
 from c360_assets.resources import C360Paths
@@ -35,6 +40,7 @@ from c360_assets.resources import C360Paths
 ALERT_SENSOR = "alert_sensor"
 BATCH = 1000
 PASSED, FAILED = "passed", "failed"
+COMPLETED = (AssetCheckExecutionRecordStatus.SUCCEEDED, AssetCheckExecutionRecordStatus.FAILED)
 
 
 @dataclass
@@ -106,10 +112,6 @@ class AlertSink:
         return delivery
 
 
-def _check_subject(evaluation) -> str:  # noqa: ANN001 - AssetCheckEvaluation
-    return f"{evaluation.asset_key.to_user_string()}:{evaluation.check_name}"
-
-
 def _metadata_summary(metadata: dict) -> dict[str, object]:
     out: dict[str, object] = {}
     for key, value in metadata.items():
@@ -120,7 +122,7 @@ def _metadata_summary(metadata: dict) -> dict[str, object]:
 
 
 def check_alert(evaluation, state: str, run_id: str | None) -> Alert:  # noqa: ANN001
-    subject = _check_subject(evaluation)
+    subject = f"{evaluation.asset_key.to_user_string()}:{evaluation.check_name}"
     details = _metadata_summary(dict(evaluation.metadata or {}))
     if state == FAILED:
         message = evaluation.description or f"check {evaluation.check_name} failed"
@@ -132,43 +134,60 @@ def check_alert(evaluation, state: str, run_id: str | None) -> Alert:  # noqa: A
                  run_id=run_id, details=details)
 
 
-def _records(instance: dg.DagsterInstance, event_type: DagsterEventType, after: int | None):
-    """Event records of one type after a storage id, oldest first, all of them."""
+def _check_records(instance: dg.DagsterInstance, key: dg.AssetCheckKey, after: int,
+                   ) -> list[AssetCheckExecutionRecord]:
+    """Completed evaluations of one check with ids after `after`, oldest first."""
+    found: list[AssetCheckExecutionRecord] = []
+    cursor = None
+    while True:  # the history is newest first; page back until `after`
+        page = instance.event_log_storage.get_asset_check_execution_history(
+            key, limit=BATCH, cursor=cursor)
+        found += [r for r in page if r.id > after]
+        if len(page) < BATCH or page[-1].id <= after:
+            break
+        cursor = page[-1].id
+    done = [r for r in found if r.status in COMPLETED and r.event is not None]
+    return sorted(done, key=lambda r: r.id)
+
+
+def _run_failures(instance: dg.DagsterInstance, cursor: str | None) -> tuple[list, str | None]:
     records = []
     while True:
-        batch = instance.get_event_records(
-            dg.EventRecordsFilter(event_type=event_type, after_cursor=after),
-            limit=BATCH, ascending=True)
-        records += batch
-        if len(batch) < BATCH:
-            return records
-        after = batch[-1].storage_id
+        result = instance.fetch_run_status_changes(DagsterEventType.RUN_FAILURE, limit=BATCH,
+                                                   cursor=cursor, ascending=True)
+        records += result.records
+        cursor = result.cursor or cursor
+        if not result.has_more:
+            return records, cursor
 
 
-def evaluate_alerts(instance: dg.DagsterInstance, cursor: dict) -> tuple[list[Alert], dict]:
-    """Alerts for what happened after `cursor`, and the new cursor (pure of side effects)."""
+def evaluate_alerts(instance: dg.DagsterInstance, check_keys: list[dg.AssetCheckKey],
+                    cursor: dict) -> tuple[list[Alert], dict]:
+    """Alerts for what happened after `cursor`, and the new cursor (no side effects).
+
+    The cursor holds, per check, the id of the last evaluation seen and its state, and the
+    position in the run-failure stream.
+    """
     baseline = not cursor
-    states: dict[str, str] = dict(cursor.get("checks", {}))
+    checks: dict[str, dict] = {k: dict(v) for k, v in cursor.get("checks", {}).items()}
     alerts: list[Alert] = []
-    checks = _records(instance, DagsterEventType.ASSET_CHECK_EVALUATION, cursor.get("checks_after"))
-    last_failing: dict[str, tuple] = {}
-    for record in checks:
-        entry = record.event_log_entry
-        evaluation = entry.dagster_event.event_specific_data
-        subject = _check_subject(evaluation)
-        state = PASSED if evaluation.passed else FAILED
-        previous = states.get(subject, PASSED)  # unknown = healthy: its first failure alerts
-        states[subject] = state
-        if baseline:
-            last_failing[subject] = (evaluation, entry.run_id) if state == FAILED else None
-        elif state != previous:
-            alerts.append(check_alert(evaluation, state, entry.run_id))
-    if baseline:  # checks failing right now, once each
-        alerts += [check_alert(ev, FAILED, run_id)
-                   for ev, run_id in (v for v in last_failing.values() if v)]
-    runs = _records(instance, DagsterEventType.RUN_FAILURE, cursor.get("runs_after"))
+    for key in sorted(check_keys, key=lambda k: (k.asset_key.to_user_string(), k.name)):
+        subject = f"{key.asset_key.to_user_string()}:{key.name}"
+        seen = checks.get(subject, {"id": 0, "state": PASSED})  # unknown = healthy
+        records = _check_records(instance, key, seen["id"])
+        for record in records:
+            evaluation = record.event.dagster_event.event_specific_data
+            state = PASSED if evaluation.passed else FAILED
+            if not baseline and state != seen["state"]:
+                alerts.append(check_alert(evaluation, state, record.run_id))
+            seen = {"id": record.id, "state": state}
+        if baseline and seen["state"] == FAILED:  # failing right now: once
+            alerts.append(check_alert(records[-1].event.dagster_event.event_specific_data,
+                                      FAILED, records[-1].run_id))
+        checks[subject] = seen
+    failures, runs_cursor = _run_failures(instance, cursor.get("runs"))
     if not baseline:
-        for record in runs:
+        for record in failures:
             entry = record.event_log_entry
             data = entry.dagster_event.event_specific_data
             error = getattr(data, "error", None)
@@ -177,16 +196,7 @@ def evaluate_alerts(instance: dg.DagsterInstance, cursor: dict) -> tuple[list[Al
                 message = f"{message} {error.message.strip().splitlines()[0]}"
             alerts.append(Alert(kind="run_failed", subject=entry.job_name or "run",
                                 severity="ERROR", message=message, run_id=entry.run_id))
-    new_cursor = {
-        "checks_after": checks[-1].storage_id if checks else cursor.get("checks_after"),
-        "runs_after": runs[-1].storage_id if runs else cursor.get("runs_after"),
-        "checks": states,
-    }
-    if new_cursor["checks_after"] is None:
-        new_cursor["checks_after"] = 0
-    if new_cursor["runs_after"] is None:
-        new_cursor["runs_after"] = 0
-    return alerts, new_cursor
+    return alerts, {"checks": checks, "runs": runs_cursor}
 
 
 def build_alert_sensor(config: C360Config) -> dg.SensorDefinition:
@@ -203,7 +213,8 @@ def build_alert_sensor(config: C360Config) -> dg.SensorDefinition:
     )
     def alert_sensor(context: dg.SensorEvaluationContext, c360: C360Paths) -> dg.SensorResult:
         cursor = json.loads(context.cursor) if context.cursor else {}
-        alerts, new_cursor = evaluate_alerts(context.instance, cursor)
+        check_keys = list(context.repository_def.asset_graph.asset_check_keys)
+        alerts, new_cursor = evaluate_alerts(context.instance, check_keys, cursor)
         sink = AlertSink.from_config(config.alerts, c360.lake)
         for alert in alerts:
             delivery = sink.send(alert)

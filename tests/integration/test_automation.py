@@ -166,9 +166,8 @@ def test_silver_and_gold_follow_a_bronze_update_through_declarative_automation(s
     assert job.execute_in_process(instance=instance, asset_selection=requests[0].asset_selection,
                                   tags=requests[0].tags).success
     after = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=first.cursor)
-    requested = {k.to_user_string() for k in after.get_requested_subset_keys()} \
-        if hasattr(after, "get_requested_subset_keys") else \
-        {r.key.to_user_string() for r in after.results if r.true_subset.size}
+    requested = {key.to_user_string() for key in defs.resolve_asset_graph().get_all_asset_keys()
+                 if after.get_num_requested(key)}
     assert {"silver/field_changes", "silver/nodes", "silver/relationships", "silver/identity",
             "gold/customer_profile_v2", "gold/resolved_attributes"} <= requested
     assert not any(k.startswith("bronze/") for k in requested)
