@@ -373,3 +373,77 @@ def test_a_failing_blocking_check_stops_the_build_and_publishes_nothing(world, t
     checks = summary.tables["silver/relationships"].checks
     assert [ok for name, ok in checks.items() if "no_duplicate_current_edges" in name] == [False]
     assert delta.table_version(copy / "gold" / "customer_profile_v2") == before
+
+
+def test_the_duplicate_edge_check_blocks_gold_in_the_same_pipeline_and_names_the_key(world, tmp_path):
+    """c360's own blocking check runs with silver: gold is not even started, and the check
+    says which key is duplicated and how to find it."""
+    from c360_assets.lib import delta
+
+    landing, lake, _ = world
+    copy = tmp_path / "lake"
+    shutil.copytree(lake, copy)
+    edges = pl.read_delta(str(copy / "silver" / "relationships"))
+    duplicate = edges.filter(pl.col("is_current")).head(1).with_columns(
+        pl.col("target_node_id") + "-dup")
+    delta.write_rows(copy / "silver" / "relationships", duplicate, append=True)
+    before = delta.table_version(copy / "gold" / "customer_profile_v2")
+    instance = instance_for(copy)
+    summary = materialize(landing, copy, select="silver/relationships,group:gold",
+                          config=load_config(), instance=instance, log_level="ERROR",
+                          echo=lambda _: None)
+    assert not summary.ok
+    assert summary.tables["silver/relationships"].checks["no_duplicate_current_edges"] is False
+    assert [what for what, _, _ in summary.runs] == ["silver"]  # gold never started
+    assert delta.table_version(copy / "gold" / "customer_profile_v2") == before
+    import dagster as dg
+
+    record = instance.event_log_storage.get_latest_asset_check_execution_by_key(
+        [dg.AssetCheckKey(dg.AssetKey(["silver", "relationships"]), "no_duplicate_current_edges")])
+    evaluation = next(iter(record.values())).event.dagster_event.event_specific_data
+    assert evaluation.metadata["duplicate_keys"].value == 1
+    assert duplicate["record_node_id"][0] in evaluation.metadata["examples"].value
+    assert "HAVING n > 1" in evaluation.metadata["reproduce"].value
+
+
+def test_conflicts_check_reports_count_examples_and_trend_against_the_previous_run(world, tmp_path):
+    import dagster as dg
+
+    from c360_assets.definitions import build_definitions
+    from c360_assets.gold.assets import dbt_resource
+    from c360_assets.lib import delta
+    from c360_assets.ops.checks import CONFLICTS_CHECK, CONFLICTS_KEY
+    from c360_assets.resources import C360Paths
+
+    landing, lake, summary = world
+    assert summary.tables["gold/attribute_conflicts"].checks[CONFLICTS_CHECK] is True
+    copy = tmp_path / "lake"
+    shutil.copytree(lake, copy)
+    defs = build_definitions(load_config(), C360Paths(landing_root=str(landing), lake_root=str(copy)))
+    key = dg.AssetCheckKey(CONFLICTS_KEY, CONFLICTS_CHECK)
+    instance = instance_for(copy)
+
+    def evaluate() -> dict:
+        result = dg.materialize([*defs.assets, *defs.asset_checks], instance=instance,
+                                resources={"c360": C360Paths(landing_root=str(landing),
+                                                             lake_root=str(copy)),
+                                           "dbt": dbt_resource()},
+                                selection=dg.AssetSelection.checks(key))
+        [evaluation] = result.get_asset_check_evaluations()
+        return {"passed": evaluation.passed, **{k: v.value for k, v in evaluation.metadata.items()}}
+
+    first = evaluate()
+    conflicts = gold(copy, "attribute_conflicts")
+    across = conflicts.filter(pl.col("source_count") >= 2).height
+    assert across >= 1  # Maria's phone: Shopify vs Salesforce
+    assert first["passed"] and first["conflicts"] == across
+    assert "phone" in first["by_attribute"] and "reproduce" in first
+    assert first["change"] == 0  # the world's build evaluated it once already: no change
+    # Gold republished with twice the conflicts: the trend breaks the 10% alarm.
+    delta._commit(copy / "gold" / "attribute_conflicts",
+                  delta.to_arrow(pl.concat([conflicts, conflicts.with_columns(
+                      pl.col("customer_id") + "-x")])), mode="overwrite")
+    second = evaluate()
+    assert not second["passed"]
+    assert (second["conflicts"], second["previous_conflicts"], second["change"]) == (
+        2 * across, across, across)

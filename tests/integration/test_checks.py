@@ -1,0 +1,147 @@
+"""Data staleness, quarantine per landing day and duplicate current edges as asset checks."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import dagster as dg
+import polars as pl
+import pytest
+
+from c360_assets.bronze import SOURCES_BY_NAME
+from c360_assets.definitions import build_definitions
+from c360_assets.gold.assets import dbt_resource
+from c360_assets.lib.config import C360Config, parse_config
+from c360_assets.ops.checks import duplicate_current_edges, duplicate_edges_result
+from c360_assets.ops.freshness import evaluate_staleness, staleness_check_key
+from c360_assets.resources import C360Paths
+from c360_assets.runner import materialize
+from tests.helpers import land
+
+NOW = dt.datetime(2026, 11, 23, 12, 0, tzinfo=dt.UTC)
+ZENDESK = SOURCES_BY_NAME["zendesk"]
+SAP = SOURCES_BY_NAME["sap"]
+
+
+def test_staleness_verdict_against_the_source_window() -> None:
+    five_hours = {"zendesk_user": NOW - dt.timedelta(hours=5), "zendesk_organization": None}
+    stale = evaluate_staleness(ZENDESK, five_hours, 4.0, NOW)
+    assert not stale.passed
+    assert stale.metadata["age_hours"].value == 5.0
+    assert "zendesk_organization`: no rows" in stale.metadata["newest_per_table"].value
+    # The newest event of any table counts.
+    fresh = {**five_hours, "zendesk_organization": NOW - dt.timedelta(hours=3)}
+    assert evaluate_staleness(ZENDESK, fresh, 4.0, NOW).passed
+    assert not evaluate_staleness(ZENDESK, {"zendesk_user": None}, 4.0, NOW).passed  # no data
+    # SAP syncs daily: 20 hours old is fine with its 26 h override, not with the default.
+    config = parse_config("freshness:\n  stale_after_hours: 4\n  sources: {sap: 26}\n")
+    sap = {"sap_kna1": NOW - dt.timedelta(hours=20), "sap_adr6": None}
+    assert evaluate_staleness(SAP, sap, config.freshness.stale_after("sap"), NOW).passed
+    assert not evaluate_staleness(SAP, sap, config.freshness.stale_after("zendesk"), NOW).passed
+
+
+def users_csv(updated: dt.datetime, synced: dt.datetime, ids: range) -> str:
+    u, s = (t.strftime("%Y-%m-%dT%H:%M:%SZ") for t in (updated, synced))
+    return ("id,name,updated_at,_fivetran_deleted,_fivetran_synced\n"
+            + "".join(f"{i},User {i},{u},false,{s}\n" for i in ids))
+
+
+def run_staleness_check(paths: C360Paths, instance: dg.DagsterInstance) -> dg.AssetCheckEvaluation:
+    defs = build_definitions(C360Config(), paths)
+    result = dg.materialize([*defs.assets, *defs.asset_checks], instance=instance,
+                            resources={"c360": paths, "dbt": dbt_resource()},
+                            selection=dg.AssetSelection.checks(staleness_check_key(ZENDESK)))
+    [evaluation] = result.get_asset_check_evaluations()
+    return evaluation
+
+
+@pytest.fixture()
+def paths(tmp_path: Path) -> C360Paths:
+    return C360Paths(landing_root=str(tmp_path / "landing"), lake_root=str(tmp_path / "lake"))
+
+
+def test_a_source_that_syncs_but_delivers_nothing_new_is_stale(paths, instance) -> None:
+    now = dt.datetime.now(dt.UTC)
+    today = now.date().isoformat()
+    week_ago = now - dt.timedelta(days=7)
+    # Today's sync re-delivers records last changed a week ago: bronze materialises now
+    # (Dagster's freshness policy is satisfied), the data is a week old.
+    land(paths.landing, "zendesk", "user", today, "users.csv", users_csv(week_ago, now, range(1, 5)))
+    assert materialize(paths.landing, paths.lake, select="zendesk", instance=instance,
+                       log_level="ERROR", echo=lambda _: None).ok
+    stale = run_staleness_check(paths, instance)
+    assert not stale.passed
+    assert stale.severity == dg.AssetCheckSeverity.WARN
+    assert 167 < stale.metadata["age_hours"].value < 169
+    assert stale.metadata["window_hours"].value == 4.0
+    # A real change an hour ago: fresh.
+    land(paths.landing, "zendesk", "user", today, "more.csv",
+         users_csv(now - dt.timedelta(hours=1), now, range(5, 7)))
+    assert materialize(paths.landing, paths.lake, select="zendesk", instance=instance,
+                       log_level="ERROR", echo=lambda _: None).ok
+    assert run_staleness_check(paths, instance).passed
+
+
+def test_the_staleness_check_runs_with_bronze_and_is_recorded(paths, instance) -> None:
+    day = "2026-02-02"  # the events are from February: stale today
+    land(paths.landing, "zendesk", "user", day, "users.csv",
+         users_csv(dt.datetime(2026, 2, 2, 10, tzinfo=dt.UTC), dt.datetime(2026, 2, 2, 11, tzinfo=dt.UTC),
+                   range(1, 4)))
+    summary = materialize(paths.landing, paths.lake, select="zendesk", instance=instance,
+                          log_level="ERROR", echo=lambda _: None)
+    assert summary.tables["bronze/zendesk_user"].checks["newest_event_within_window"] is False
+
+
+def test_quarantine_check_is_per_landing_day_and_names_the_bad_one(paths, instance) -> None:
+    # 3 days in one run: 2 clean days of 40 rows, one day with 2 bad rows of 10. Over the
+    # whole range that is 2/90 = 2.2%, per day 20% on the bad one: the check is per day.
+    for day, good, bad in (("2026-02-01", 40, 0), ("2026-02-02", 8, 2), ("2026-02-03", 40, 0)):
+        t = f"{day}T10:00:00Z"
+        rows = [f"{i},U{i},{t},false,{t}\n" for i in range(good)]
+        rows += [f"x{i},B{i},{t},false,{t}\n" for i in range(bad)]
+        land(paths.landing, "zendesk", "user", day, "u.csv",
+             "id,name,updated_at,_fivetran_deleted,_fivetran_synced\n" + "".join(rows))
+    config = parse_config("bronze:\n  quarantine_warn_rate: 0.05\n")
+    summary = materialize(paths.landing, paths.lake, select="bronze/zendesk_user", config=config,
+                          instance=instance, log_level="ERROR", echo=lambda _: None)
+    assert summary.tables["bronze/zendesk_user"].checks["quarantine_rate_below_threshold"] is False
+    key = dg.AssetCheckKey(dg.AssetKey(["bronze", "zendesk_user"]), "quarantine_rate_below_threshold")
+    record = instance.event_log_storage.get_latest_asset_check_execution_by_key([key])[key]
+    metadata = record.event.dagster_event.event_specific_data.metadata
+    assert metadata["partitions_over_threshold"].value == 1
+    assert metadata["partitions_checked"].value == 3
+    assert metadata["worst_partitions"].value.startswith("* 2026-02-02: 20.00% (2 of 10)")
+    assert "u.csv` line" in metadata["examples"].value
+
+
+def test_duplicate_current_edges_are_counted_with_examples() -> None:
+    edges = pl.LazyFrame({
+        "record_node_id": ["customer:sap:1", "customer:sap:1", "customer:sap:1", "customer:sap:2",
+                           "customer:sap:2"],
+        "rel_type": ["HAS_PHONE", "HAS_PHONE", "HAS_EMAIL", "HAS_PHONE", "HAS_PHONE"],
+        "source_system": ["sap"] * 5,
+        "is_current": [True, True, True, True, False],  # record 2's old edge is history
+    })
+    found = duplicate_current_edges(edges)
+    assert found.rows() == [("customer:sap:1", "HAS_PHONE", "sap", 2)]
+    result = duplicate_edges_result(found, "/lake/silver/relationships")
+    assert not result.passed and result.severity == dg.AssetCheckSeverity.ERROR
+    assert "`customer:sap:1` HAS_PHONE (sap): 2 current edges" in result.metadata["examples"].value
+    assert duplicate_edges_result(found.clear(), "/x").passed
+
+
+def test_definitions_carry_freshness_policies_checks_and_automation() -> None:
+    defs = build_definitions(C360Config(), C360Paths(landing_root="/l", lake_root="/k"))
+    graph = defs.resolve_asset_graph()
+    for source in SOURCES_BY_NAME.values():
+        for table in source.tables:
+            node = graph.get(dg.AssetKey(["bronze", table.key]))
+            assert node.freshness_policy is not None, table.key
+        assert staleness_check_key(source) in graph.asset_check_keys
+    relationships = dg.AssetCheckKey(dg.AssetKey(["silver", "relationships"]),
+                                     "no_duplicate_current_edges")
+    [spec] = [spec for c in defs.asset_checks for spec in c.check_specs if spec.key == relationships]
+    assert spec.blocking
+    assert graph.get(dg.AssetKey(["silver", "identity"])).automation_condition is not None
+    assert graph.get(dg.AssetKey(["gold", "customer_profile_v2"])).automation_condition is not None
