@@ -40,3 +40,11 @@ def worlds_by_format(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path
 def instance() -> dg.DagsterInstance:
     with dg.instance_for_test() as inst:
         yield inst
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    """Keep each phase's report on the item (fixtures use it to save evidence on failure)."""
+    report = yield
+    setattr(item, f"rep_{report.when}", report)
+    return report
