@@ -37,8 +37,17 @@ def _print_summary(summary) -> None:  # noqa: ANN001 - runner.RunSummary
     print(f"{'table':<34}{'written':>10}{'quarantined':>13}{'table rows':>12}  checks")
     for name in sorted(summary.tables):
         t = summary.tables[name]
-        checks = ", ".join(f"{c}={'PASS' if ok else 'FAIL'}" for c, ok in sorted(t.checks.items()))
+        checks = ", ".join(f"{c}={t.check_status(c)}" for c in sorted(t.checks))
         print(f"{name:<34}{t.rows_written:>10,}{t.rows_quarantined:>13,}{t.table_rows:>12,}  {checks}")
+    failing = [(n, c, t.check_status(c)) for n, t in sorted(summary.tables.items())
+               for c in sorted(t.checks) if not t.checks[c]]
+    if failing:
+        print(f"\n{len(failing)} check(s) did not pass (WARN: a warning, the run goes on; "
+              f"FAIL: an error). Why: the check's latest evaluation in the UI (asset -> Checks: "
+              f"counts, examples, the query to reproduce):")
+        for name, check, status in failing[:20]:
+            note = summary.tables[name].notes.get(check)
+            print(f"  - {status} {name}: {check}" + (f" ({note})" if note else ""))
     if summary.warnings:
         print(f"\n{len(summary.warnings)} file problem(s) (their rows are in <lake>/quarantine):")
         for w in summary.warnings[:20]:

@@ -59,6 +59,13 @@ class TableSummary:
     rows_quarantined: int = 0
     table_rows: int = 0
     checks: dict[str, bool] = field(default_factory=dict)
+    warn_only: set[str] = field(default_factory=set)  # checks whose failure is a warning
+    notes: dict[str, str] = field(default_factory=dict)  # a failed check's description
+
+    def check_status(self, name: str) -> str:
+        if self.checks[name]:
+            return "PASS"
+        return "WARN" if name in self.warn_only else "FAIL"
 
 
 @dataclass
@@ -261,6 +268,10 @@ def _collect(result: dg.ExecuteInProcessResult, summary: RunSummary) -> None:
         name = event.asset_key.to_user_string()
         table = summary.tables.setdefault(name, TableSummary(name))
         table.checks[event.check_name] = table.checks.get(event.check_name, True) and event.passed
+        if event.severity == dg.AssetCheckSeverity.WARN:
+            table.warn_only.add(event.check_name)
+        if not event.passed and event.description:
+            table.notes[event.check_name] = event.description
     if not result.success:
         for event in result.all_events:
             if event.is_step_failure and event.step_failure_data is not None:

@@ -194,6 +194,11 @@ def _row_counts(lake: Path, relations: list[str]) -> dict[str, int]:
                 for r in relations if r in present}
 
 
+def dbt_target_path(lake: Path) -> Path:
+    """dbt's target folder (artifacts, logs, partial parse) for one lake."""
+    return lake.absolute() / "_ops" / "dbt_target"
+
+
 def build_gold_asset(config: C360Config) -> dg.AssetsDefinition:
     @dbt_assets(manifest=manifest_path(), project=dbt_project(), name="gold_dbt",
                 dagster_dbt_translator=TRANSLATOR, pool=GOLD_POOL)
@@ -201,8 +206,10 @@ def build_gold_asset(config: C360Config) -> dg.AssetsDefinition:
         """dbt build of the gold models and their tests, then publish to <lake>/gold/."""
         dbt_vars = dbt_vars_json(config, load_registry())
         with _lake_env(c360.lake):
+            # One target folder per lake, reused: no folder per run piling up under
+            # dbt_project/, and dbt's partial parse carries over between runs.
             invocation = dbt.cli(["build", "--vars", dbt_vars], context=context,
-                                 raise_on_error=False)
+                                 raise_on_error=False, target_path=dbt_target_path(c360.lake))
             events = list(invocation.stream())
         ok = invocation.is_successful()
         selected = set(context.selected_asset_keys)

@@ -40,9 +40,10 @@ class Sensor:
     def tick(self) -> list[dict]:
         log = self.paths.lake / "_ops" / "alerts.jsonl"
         before = log.read_text().splitlines() if log.exists() else []
-        context = dg.build_sensor_context(instance=self.instance, cursor=self.cursor,
-                                          resources={"c360": self.paths}, definitions=self.defs)
-        result = self.defs.get_sensor_def(ALERT_SENSOR).evaluate_tick(context)
+        with dg.build_sensor_context(instance=self.instance, cursor=self.cursor,
+                                     resources={"c360": self.paths},
+                                     definitions=self.defs) as context:
+            result = self.defs.get_sensor_def(ALERT_SENSOR).evaluate_tick(context)
         self.cursor = result.cursor
         after = log.read_text().splitlines() if log.exists() else []
         return [json.loads(line) for line in after[len(before):]]

@@ -40,9 +40,9 @@ def setup(tmp_path: Path):
 def tick(defs: dg.Definitions, instance: dg.DagsterInstance, paths: C360Paths,
          cursor: str | None) -> tuple[list[dg.RunRequest], str | None]:
     sensor = defs.get_sensor_def(LANDING_SENSOR)
-    context = dg.build_sensor_context(instance=instance, cursor=cursor,
-                                      resources={"c360": paths}, definitions=defs)
-    result = sensor.evaluate_tick(context)
+    with dg.build_sensor_context(instance=instance, cursor=cursor, resources={"c360": paths},
+                                 definitions=defs) as context:
+        result = sensor.evaluate_tick(context)
     return list(result.run_requests or []), result.cursor
 
 
@@ -117,10 +117,11 @@ def test_sensor_requests_run_and_record_what_was_ingested(setup, instance) -> No
 def schedule_requests(defs: dg.Definitions, instance: dg.DagsterInstance,
                       paths: C360Paths) -> list[dg.RunRequest]:
     schedule = defs.get_schedule_def(SCHEDULE)
-    context = dg.build_schedule_context(
-        instance=instance, resources={"c360": paths}, repository_def=defs.get_repository_def(),
-        scheduled_execution_time=dt.datetime.now(ZoneInfo("Europe/Berlin")))
-    return list(schedule.evaluate_tick(context).run_requests or [])
+    # `with`: the context enters the instance and must leave it (Dagster keeps a global).
+    with dg.build_schedule_context(
+            instance=instance, resources={"c360": paths}, repository_def=defs.get_repository_def(),
+            scheduled_execution_time=dt.datetime.now(ZoneInfo("Europe/Berlin"))) as context:
+        return list(schedule.evaluate_tick(context).run_requests or [])
 
 
 def test_schedule_runs_what_is_stale_every_two_hours_in_berlin(setup, instance) -> None:
@@ -143,7 +144,7 @@ def test_schedule_runs_what_is_stale_every_two_hours_in_berlin(setup, instance) 
     assert [r for r in schedule_requests(defs, instance, paths) if r.asset_selection] == []
 
 
-def test_schedule_is_configurable(instance) -> None:  # a live instance: Dagster reads it on load
+def test_schedule_is_configurable() -> None:
     config = parse_config("automation:\n  schedule_cron: '30 6 * * *'\n  timezone: UTC\n"
                           "  running_by_default: false\n")
     defs = build_definitions(config, C360Paths(landing_root="/l", lake_root="/k"))
