@@ -19,6 +19,7 @@ import polars as pl
 from c360_assets.gold.publish import gold_table
 from c360_assets.lib import delta
 from c360_assets.lib.config import C360Config
+from c360_assets.ops.automation import FOLLOW_UPSTREAM
 from c360_assets.resources import C360Paths
 from c360_assets.silver import build
 from c360_assets.silver.assets import RELATIONSHIPS_KEY
@@ -72,6 +73,8 @@ def duplicate_edges_result(duplicates: pl.DataFrame, path: str) -> dg.AssetCheck
     blocking=True,
     description=("Exactly one current edge per SCD-2 key (record, rel_type, source_system). "
                  "Blocking: gold is not built from a graph that breaks it."),
+    # Requested with silver by declarative automation, so it runs (and blocks) in that run.
+    automation_condition=FOLLOW_UPSTREAM,
 )
 def no_duplicate_current_edges(c360: C360Paths) -> dg.AssetCheckResult:
     path = build.silver_path(c360.lake, build.RELATIONSHIPS)
@@ -143,6 +146,7 @@ def build_conflicts_check(config: C360Config) -> dg.AssetChecksDefinition:
         description=(f"Persons whose sources disagree on a current value (count, examples), "
                      f"with the trend: warns when they grew by more than {growth:.0%} since "
                      f"the previous evaluation (checks.conflict_growth_alarm)."),
+        automation_condition=FOLLOW_UPSTREAM,
     )
     def conflicts_within_trend(context: dg.AssetCheckExecutionContext,
                                c360: C360Paths) -> dg.AssetCheckResult:

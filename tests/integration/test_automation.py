@@ -172,6 +172,11 @@ def test_silver_and_gold_follow_a_bronze_update_through_declarative_automation(s
     assert {"silver/field_changes", "silver/nodes", "silver/relationships", "silver/identity",
             "gold/customer_profile_v2", "gold/resolved_attributes"} <= requested
     assert not any(k.startswith("bronze/") for k in requested)
+    # The blocking duplicate-edge check and the conflicts check go with them (same run).
+    for check in (dg.AssetCheckKey(dg.AssetKey(["silver", "relationships"]), "no_duplicate_current_edges"),
+                  dg.AssetCheckKey(dg.AssetKey(["gold", "attribute_conflicts"]), "conflicts_within_trend")):
+        [result] = [r for r in after.results if r.key == check]  # (get_num_requested: assets only)
+        assert result.true_subset.size == 1, check
     # Handled: the next evaluation does not request them again.
     third = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=after.cursor)
     assert third.total_requested == 0
