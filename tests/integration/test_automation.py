@@ -142,6 +142,15 @@ def test_schedule_runs_what_is_stale_every_two_hours_in_berlin(setup, instance) 
                                   tags=bronze[0].tags).success
     # Ingested: only the staleness checks are left to run.
     assert [r for r in schedule_requests(defs, instance, paths) if r.asset_selection] == []
+    # The checks-only run runs exactly the five checks (as the daemon subsets the job).
+    only_checks = job.get_subset(asset_selection=set(checks.asset_selection),
+                                 asset_check_selection=set(checks.asset_check_keys))
+    result = only_checks.execute_in_process(instance=instance, tags=checks.tags)
+    evaluations = {e.asset_key.to_user_string(): e.passed for e in result.get_asset_check_evaluations()}
+    assert evaluations == {"bronze/salesforce_contact": False, "bronze/sap_kna1": False,
+                           "bronze/shopify_customer": False, "bronze/segment_identifies": False,
+                           "bronze/zendesk_user": False}  # February's data, and no data at all
+    assert not result.get_asset_materialization_events()
 
 
 def test_schedule_is_configurable() -> None:
