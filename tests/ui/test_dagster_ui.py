@@ -20,6 +20,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+import dagster as dg
 import pytest
 
 from c360_assets.definitions import build_definitions
@@ -59,8 +60,6 @@ def webserver(tmp_path_factory: pytest.TempPathFactory):
     land(landing, "zendesk", "user", now.date().isoformat(), "users.csv",
          "id,name,updated_at,_fivetran_deleted,_fivetran_synced\n"
          + "".join(f"{i},User {i},{at},false,{at}\n" for i in range(1, 30)))
-    import dagster as dg
-
     instance = dg.DagsterInstance.from_config(str(home))
     assert materialize(landing, lake, select="zendesk", instance=instance, log_level="ERROR",
                        echo=lambda _: None).ok
