@@ -107,3 +107,13 @@ def test_the_cluster_size_alarm_fails_the_check(small_world: Path, tmp_path: Pat
     finally:
         load_config.cache_clear()
     assert summary.tables["silver/identity"].checks == {CLUSTER_SIZE_CHECK: False}
+    # What to act on: how many persons are over, the largest ones by id, how to look.
+    key = dg.AssetCheckKey(dg.AssetKey(["silver", "identity"]), CLUSTER_SIZE_CHECK)
+    record = instance.event_log_storage.get_latest_asset_check_execution_by_key([key])[key]
+    metadata = record.event.dagster_event.event_specific_data.metadata
+    identity = pl.read_delta(str(lake / "silver" / "identity"))
+    sizes = identity.group_by("person_id").len()
+    assert metadata["persons_over_alarm"].value == sizes.filter(pl.col("len") > 2).height > 0
+    largest = sizes.sort(["len", "person_id"], descending=[True, False]).row(0)
+    assert metadata["largest_persons"].value.startswith(f"* `{largest[0]}`: {largest[1]} records")
+    assert "c360 explain" in metadata["reproduce"].value
