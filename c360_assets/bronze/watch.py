@@ -5,6 +5,8 @@ tables for that landing day (table, name, size, modification time): a new file, 
 rewritten file or a removed file changes it. The landing sensor compares fingerprints
 with its cursor (what it saw last); the schedule compares them with the ingest ledger
 (what bronze really ingested, written by the bronze asset after its Delta commits).
+A day folder that disappears is never a change to act on: an unmounted or half-synced
+landing root must not empty bronze.
 """
 
 from __future__ import annotations
