@@ -19,7 +19,7 @@ import dagster as dg
 import polars as pl
 
 from c360_assets.bronze.assets import bronze_key
-from c360_assets.bronze.contract import SourceSpec
+from c360_assets.bronze.contract import LANDING_DATE_COL, SourceSpec
 from c360_assets.lib import delta
 from c360_assets.lib.config import C360Config
 from c360_assets.resources import C360Paths
@@ -38,14 +38,23 @@ def staleness_check_key(source: SourceSpec) -> dg.AssetCheckKey:
 
 
 def newest_event_times(paths: C360Paths, source: SourceSpec) -> dict[str, dt.datetime | None]:
-    """Newest record time per bronze table of the source (None: table missing or empty)."""
+    """Newest record time per bronze table of the source (None: table missing or empty),
+    each record's time capped at the end of its landing day."""
     newest: dict[str, dt.datetime | None] = {}
     for table in source.tables:
         path = paths.bronze_table(table.key)
         if not delta.table_exists(path):
             newest[table.key] = None
             continue
-        value = pl.scan_delta(str(path)).select(table.record_time().max()).collect().item()
+        # An event cannot have happened after it landed: a record time beyond the end of
+        # its landing day (a wrong source clock, a date field in the future) is capped
+        # there, so it cannot make a silent source look fresh.
+        landed_by = (pl.col(LANDING_DATE_COL).cast(pl.Datetime("us", "UTC"))
+                     + pl.duration(days=1))
+        value = (pl.scan_delta(str(path))
+                 .select(pl.min_horizontal(table.record_time().cast(pl.Datetime("us", "UTC")),
+                                           landed_by).max())
+                 .collect().item())
         if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
             value = dt.datetime.combine(value, dt.time(), tzinfo=dt.UTC)
         if isinstance(value, dt.datetime) and value.tzinfo is None:

@@ -145,3 +145,16 @@ def test_definitions_carry_freshness_policies_checks_and_automation() -> None:
     assert spec.blocking
     assert graph.get(dg.AssetKey(["silver", "identity"])).automation_condition is not None
     assert graph.get(dg.AssetKey(["gold", "customer_profile_v2"])).automation_condition is not None
+
+
+def test_an_event_time_after_its_landing_day_cannot_make_a_silent_source_fresh(paths, instance) -> None:
+    # Landed in February, claiming an update an hour ago (a wrong clock, a future date
+    # field): the event happened by the end of its landing day at the latest.
+    now = dt.datetime.now(dt.UTC)
+    land(paths.landing, "zendesk", "user", "2026-02-02", "users.csv",
+         users_csv(now - dt.timedelta(hours=1), now - dt.timedelta(hours=1), range(1, 3)))
+    assert materialize(paths.landing, paths.lake, select="zendesk", instance=instance,
+                       log_level="ERROR", echo=lambda _: None).ok
+    stale = run_staleness_check(paths, instance)
+    assert not stale.passed
+    assert "2026-02-03T00:00:00+00:00" in stale.metadata["newest_per_table"].value
