@@ -51,15 +51,13 @@ def newest_event_times(paths: C360Paths, source: SourceSpec) -> dict[str, dt.dat
         # there, so it cannot make a silent source look fresh.
         landed_by = (pl.col(LANDING_DATE_COL).cast(pl.Datetime("us", "UTC"))
                      + pl.duration(days=1))
-        value = (pl.scan_delta(str(path))
-                 .select(pl.min_horizontal(table.record_time().cast(pl.Datetime("us", "UTC")),
-                                           landed_by).max())
-                 .collect().item())
-        if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
-            value = dt.datetime.combine(value, dt.time(), tzinfo=dt.UTC)
-        if isinstance(value, dt.datetime) and value.tzinfo is None:
-            value = value.replace(tzinfo=dt.UTC)
-        newest[table.key] = value
+        # Both sides are UTC datetimes (a date-only record time is its midnight), so the
+        # result is a tz-aware datetime or None.
+        newest[table.key] = (pl.scan_delta(str(path))
+                             .select(pl.min_horizontal(
+                                 table.record_time().cast(pl.Datetime("us", "UTC")),
+                                 landed_by).max())
+                             .collect().item())
     return newest
 
 

@@ -18,10 +18,10 @@ import datetime as dt
 import dagster as dg
 
 from c360_assets.bronze import SOURCES
-from c360_assets.bronze.watch import changed_days, contiguous_ranges, read_ledger, scan_source
+from c360_assets.bronze.watch import read_ledger
 from c360_assets.lib.config import C360Config
 from c360_assets.ops.freshness import staleness_check_key
-from c360_assets.ops.sensors import JOB_NAME, SOURCE_TAG, bronze_run_request, landing_window
+from c360_assets.ops.sensors import JOB_NAME, SOURCE_TAG, bronze_run_request, changed_ranges
 from c360_assets.resources import C360Paths
 
 SCHEDULE = "every_two_hours"
@@ -35,10 +35,9 @@ def stale_run_requests(paths: C360Paths, config: C360Config, instance: dg.Dagste
     today = tick.astimezone(dt.UTC).date()
     requests: list[dg.RunRequest] = []
     for source in SOURCES:
-        first_allowed, last_allowed = landing_window(source, config, today)
-        now = scan_source(paths.landing, source, first_allowed, last_allowed)
-        days = changed_days(read_ledger(paths.lake, source.name), now)
-        if not days:
+        _, ranges = changed_ranges(paths, config, source, read_ledger(paths.lake, source.name),
+                                   today)
+        if not ranges:
             continue
         busy = instance.get_runs(dg.RunsFilter(statuses=IN_FLIGHT, tags={SOURCE_TAG: source.name}),
                                  limit=1)
@@ -46,7 +45,7 @@ def stale_run_requests(paths: C360Paths, config: C360Config, instance: dg.Dagste
             continue  # its run will update the ledger; the next tick sees what is left
         requests += [bronze_run_request(source, first, last, reason=SCHEDULE,
                                         run_key=f"{source.name}:{first}...{last}@{tick.isoformat()}")
-                     for first, last in contiguous_ranges(days)]
+                     for first, last in ranges]
     requests.append(dg.RunRequest(
         run_key=f"staleness@{tick.isoformat()}", job_name=JOB_NAME, asset_selection=[],
         asset_check_keys=[staleness_check_key(s) for s in SOURCES],

@@ -57,10 +57,14 @@ def bronze_run_request(source: SourceSpec, first: dt.date, last: dt.date, *, rea
     )
 
 
-def landing_window(source: SourceSpec, config: C360Config, today: dt.date
-                   ) -> tuple[dt.date, dt.date]:
-    """Landing days a run may cover: the source's start date to tomorrow (UTC)."""
-    return config.source(source.name).start_date, today + dt.timedelta(days=1)
+def changed_ranges(paths: C360Paths, config: C360Config, source: SourceSpec,
+                   seen: dict[str, str], today: dt.date
+                   ) -> tuple[dict[str, str], list[tuple[dt.date, dt.date]]]:
+    """The source's day-folder fingerprints now, and the contiguous ranges of days new or
+    changed against `seen`. Days run from the source's start date to tomorrow (UTC)."""
+    start = config.source(source.name).start_date
+    now = scan_source(paths.landing, source, start, today + dt.timedelta(days=1))
+    return now, contiguous_ranges(changed_days(seen, now))
 
 
 def landing_run_requests(paths: C360Paths, config: C360Config, cursor: dict[str, dict[str, str]],
@@ -69,10 +73,9 @@ def landing_run_requests(paths: C360Paths, config: C360Config, cursor: dict[str,
     requests: list[dg.RunRequest] = []
     new_cursor: dict[str, dict[str, str]] = {}
     for source in SOURCES:
-        first_allowed, last_allowed = landing_window(source, config, today)
-        now = scan_source(paths.landing, source, first_allowed, last_allowed)
         seen = cursor[source.name] if source.name in cursor else read_ledger(paths.lake, source.name)
-        for first, last in contiguous_ranges(changed_days(seen, now)):
+        now, ranges = changed_ranges(paths, config, source, seen, today)
+        for first, last in ranges:
             key = f"{source.name}:{first}...{last}:{range_digest(now, first, last)}"
             requests.append(bronze_run_request(source, first, last, reason=LANDING_SENSOR,
                                                run_key=key))
