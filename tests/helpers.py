@@ -89,3 +89,13 @@ def persons(lake: Path) -> dict[str, str]:
     """node_id -> person_id from silver/identity."""
     frame = pl.read_delta(str(lake / "silver" / "identity"))
     return dict(frame.select("node_id", "person_id").iter_rows())
+
+
+def zendesk_users_csv(ids: range, updated: dt.datetime, synced: dt.datetime | None = None,
+                      bad: int = 0) -> str:
+    """A Zendesk user snapshot file: one row per id, updated and synced at the given times
+    (synced defaults to updated), plus `bad` rows whose id is not a number (quarantined)."""
+    u, s = (t.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ") for t in (updated, synced or updated))
+    rows = [f"{i},User {i},{u},false,{s}\n" for i in ids]
+    rows += [f"x{i},Broken {i},{u},false,{s}\n" for i in range(bad)]
+    return "id,name,updated_at,_fivetran_deleted,_fivetran_synced\n" + "".join(rows)

@@ -17,17 +17,15 @@ from c360_assets.lib.config import C360Config
 from c360_assets.ops.alerts import ALERT_SENSOR, Alert, AlertSink
 from c360_assets.resources import C360Paths
 from c360_assets.runner import materialize
-from tests.helpers import land
+from tests.helpers import land, zendesk_users_csv
 
 QUARANTINE = "bronze/zendesk_user:quarantine_rate_below_threshold"
 
 
-def users_csv(day: str, good: int, bad: int) -> str:
+def users_csv(good: int, bad: int) -> str:
     # Events an hour old: the data-staleness check passes, only quarantine can fail.
-    at = (dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
-    rows = [f"{i},User {i},{at},false,{at}\n" for i in range(1, good + 1)]
-    rows += [f"x{i},Broken {i},{at},false,{at}\n" for i in range(bad)]
-    return "id,name,updated_at,_fivetran_deleted,_fivetran_synced\n" + "".join(rows)
+    return zendesk_users_csv(range(1, good + 1), dt.datetime.now(dt.UTC) - dt.timedelta(hours=1),
+                             bad=bad)
 
 
 class Sensor:
@@ -51,7 +49,7 @@ class Sensor:
 
 def run_zendesk(paths: C360Paths, instance: dg.DagsterInstance, good: int, bad: int) -> None:
     day = dt.datetime.now(dt.UTC).date().isoformat()
-    land(paths.landing, "zendesk", "user", day, "users.csv", users_csv(day, good, bad))
+    land(paths.landing, "zendesk", "user", day, "users.csv", users_csv(good, bad))
     summary = materialize(paths.landing, paths.lake, select="bronze/zendesk_user",
                           instance=instance, log_level="ERROR", echo=lambda _: None)
     assert summary.ok

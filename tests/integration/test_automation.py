@@ -20,14 +20,12 @@ from c360_assets.ops.freshness import staleness_check_key
 from c360_assets.ops.schedules import SCHEDULE
 from c360_assets.ops.sensors import JOB_NAME, LANDING_SENSOR, RANGE_END_TAG, RANGE_START_TAG
 from c360_assets.resources import C360Paths
-from tests.helpers import land
-
-HEADER = "id,name,email,updated_at,_fivetran_deleted,_fivetran_synced\n"
+from tests.helpers import land, zendesk_users_csv
 
 
-def users(day: str, ids: range, name: str = "User") -> str:
-    return HEADER + "".join(f"{i},{name} {i},u{i}@mail.test,{day}T10:00:00Z,false,{day}T11:00:00Z\n"
-                            for i in ids)
+def users(day: str, ids: range) -> str:
+    at = dt.datetime.fromisoformat(f"{day}T10:00:00+00:00")
+    return zendesk_users_csv(ids, at, at + dt.timedelta(hours=1))
 
 
 @pytest.fixture()

@@ -17,7 +17,7 @@ from c360_assets.ops.checks import duplicate_current_edges, duplicate_edges_resu
 from c360_assets.ops.freshness import evaluate_staleness, staleness_check_key
 from c360_assets.resources import C360Paths
 from c360_assets.runner import materialize
-from tests.helpers import land
+from tests.helpers import land, zendesk_users_csv
 
 NOW = dt.datetime(2026, 11, 23, 12, 0, tzinfo=dt.UTC)
 ZENDESK = SOURCES_BY_NAME["zendesk"]
@@ -41,12 +41,6 @@ def test_staleness_verdict_against_the_source_window() -> None:
     assert not evaluate_staleness(SAP, sap, config.freshness.stale_after("zendesk"), NOW).passed
 
 
-def users_csv(updated: dt.datetime, synced: dt.datetime, ids: range) -> str:
-    u, s = (t.strftime("%Y-%m-%dT%H:%M:%SZ") for t in (updated, synced))
-    return ("id,name,updated_at,_fivetran_deleted,_fivetran_synced\n"
-            + "".join(f"{i},User {i},{u},false,{s}\n" for i in ids))
-
-
 def run_staleness_check(paths: C360Paths, instance: dg.DagsterInstance) -> dg.AssetCheckEvaluation:
     defs = build_definitions(C360Config(), paths)
     result = dg.materialize([*defs.assets, *defs.asset_checks], instance=instance,
@@ -67,7 +61,7 @@ def test_a_source_that_syncs_but_delivers_nothing_new_is_stale(paths, instance) 
     week_ago = now - dt.timedelta(days=7)
     # Today's sync re-delivers records last changed a week ago: bronze materialises now
     # (Dagster's freshness policy is satisfied), the data is a week old.
-    land(paths.landing, "zendesk", "user", today, "users.csv", users_csv(week_ago, now, range(1, 5)))
+    land(paths.landing, "zendesk", "user", today, "users.csv", zendesk_users_csv(range(1, 5), week_ago, now))
     assert materialize(paths.landing, paths.lake, select="zendesk", instance=instance,
                        log_level="ERROR", echo=lambda _: None).ok
     stale = run_staleness_check(paths, instance)
@@ -77,7 +71,7 @@ def test_a_source_that_syncs_but_delivers_nothing_new_is_stale(paths, instance) 
     assert stale.metadata["window_hours"].value == 4.0
     # A real change an hour ago: fresh.
     land(paths.landing, "zendesk", "user", today, "more.csv",
-         users_csv(now - dt.timedelta(hours=1), now, range(5, 7)))
+         zendesk_users_csv(range(5, 7), now - dt.timedelta(hours=1), now))
     assert materialize(paths.landing, paths.lake, select="zendesk", instance=instance,
                        log_level="ERROR", echo=lambda _: None).ok
     assert run_staleness_check(paths, instance).passed
@@ -86,8 +80,8 @@ def test_a_source_that_syncs_but_delivers_nothing_new_is_stale(paths, instance) 
 def test_the_staleness_check_runs_with_bronze_and_is_recorded(paths, instance) -> None:
     day = "2026-02-02"  # the events are from February: stale today
     land(paths.landing, "zendesk", "user", day, "users.csv",
-         users_csv(dt.datetime(2026, 2, 2, 10, tzinfo=dt.UTC), dt.datetime(2026, 2, 2, 11, tzinfo=dt.UTC),
-                   range(1, 4)))
+         zendesk_users_csv(range(1, 4), dt.datetime(2026, 2, 2, 10, tzinfo=dt.UTC),
+                           dt.datetime(2026, 2, 2, 11, tzinfo=dt.UTC)))
     summary = materialize(paths.landing, paths.lake, select="zendesk", instance=instance,
                           log_level="ERROR", echo=lambda _: None)
     assert summary.tables["bronze/zendesk_user"].checks["newest_event_within_window"] is False
@@ -97,11 +91,8 @@ def test_quarantine_check_is_per_landing_day_and_names_the_bad_one(paths, instan
     # 3 days in one run: 2 clean days of 40 rows, one day with 2 bad rows of 10. Over the
     # whole range that is 2/90 = 2.2%, per day 20% on the bad one: the check is per day.
     for day, good, bad in (("2026-02-01", 40, 0), ("2026-02-02", 8, 2), ("2026-02-03", 40, 0)):
-        t = f"{day}T10:00:00Z"
-        rows = [f"{i},U{i},{t},false,{t}\n" for i in range(good)]
-        rows += [f"x{i},B{i},{t},false,{t}\n" for i in range(bad)]
-        land(paths.landing, "zendesk", "user", day, "u.csv",
-             "id,name,updated_at,_fivetran_deleted,_fivetran_synced\n" + "".join(rows))
+        at = dt.datetime.fromisoformat(f"{day}T10:00:00+00:00")
+        land(paths.landing, "zendesk", "user", day, "u.csv", zendesk_users_csv(range(good), at, bad=bad))
     config = parse_config("bronze:\n  quarantine_warn_rate: 0.05\n")
     summary = materialize(paths.landing, paths.lake, select="bronze/zendesk_user", config=config,
                           instance=instance, log_level="ERROR", echo=lambda _: None)
@@ -152,7 +143,7 @@ def test_an_event_time_after_its_landing_day_cannot_make_a_silent_source_fresh(p
     # field): the event happened by the end of its landing day at the latest.
     now = dt.datetime.now(dt.UTC)
     land(paths.landing, "zendesk", "user", "2026-02-02", "users.csv",
-         users_csv(now - dt.timedelta(hours=1), now - dt.timedelta(hours=1), range(1, 3)))
+         zendesk_users_csv(range(1, 3), now - dt.timedelta(hours=1)))
     assert materialize(paths.landing, paths.lake, select="zendesk", instance=instance,
                        log_level="ERROR", echo=lambda _: None).ok
     stale = run_staleness_check(paths, instance)

@@ -27,7 +27,7 @@ from c360_assets.definitions import build_definitions
 from c360_assets.lib.config import load_config
 from c360_assets.resources import C360Paths
 from c360_assets.runner import materialize
-from tests.helpers import land
+from tests.helpers import land, zendesk_users_csv
 from tests.ui.cdp import Browser, find_chromium
 
 REPO = Path(__file__).resolve().parents[2]
@@ -56,10 +56,8 @@ def webserver(tmp_path_factory: pytest.TempPathFactory):
     home.mkdir()
     (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
     now = dt.datetime.now(dt.UTC)
-    at = (now - dt.timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
     land(landing, "zendesk", "user", now.date().isoformat(), "users.csv",
-         "id,name,updated_at,_fivetran_deleted,_fivetran_synced\n"
-         + "".join(f"{i},User {i},{at},false,{at}\n" for i in range(1, 30)))
+         zendesk_users_csv(range(1, 30), now - dt.timedelta(hours=1)))
     instance = dg.DagsterInstance.from_config(str(home))
     assert materialize(landing, lake, select="zendesk", instance=instance, log_level="ERROR",
                        echo=lambda _: None).ok
