@@ -116,7 +116,7 @@ def build_bronze_asset(source: SourceSpec, config: C360Config) -> dg.AssetsDefin
             if key not in context.selected_asset_keys:
                 continue
             context.log.info(f"{table.key}: reading landing days {first}..{last}")
-            batch = ingest_table(c360.landing, table, days, ingested_at)
+            batch = ingest_table(c360.landing, table, days, ingested_at, config.bronze)
             for problem in batch.problems:
                 context.log.warning(f"{table.key}: {problem}")
             path = c360.bronze_table(table.key)

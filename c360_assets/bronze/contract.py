@@ -53,6 +53,14 @@ class ColumnSpec:
     required: bool = False
     pii: Pii | None = None
     aliases: tuple[str, ...] = ()  # other spellings that land (e.g. REST vs GraphQL)
+    # TIMESTAMP and SAP_DATE columns hold record, change and sync times: a value outside
+    # the plausible window (bronze.earliest_time .. landing day + future_tolerance_hours)
+    # quarantines its row. A device clock that is known to drift opts out.
+    plausible_time: bool = True
+
+    @property
+    def time_checked(self) -> bool:
+        return self.plausible_time and self.type in (ColType.TIMESTAMP, ColType.SAP_DATE)
 
 
 # Bronze bookkeeping columns added to every table, after the contract columns.
@@ -114,5 +122,6 @@ class SourceSpec:
 
 
 def col(name: str, type_: ColType = ColType.STR, *, required: bool = False,
-        pii: Pii | None = None, aliases: tuple[str, ...] = ()) -> ColumnSpec:
-    return ColumnSpec(name, type_, required, pii, aliases)
+        pii: Pii | None = None, aliases: tuple[str, ...] = (),
+        plausible_time: bool = True) -> ColumnSpec:
+    return ColumnSpec(name, type_, required, pii, aliases, plausible_time)

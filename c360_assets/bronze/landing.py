@@ -20,7 +20,9 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import logging
 import re
+import stat
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +35,7 @@ from c360_assets.bronze.contract import (
     EXTRA_COL,
     INGESTED_AT_COL,
     LANDING_DATE_COL,
+    POLARS_TYPE,
     SOURCE_FILE_COL,
     SOURCE_LINE_COL,
     ColType,
@@ -40,7 +43,11 @@ from c360_assets.bronze.contract import (
     TableSpec,
 )
 from c360_assets.bronze.segment import snake_case
+from c360_assets.lib.config import BronzeConfig
 from c360_assets.lib.jsonexpr import json_object
+
+DEFAULT_RULES = BronzeConfig()
+log = logging.getLogger(__name__)
 
 FORMATS = ("csv", "jsonl", "parquet")
 _DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -89,19 +96,51 @@ def table_dir(root: Path, source: str, table: str) -> Path:
     return root / source / table
 
 
+def outside_root(root: Path, path: Path) -> str | None:
+    """Why `path` must not be read: a symlink (itself or a folder on the way) that leads
+    out of the landing root, or not a regular file/folder; None when it is fine."""
+    try:
+        real = path.resolve(strict=True)
+    except (OSError, RuntimeError) as exc:  # dangling link, loop
+        return f"cannot be resolved ({exc.__class__.__name__}): not read"
+    base = root.resolve()
+    if real != base and base not in real.parents:
+        return f"a symbolic link to {real}, outside the landing root: not followed"
+    return None
+
+
+def _special(path: Path) -> bool:
+    """Neither a regular file nor a folder (a FIFO or device would block or never end)."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return True
+    return not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))
+
+
 def landed_days(root: Path, source: SourceSpec) -> tuple[list[dt.date], list[LandingProblem]]:
     """Every landing date with a day folder under any of the source's tables.
 
-    Folders that are not `YYYY-MM-DD` dates are reported, never skipped silently.
+    Folders that are not `YYYY-MM-DD` dates are reported, never skipped silently; so is a
+    source, table or day folder that is a symlink leading out of the landing root.
     """
     days: set[dt.date] = set()
     problems: list[LandingProblem] = []
+    for folder in (root / source.name, *(table_dir(root, source.name, t.name)
+                                         for t in source.tables)):
+        if folder.is_symlink() and (why := outside_root(root, folder)):
+            problems.append(LandingProblem(str(folder), why))
+    if any(p.path == str(root / source.name) for p in problems):
+        return [], problems
     for spec in source.tables:
         base = table_dir(root, source.name, spec.name)
-        if not base.is_dir():
+        if not base.is_dir() or any(p.path == str(base) for p in problems):
             continue
         for entry in sorted(base.iterdir()):
             if not entry.is_dir():
+                continue
+            if entry.is_symlink() and (why := outside_root(root, entry)):
+                problems.append(LandingProblem(str(entry), why))
                 continue
             try:
                 if not _DAY.match(entry.name):
@@ -114,18 +153,31 @@ def landed_days(root: Path, source: SourceSpec) -> tuple[list[dt.date], list[Lan
 
 
 def landed_files(root: Path, spec: TableSpec, day: dt.date) -> tuple[list[Path], list[LandingProblem]]:
+    """The data files of one table and landing day, and what is wrong with the rest.
+
+    Never follows a symlink out of the landing root (the file, or a folder on its way),
+    and never opens what is not a regular file: both are reported instead.
+    """
     folder = table_dir(root, spec.source, spec.name) / day.isoformat()
     if not folder.is_dir():
         return [], []
+    if why := outside_root(root, folder):
+        return [], [LandingProblem(str(folder), why)]
     files, problems = [], []
     for path in sorted(folder.iterdir()):
-        if path.name.startswith((".", "_")) or path.is_dir():
+        if path.name.startswith((".", "_")):
             continue  # hidden/marker files (e.g. _SUCCESS) are not data
-        if path.suffix.lower().lstrip(".") in FORMATS:
-            files.append(path)
-        else:
+        if path.is_symlink() and (why := outside_root(root, path)):
+            problems.append(LandingProblem(str(path), why))
+        elif path.is_dir():
+            continue
+        elif path.suffix.lower().lstrip(".") not in FORMATS:
             problems.append(LandingProblem(
                 str(path), f"unsupported file type {path.suffix!r} (expected .csv, .jsonl or .parquet)"))
+        elif _special(path):
+            problems.append(LandingProblem(str(path), "not a regular file: not read"))
+        else:
+            files.append(path)
     return files, problems
 
 
@@ -448,8 +500,8 @@ def _typed(name: str, ctype: ColType, dtype: pl.DataType, parsed: str | None = N
     expression).
     """
     c = pl.col(name)
-    if dtype == pl.Null:
-        c, dtype = c.cast(pl.String), pl.String()
+    if dtype == pl.Null:  # null on every row of this file (e.g. an all-null JSONL key)
+        return pl.lit(None, POLARS_TYPE[ctype]), pl.lit(False), "a value"
     if isinstance(dtype, pl.Struct):
         c, dtype = c.struct.json_encode(), pl.String()
     elif isinstance(dtype, pl.List | pl.Array):
@@ -528,22 +580,39 @@ def _typed(name: str, ctype: ColType, dtype: pl.DataType, parsed: str | None = N
     raise AssertionError(ctype)
 
 
+# Quarantine keeps a rejected row's landed values to diagnose it (the landed file stays the
+# source of truth): each value is cut to this many characters, with the length it had.
+RAW_VALUE_CHARS = 4_096
+
+
+def clip_text(expr: pl.Expr, limit: int = RAW_VALUE_CHARS) -> pl.Expr:
+    """`expr` cut to `limit` characters, marked with its full length when cut."""
+    n = expr.str.len_chars()
+    return pl.when(n > limit).then(pl.format("{}...[{} characters in all]",
+                                             expr.str.slice(0, limit), n)).otherwise(expr)
+
+
+def _clip(text: str | None, limit: int = RAW_VALUE_CHARS) -> str | None:
+    if text is None or len(text) <= limit:
+        return text
+    return f"{text[:limit]}...[{len(text)} characters in all]"
+
+
+def _as_text(frame: pl.DataFrame, name: str) -> pl.Expr:
+    dtype = frame.schema[name]
+    if isinstance(dtype, pl.Struct):
+        return pl.col(name).struct.json_encode()
+    if isinstance(dtype, pl.List | pl.Array):
+        return pl.col(name).cast(pl.List(pl.String)).list.join(";")
+    return pl.col(name).cast(pl.String)
+
+
 def _raw_json(frame: pl.DataFrame) -> pl.Expr:
     cols = [c for c in frame.columns if c != SOURCE_LINE_COL]
     if not cols:
         return pl.lit(None, pl.String)
-    fields = []
-    for name in cols:
-        dtype = frame.schema[name]
-        if isinstance(dtype, pl.Struct):
-            fields.append(pl.col(name).struct.json_encode().alias(name))
-        elif isinstance(dtype, pl.List | pl.Array):
-            fields.append(pl.col(name).cast(pl.List(pl.String)).list.join(";").alias(name))
-        elif isinstance(dtype, pl.Datetime | pl.Date):
-            fields.append(pl.col(name).cast(pl.String).alias(name))
-        else:
-            fields.append(pl.col(name).cast(pl.String).alias(name))
-    return pl.struct(fields).struct.json_encode()
+    return pl.struct([clip_text(_as_text(frame, name)).alias(name) for name in cols]
+                     ).struct.json_encode()
 
 
 def _quarantine_rows(rows: pl.DataFrame, *, day: dt.date, file: str) -> pl.DataFrame:
@@ -572,9 +641,40 @@ def _apply_aliases(spec: TableSpec, frame: pl.DataFrame) -> pl.DataFrame:
     return frame
 
 
-def type_rows(spec: TableSpec, raw: pl.DataFrame, *, day: dt.date, file: str
+def _file_rejected(raw: pl.DataFrame, raw_json: pl.Expr, reason: str, column: str | None,
+                   *, day: dt.date, file: str) -> pl.DataFrame:
+    """Every row of a file that cannot be typed, each with `reason`; a file with no data
+    rows still leaves one row (no line), holding its header, so no file is lost silently."""
+    if raw.height:
+        bad = raw.select(pl.col(SOURCE_LINE_COL).alias("line"),
+                         pl.lit(column, pl.String).alias("column"),
+                         pl.lit(reason).alias("reason"), raw_json.alias("raw"))
+    else:
+        header = _clip(orjson.dumps([c for c in raw.columns if c != SOURCE_LINE_COL]).decode())
+        bad = pl.DataFrame({"line": [None], "column": [column], "reason": [reason],
+                            "raw": [header]},
+                           schema={"line": pl.Int64, "column": pl.String, "reason": pl.String,
+                                   "raw": pl.String})
+    return _quarantine_rows(bad, day=day, file=file)
+
+
+def _time_bounds(rules: BronzeConfig, day: dt.date) -> tuple[dt.datetime, dt.datetime]:
+    """The plausible window of record and change times for rows landed on `day`."""
+    latest = (dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
+              + dt.timedelta(hours=rules.future_tolerance_hours))
+    return rules.earliest_time, latest
+
+
+def type_rows(spec: TableSpec, raw: pl.DataFrame, *, day: dt.date, file: str,
+              rules: BronzeConfig = DEFAULT_RULES
               ) -> tuple[pl.DataFrame, pl.DataFrame, list[str]]:
-    """Type one file's rows: (good rows in the bronze schema, quarantined rows, problems)."""
+    """Type one file's rows: (good rows in the bronze schema, quarantined rows, problems).
+
+    A row is quarantined, with every reason that applies, when a column fails its type,
+    a required value is missing, a record/change time lies outside the plausible window
+    (`rules.earliest_time` .. end of the landing day + `rules.future_tolerance_hours`),
+    a landed value is longer than `rules.max_value_chars`, or a table's row rule fails.
+    """
     schema = spec.schema()
     problems: list[str] = []
     raw_json = _raw_json(raw)  # evaluated on `raw`, and only for rejected rows
@@ -585,17 +685,19 @@ def type_rows(spec: TableSpec, raw: pl.DataFrame, *, day: dt.date, file: str
         except pl.exceptions.PolarsError as exc:
             reason = f"could not read this file's {spec.name} payload: {exc}".splitlines()[0]
             problems.append(reason)
-            bad = raw.select(pl.col(SOURCE_LINE_COL).alias("line"), pl.lit(None, pl.String).alias("column"),
-                             pl.lit(reason).alias("reason"), raw_json.alias("raw"))
-            return schema.to_frame(eager=True).clear(), _quarantine_rows(bad, day=day, file=file), problems
+            return (schema.to_frame(eager=True).clear(),
+                    _file_rejected(raw, raw_json, reason, None, day=day, file=file), problems)
     missing = [c for c in spec.required if c not in frame.columns]
     if missing:
         reason = "file has no required column " + ", ".join(repr(c) for c in missing)
+        if not {c.name for c in spec.columns} & set(frame.columns):
+            reason = (f"not a {spec.source} {spec.name} file: its columns name none of the "
+                      f"contract's ({reason})")
         problems.append(reason)
-        bad = raw.select(pl.col(SOURCE_LINE_COL).alias("line"), pl.lit(missing[0]).alias("column"),
-                         pl.lit(reason).alias("reason"), raw_json.alias("raw"))
-        return schema.to_frame(eager=True).clear(), _quarantine_rows(bad, day=day, file=file), problems
+        return (schema.to_frame(eager=True).clear(),
+                _file_rejected(raw, raw_json, reason, missing[0], day=day, file=file), problems)
 
+    earliest, latest = _time_bounds(rules, day)
     values: list[pl.Expr] = []
     raw_values: list[str] = []  # landed columns quoted in messages (rejected rows only)
     # (flag column, column, message): flags are cheap booleans over every row; messages
@@ -614,10 +716,31 @@ def type_rows(spec: TableSpec, raw: pl.DataFrame, *, day: dt.date, file: str
         values += [value.cast(schema[name]).alias(name), bad.alias(f"__bad_{name}")]
         raw_values.append(name)
         flags.append((f"__bad_{name}", name, pl.format(
-            "{}: expected {}, got '{}'", pl.lit(name), pl.lit(expected), pl.col(f"__raw_{name}"))))
+            "{}: expected {}, got '{}'", pl.lit(name), pl.lit(expected),
+            clip_text(pl.col(f"__raw_{name}"), 200))))
         if column.required:
             values.append((value.is_null() & ~bad).alias(f"__missing_{name}"))
             flags.append((f"__missing_{name}", name, pl.lit(f"{name}: required value is missing")))
+        if column.time_checked:
+            at = value.cast(pl.Datetime("us")).dt.replace_time_zone("UTC") \
+                if column.type is ColType.SAP_DATE else value
+            values.append(((at < earliest) | (at > latest)).fill_null(False)
+                          .alias(f"__implausible_{name}"))
+            flags.append((f"__implausible_{name}", name, pl.format(
+                "{}: implausible time '{}' (plausible: from bronze.earliest_time {} to the "
+                "end of landing day {} plus bronze.future_tolerance_hours {} h)",
+                pl.lit(name), clip_text(pl.col(f"__raw_{name}"), 200),
+                pl.lit(earliest.isoformat()), pl.lit(day.isoformat()),
+                pl.lit(f"{rules.future_tolerance_hours:g}"))))
+    # A landed value longer than the limit (contract column, extra or derived payload).
+    texts = [n for n, t in frame.schema.items()
+             if t == pl.String and not n.startswith("__ts_")]
+    for i, name in enumerate(texts):
+        values.append((pl.col(name).str.len_chars() > rules.max_value_chars).fill_null(False)
+                      .alias(f"__long_{i}"))
+        flags.append((f"__long_{i}", name, pl.format(
+            "{}: a value of {} characters (longer than bronze.max_value_chars, {})",
+            pl.lit(name), pl.col(f"__len_{i}"), pl.lit(rules.max_value_chars))))
     for name in spec.derived:
         values.append((pl.col(name) if name in frame.columns else pl.lit(None))
                       .cast(spec.derived[name]).alias(name))
@@ -633,9 +756,11 @@ def type_rows(spec: TableSpec, raw: pl.DataFrame, *, day: dt.date, file: str
 
     rejected = (typed.select(pl.any_horizontal([pl.col(f) for f, _, _ in flags])).to_series()
                 if flags else pl.Series([False] * typed.height))
-    # The landed text of each checked column, for the messages of rejected rows only.
+    # The landed text of each checked column and the length of each text, for the
+    # messages of rejected rows only.
     quoted = frame.filter(rejected).select(
-        [pl.col(n).cast(pl.String, strict=False).alias(f"__raw_{n}") for n in raw_values])
+        [pl.col(n).cast(pl.String, strict=False).alias(f"__raw_{n}") for n in raw_values]
+        + [pl.col(n).str.len_chars().alias(f"__len_{i}") for i, n in enumerate(texts)])
     bad = typed.filter(rejected).hstack(quoted.get_columns()).select(
         pl.col(SOURCE_LINE_COL).alias("line"),
         pl.coalesce([pl.when(pl.col(f)).then(pl.lit(c or None, pl.String)) for f, c, _ in flags]
@@ -659,17 +784,19 @@ def _file_rejects(rejected: Sequence[tuple[int | None, str, str | None]], *, day
                   file: str) -> pl.DataFrame:
     rows = pl.DataFrame(
         {"line": [r[0] for r in rejected], "column": [None] * len(rejected),
-         "reason": [r[1] for r in rejected], "raw": [r[2] for r in rejected]},
+         "reason": [r[1] for r in rejected], "raw": [_clip(r[2]) for r in rejected]},
         schema={"line": pl.Int64, "column": pl.String, "reason": pl.String, "raw": pl.String})
     return _quarantine_rows(rows, day=day, file=file)
 
 
 def ingest_table(root: Path, spec: TableSpec, days: Iterable[dt.date],
-                 ingested_at: dt.datetime) -> TableBatch:
+                 ingested_at: dt.datetime, rules: BronzeConfig = DEFAULT_RULES) -> TableBatch:
     """Read, type and validate every landed file of `spec` for `days`.
 
     Rows repeated verbatim across the files of one day (at-least-once delivery) are
-    kept once, the first by file name and line.
+    kept once, the first by file name and line. A file that fails in a way nothing here
+    foresaw (a bug, a format corner) is quarantined whole with the error as its reason:
+    it never costs the other files their rows.
     """
     schema = spec.schema()
     goods: list[pl.DataFrame] = []
@@ -685,7 +812,11 @@ def ingest_table(root: Path, spec: TableSpec, days: Iterable[dt.date],
         for path in paths:
             files += 1
             rel = _relative(root, path)
-            raw = read_raw(path)
+            try:
+                raw = read_raw(path)
+            except Exception as exc:  # noqa: BLE001 - contained to this file, reported
+                log.exception("reading %s", path)
+                raw = RawFile(pl.DataFrame(), [], f"could not be read: {exc!r}"[:500])
             if raw.problem:
                 problems.append(LandingProblem(str(path), raw.problem))
                 raw.rejected.append((None, raw.problem, None))
@@ -698,7 +829,14 @@ def ingest_table(root: Path, spec: TableSpec, days: Iterable[dt.date],
                 quarantined.append(_file_rejects(raw.rejected, day=day, file=rel))
             if raw.problem or raw.frame.width == 0:
                 continue
-            good, bad, file_problems = type_rows(spec, raw.frame, day=day, file=rel)
+            try:
+                good, bad, file_problems = type_rows(spec, raw.frame, day=day, file=rel,
+                                                     rules=rules)
+            except Exception as exc:  # noqa: BLE001 - contained to this file, reported
+                log.exception("typing %s", path)
+                reason = f"could not be typed (an error in c360, please report): {exc!r}"[:500]
+                good, bad, file_problems = (schema.to_frame(eager=True).clear(), _file_rejected(
+                    raw.frame, _raw_json(raw.frame), reason, None, day=day, file=rel), [reason])
             problems += [LandingProblem(str(path), p) for p in file_problems]
             goods.append(good)
             quarantined.append(bad)

@@ -107,8 +107,9 @@ IDENTIFIES = TableSpec(
         col("user_id"),
         col("timestamp", T.TIMESTAMP, required=True),
         col("received_at", T.TIMESTAMP),
-        col("sent_at", T.TIMESTAMP),
-        col("original_timestamp", T.TIMESTAMP),
+        # The device's own clocks: skewed by design (`timestamp` is the corrected time).
+        col("sent_at", T.TIMESTAMP, plausible_time=False),
+        col("original_timestamp", T.TIMESTAMP, plausible_time=False),
     ),
 )
 

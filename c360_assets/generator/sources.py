@@ -465,6 +465,7 @@ def build_salesforce(rng: np.random.Generator, world: World, out: SourceOutput) 
               .drop_nulls("k").with_row_index("asset_no"))
     assets = assets.with_columns(pl.Series("asset_id", salesforce_ids("02i", assets["asset_no"].to_numpy())))
     install = pl.col("created_at").dt.epoch("us") + (pl.col("k") + 1) * 40 * DAY_US
+    first_sync = int(_sync_times(world, SYNC_HOURS["salesforce"])[0])
     asset_rows = _static_landings(world, "salesforce", assets.select(
         pl.col("asset_id").alias("id"), "account_id", "contact_id",
         pl.lit(pl.Series(PRODUCTS)).gather((pl.col("asset_no") % len(PRODUCTS)).cast(pl.UInt32)).alias("name"),
@@ -474,7 +475,9 @@ def build_salesforce(rng: np.random.Generator, world: World, out: SourceOutput) 
         pl.lit(pl.Series(ASSET_STATUSES)).gather((pl.col("asset_no") % len(ASSET_STATUSES)).cast(pl.UInt32)).alias("status"),
         ((pl.col("asset_no") % 50) * 5 + 5).cast(pl.Float64).alias("quantity"),
         pl.lit(False).alias("is_deleted"),
-        _as_dt(install + DAY_US).alias("last_modified_date")))
+        # Last edited a day after the install was entered, and never after the first sync
+        # that carries it (a planned install date lies in the future; an edit cannot).
+        _as_dt(pl.min_horizontal(install + DAY_US, pl.lit(first_sync))).alias("last_modified_date")))
     out.tables["salesforce/asset"] = asset_rows.rename({"synced": "_fivetran_synced"})
 
 

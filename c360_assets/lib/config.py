@@ -45,8 +45,34 @@ class SourceConfig(_Strict):
 
 
 class BronzeConfig(_Strict):
+    """Landing validation (what a row must be to enter bronze) and bronze reporting."""
+
     quarantine_warn_rate: float = Field(0.01, ge=0.0, le=1.0)
     preview_rows: int = Field(5, ge=0, le=100)
+    # Record and change times before this are implausible (0001-01-01, 1900-01-01 and
+    # epoch-zero sentinels, in any time zone): the row is quarantined, so a sentinel
+    # never becomes a record's "oldest" time (which fixes a person's id).
+    earliest_time: dt.datetime = dt.datetime(1970, 1, 2, tzinfo=dt.UTC)
+    # A record or change time later than the end of its landing day plus this many hours
+    # is implausible (9999-12-31, a source clock years ahead): the row is quarantined, so
+    # a future time never outranks every real change. 24 h covers any time zone's
+    # landing day.
+    future_tolerance_hours: float = Field(24.0, ge=0.0)
+    # A landed value longer than this many characters quarantines its row: no contract
+    # field is anywhere near this long, and a multi-megabyte cell must not reach gold.
+    max_value_chars: int = Field(65_536, ge=256)
+
+    @field_validator("earliest_time", mode="before")
+    @classmethod
+    def _day_is_midnight(cls, value: object) -> object:
+        if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+            return dt.datetime.combine(value, dt.time(), tzinfo=dt.UTC)
+        return value
+
+    @field_validator("earliest_time")
+    @classmethod
+    def _utc(cls, value: dt.datetime) -> dt.datetime:
+        return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
 
 
 class IdentityConfig(_Strict):
@@ -124,6 +150,11 @@ class GoldConfig(_Strict):
     # all-zero phones) never win over a real value of the same attribute: a person's
     # e-mail is not info@their-employer.com. They still win where nothing else exists.
     demote_placeholders: bool = True
+    # Values that failed their attribute's rules (an e-mail that is not an address or is
+    # longer than RFC 5321 allows, a phone libphonenumber rejects, a name with control
+    # characters or over its length limit) lose to any valid value, whatever their field
+    # time. They still win where nothing valid exists (kept, never dropped).
+    demote_invalid: bool = True
     # The dbt recency test on customer_profile.profile_resolved_at: gold older than this
     # fails it (a pipeline that stopped rebuilding).
     profile_recency_hours: int = Field(26, ge=1)
