@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 from c360_assets.lib import config as cfg
+from c360_assets.lib.terminal import safe
 
 DEMO_PERSONS = 2_000
 DEMO_DAYS = 14
@@ -47,15 +48,15 @@ def _print_summary(summary) -> None:  # noqa: ANN001 - runner.RunSummary
               f"counts, examples, the query to reproduce):")
         for name, check, status in failing[:20]:
             note = summary.tables[name].notes.get(check)
-            print(f"  - {status} {name}: {check}" + (f" ({note})" if note else ""))
+            print(safe(f"  - {status} {name}: {check}" + (f" ({note})" if note else "")))
     if summary.warnings:
         print(f"\n{len(summary.warnings)} file problem(s) (their rows are in <lake>/quarantine):")
         for w in summary.warnings[:20]:
-            print(f"  - {w}")
+            print(safe(f"  - {w}"))
     if summary.problems:
         print(f"\n{len(summary.problems)} error(s):")
         for p in summary.problems:
-            print(f"  - {p}")
+            print(safe(f"  - {p}"))
     for what, run_id, ok in summary.runs:
         print(f"run {run_id[:8]} {what}: {'SUCCESS' if ok else 'FAILURE'}")
 
@@ -112,14 +113,14 @@ def cmd_explain(args: argparse.Namespace) -> int:
     lake = Path(args.lake or cfg.lake_root())
     try:
         if len(args.ids) == 1:
-            print(explain_person(lake, args.ids[0]))
+            print(safe(explain_person(lake, args.ids[0])))
         elif len(args.ids) == 2:
-            print(explain_pair(lake, *args.ids))
+            print(safe(explain_pair(lake, *args.ids)))
         else:
             print("error: give one PERSON_ID or two records", file=sys.stderr)
             return 2
     except (ExplainError, cfg.ConfigError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(safe(f"error: {exc}"), file=sys.stderr)
         return 2
     return 0
 
@@ -129,9 +130,9 @@ def cmd_profile(args: argparse.Namespace) -> int:
 
     lake = Path(args.lake or cfg.lake_root())
     try:
-        print(show(lake, args.key))
+        print(safe(show(lake, args.key)))
     except (ProfileError, cfg.ConfigError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(safe(f"error: {exc}"), file=sys.stderr)
         return 2
     return 0
 

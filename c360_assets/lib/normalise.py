@@ -21,6 +21,12 @@ dropped (the raw value is kept next to them by the callers).
 * postal code: trimmed, collapsed, upper-case. Dates: ISO `YYYY-MM-DD`.
 * consent: `true` / `false` (Shopify subscribed -> true; not_subscribed,
   unsubscribed, pending, redacted, invalid -> false; booleans as themselves).
+
+Every kind has content and length limits (`MAX_CHARS`; e-mail: RFC 5321's 254
+characters, a local part of at most 64 and domain labels of at most 63). Control
+characters (C0 but tab, line feed and carriage return; DEL; C1: NUL, terminal escapes)
+are removed from the normalised value, and a value that held one, or is longer than its
+limit, is invalid: it never links identities and loses to any valid value in gold.
 """
 
 from __future__ import annotations
@@ -46,7 +52,20 @@ ATTRIBUTE_KIND: dict[str, Kind] = {
 }
 
 _EMAIL = (r"^[a-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[a-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
-          r"@([a-z0-9]([a-z0-9-]*[a-z0-9])?\.)+[a-z]{2,}$")
+          r"@([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+
+# Control characters: C0 except tab, LF and CR (whitespace, collapsed like spaces), DEL
+# and C1. NUL bytes and terminal escape sequences (ESC, CSI) are among them.
+CONTROL = r"[\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x{9F}]"
+
+# The longest valid normalised value per kind, in characters: e-mail per RFC 5321 (a
+# forward-path of 256 octets holds an address of at most 254), names and addresses at
+# the 255 most systems store, postal codes far above any country's (at most 10), a phone
+# as landed (E.164 itself has at most 15 digits, checked on its own).
+MAX_CHARS: dict[Kind, int] = {
+    "email": 254, "name": 255, "full_name": 255, "postal": 20, "country": 60, "date": 40,
+    "consent": 40, "id": 255, "text": 1_000, "phone": 64,
+}
 
 CONSENT_TRUE = ("subscribed", "true")
 CONSENT_FALSE = ("not_subscribed", "unsubscribed", "pending", "redacted", "invalid", "false")
@@ -62,7 +81,9 @@ def _collapse(expr: pl.Expr) -> pl.Expr:
 
 def email(expr: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
     value = expr.str.strip_chars().str.to_lowercase()
-    return value, value.str.contains(_EMAIL)
+    local = value.str.extract(r"^(.*)@[^@]*$")
+    return value, (value.str.contains(_EMAIL) & (local.str.len_chars() <= 64)
+                   & (value.str.len_chars() <= MAX_CHARS["email"]))
 
 
 def name(expr: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
@@ -213,7 +234,8 @@ def phone_frame(raw: pl.Series, region: pl.Series) -> pl.DataFrame:
     uniq = uniq.join(cands.select("value", "_match"), on="value", how="left", nulls_equal=True)
     uniq = uniq.with_columns(
         (pl.col("_match").fill_null(False) & (pl.col("value").str.len_chars() <= 16)
-         & pl.col("raw").is_not_null()).alias("valid"),
+         & pl.col("raw").is_not_null() & ~pl.col("raw").str.contains(CONTROL)
+         & (pl.col("raw").str.len_chars() <= MAX_CHARS["phone"])).alias("valid"),
         pl.when(pl.col("raw").is_null() | (pl.col("value") == "+")).then(None)
         .otherwise(pl.col("value")).alias("value"))
     return frame.join(uniq.select("raw", "region", "value", "valid"), on=["raw", "region"],
@@ -243,7 +265,10 @@ def normalise(frame: pl.DataFrame, column: str, kind: Kind, region: str | None =
     fn = {"email": email, "country": country, "name": name, "full_name": full_name,
           "postal": postal, "date": date,
           "consent": consent, "id": text, "text": text}[kind]
-    value, valid = fn(pl.col(column).cast(pl.String))
+    landed = pl.col(column).cast(pl.String)
+    value, valid = fn(landed.str.replace_all(CONTROL, ""))
+    valid = (valid & ~landed.str.contains(CONTROL)
+             & (value.str.len_chars() <= MAX_CHARS[kind]))
     return frame.with_columns(value.alias(column), valid.alias(f"{column}__valid"))
 
 

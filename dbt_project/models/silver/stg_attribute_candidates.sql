@@ -2,6 +2,9 @@
 -- candidates gold resolution chooses from. One row per current HAS_* edge.
 -- `is_placeholder`: the value matches config identity.blocklist (role mailbox,
 -- noreply/test address, all-zero phone) and loses to any real value.
+-- `is_invalid`: the value failed its attribute's rules in silver (an edge to it has a
+-- confidence below 1: silver.graph.INVALID_CONFIDENCE); with gold.demote_invalid it
+-- loses to any valid value.
 with current_edges as (
 
     select
@@ -43,6 +46,7 @@ select
     edges.field_time,
     edges.confidence,
     {{ placeholder_flag('nodes.node_type', 'nodes.value') }} as is_placeholder,
+    edges.confidence < 1.0 as is_invalid,
     {{ source_priority_rank('edges.source_system') }} as source_priority,
     coalesce(ingestion.ingestion_order, '') as ingestion_order
 from current_edges as edges
