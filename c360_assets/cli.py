@@ -61,7 +61,11 @@ def _print_summary(summary) -> None:  # noqa: ANN001 - runner.RunSummary
         print(f"run {run_id[:8]} {what}: {'SUCCESS' if ok else 'FAILURE'}")
 
 
+EXIT_LOCKED = 3  # another process is writing the lake
+
+
 def cmd_materialize(args: argparse.Namespace) -> int:
+    from c360_assets.lib.lock import LakeLocked
     from c360_assets.runner import SelectionError, materialize, parse_partitions
 
     landing = Path(args.landing or cfg.landing_root())
@@ -74,7 +78,11 @@ def cmd_materialize(args: argparse.Namespace) -> int:
         window = parse_partitions(args.partitions) if args.partitions else None
         t0 = time.perf_counter()
         summary = materialize(landing, lake, select=args.select, partitions=window,
-                              log_level=args.log_level)
+                              log_level=args.log_level, force=args.force,
+                              wait_for_lock_s=args.wait_for_lock)
+    except LakeLocked as exc:
+        print(safe(f"error: {exc}"), file=sys.stderr)
+        return EXIT_LOCKED
     except (SelectionError, ValueError, cfg.ConfigError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -91,7 +99,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if cmd_generate(gen):
         return 1
     mat = argparse.Namespace(landing=str(landing), lake=str(lake), select=None, partitions=None,
-                             log_level=args.log_level)
+                             log_level=args.log_level, force=False, wait_for_lock=0.0)
     code = cmd_materialize(mat)
     from c360_assets.gold.profile import example_email
     from c360_assets.runner import dagster_home
@@ -193,6 +201,11 @@ def build_parser() -> argparse.ArgumentParser:
                                     "'group:bronze', 'tag:source=sap' (comma-separated)")
     m.add_argument("--partitions", help="landing days START...END (default: every landed day)")
     m.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
+    m.add_argument("--force", action="store_true",
+                   help="re-ingest every landing day of the range, changed or not")
+    m.add_argument("--wait-for-lock", type=float, default=0.0, metavar="SECONDS",
+                   help="when another process is writing the lake, wait up to this long "
+                        "(default: fail at once, exit 3)")
     m.set_defaults(func=cmd_materialize)
 
     d = sub.add_parser("demo", help="generate a small world and materialise it (local lake)")

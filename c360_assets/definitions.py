@@ -17,6 +17,7 @@ from c360_assets.ops.alerts import build_alert_sensor
 from c360_assets.ops.automation import build_automation_sensor
 from c360_assets.ops.checks import build_conflicts_check, no_duplicate_current_edges
 from c360_assets.ops.freshness import build_staleness_check
+from c360_assets.ops.recovery import build_dead_run_sensor
 from c360_assets.ops.schedules import build_schedule
 from c360_assets.ops.sensors import build_landing_sensor, c360_job
 from c360_assets.resources import C360Paths
@@ -34,7 +35,8 @@ def build_definitions(config: C360Config | None = None, paths: C360Paths | None 
         jobs=[c360_job()],
         schedules=[build_schedule(config)],
         sensors=[build_landing_sensor(config), build_alert_sensor(config),
-                 build_automation_sensor(config.automation.running_by_default)],
+                 build_automation_sensor(config.automation.running_by_default),
+                 build_dead_run_sensor(config.automation.running_by_default)],
         resources={"c360": paths or C360Paths.from_env(), "dbt": dbt_resource()},
     )
 

@@ -16,15 +16,17 @@ from pathlib import Path
 
 import dagster as dg
 
-from c360_assets.bronze import SOURCES, SOURCES_BY_NAME
-from c360_assets.bronze.assets import bronze_key
+from c360_assets.bronze import SOURCES, SOURCES_BY_NAME, watch
+from c360_assets.bronze.assets import FORCE_TAG, bronze_key
 from c360_assets.bronze.contract import SourceSpec
 from c360_assets.bronze.landing import LandingProblem, landed_days
 from c360_assets.definitions import build_definitions
 from c360_assets.gold.assets import dbt_resource
 from c360_assets.lib import delta
 from c360_assets.lib.config import C360Config, load_config
+from c360_assets.lib.lock import lake_lock
 from c360_assets.ops.checks import DUPLICATE_EDGES_CHECK
+from c360_assets.ops.recovery import PoolWatch, process_tags, recover_dead_runs
 from c360_assets.resources import C360Paths
 from c360_assets.silver.assets import (
     FIELD_CHANGES_KEY,
@@ -41,6 +43,12 @@ concurrency:
   pools:
     # Delta writers of one table are serialised through pools named delta_*.
     default_limit: 1
+run_monitoring:
+  # Under `dagster dev`: fail runs stuck starting, and free the pool slots of runs that
+  # ended (c360's dead_run_sensor marks CLI runs whose process died as failed).
+  enabled: true
+  start_timeout_seconds: 300
+  free_slots_after_run_end_seconds: 60
 """
 
 
@@ -173,17 +181,44 @@ def _days_to_run(source: SourceSpec, paths: C360Paths, config: C360Config,
 def materialize(landing: Path, lake: Path, select: str | None = None,
                 partitions: tuple[dt.date, dt.date] | None = None,
                 config: C360Config | None = None, instance: dg.DagsterInstance | None = None,
-                log_level: str = "INFO", echo: Callable[[str], None] = print) -> RunSummary:
-    """Materialise the selected assets over every landed partition (or `partitions`)."""
-    config = config or load_config()
+                log_level: str = "INFO", echo: Callable[[str], None] = print,
+                force: bool = False, wait_for_lock_s: float = 0.0) -> RunSummary:
+    """Materialise the selected assets over every landed partition (or `partitions`).
+
+    Holds the lake's lock throughout (raises `LakeLocked` when another writer has it for
+    longer than `wait_for_lock_s`), first recovering runs a dead process left behind.
+    Landing days whose files are unchanged since bronze ingested them are not re-read
+    (`force`: re-ingest every day of the range).
+    """
+    command = "c360 materialize" + (f" --select {select}" if select else "")
+    with lake_lock(lake, command, wait_s=wait_for_lock_s, echo=echo):
+        instance = instance or instance_for(lake)
+        recover_dead_runs(instance, lake, echo=echo)
+        return _materialize(landing, lake, select, partitions, config or load_config(),
+                            instance, log_level, echo, force)
+
+
+def _materialize(landing: Path, lake: Path, select: str | None,
+                 partitions: tuple[dt.date, dt.date] | None, config: C360Config,
+                 instance: dg.DagsterInstance, log_level: str, echo: Callable[[str], None],
+                 force: bool) -> RunSummary:
     paths = C360Paths(landing_root=str(landing.absolute()), lake_root=str(lake.absolute()))
     defs = build_definitions(config, paths)
     keys = resolve_selection(defs, select)
-    instance = instance or instance_for(lake)
     summary = RunSummary()
     run_config = {"loggers": {"console": {"config": {"log_level": log_level}}}}
     assets = [*(defs.assets or []), *(defs.asset_checks or [])]
     resources = {"c360": paths, "dbt": dbt_resource()}
+    tags = {"c360/launched_by": "cli", **process_tags(lake)}
+
+    def run(selection: dg.AssetSelection, stage: str, extra: dict[str, str] | None = None
+            ) -> dg.ExecuteInProcessResult:
+        with PoolWatch(instance, lake, echo):
+            return dg.materialize(
+                assets, instance=instance, resources=resources, selection=selection,
+                tags={**tags, "c360/stage": stage, **(extra or {})},
+                run_config=run_config, raise_on_error=False)
+
     for source in SOURCES:
         source_keys = {bronze_key(t) for t in source.tables} & keys
         if not source_keys:
@@ -193,15 +228,17 @@ def materialize(landing: Path, lake: Path, select: str | None = None,
             echo(f"{source.name}: nothing landed under {paths.landing / source.name}")
             continue
         first, last = window
+        if not force and source_keys == {bronze_key(t) for t in source.tables} \
+                and not _changed_days(paths, config, source, first, last):
+            echo(f"{source.name}: landing days {first}...{last} unchanged since bronze "
+                 f"ingested them: nothing to do (--force re-ingests them)")
+            continue
         echo(f"{source.name}: materialising {len(source_keys)} table(s) for landing days "
              f"{first}...{last}")
-        result = dg.materialize(
-            assets, instance=instance, resources=resources,
-            selection=dg.AssetSelection.assets(*source_keys),
-            tags={"dagster/asset_partition_range_start": first.isoformat(),
-                  "dagster/asset_partition_range_end": last.isoformat(),
-                  "c360/launched_by": "cli", "c360/stage": f"bronze/{source.name}"},
-            run_config=run_config, raise_on_error=False)
+        result = run(dg.AssetSelection.assets(*source_keys), f"bronze/{source.name}",
+                     {"dagster/asset_partition_range_start": first.isoformat(),
+                      "dagster/asset_partition_range_end": last.isoformat(),
+                      **({FORCE_TAG: "true"} if force else {})})
         summary.runs.append((f"bronze/{source.name} {first}...{last}", result.run_id, result.success))
         summary.ok &= result.success
         _collect(result, summary)
@@ -215,11 +252,8 @@ def materialize(landing: Path, lake: Path, select: str | None = None,
         echo("silver: materialising " + " and ".join(
             what for what, ks in (("field changes and the graph", SILVER_KEYS),
                                   ("identity", IDENTITY_KEYS)) if silver & ks))
-        result = dg.materialize(
-            assets, instance=instance, resources=resources,
-            # dbt's test of silver/relationships runs with gold (dbt runs it), not here.
-            selection=dg.AssetSelection.assets(*silver) - dbt_checks,
-            tags={"c360/launched_by": "cli", "c360/stage": "silver"}, run_config=run_config, raise_on_error=False)
+        # dbt's test of silver/relationships runs with gold (dbt runs it), not here.
+        result = run(dg.AssetSelection.assets(*silver) - dbt_checks, "silver")
         summary.runs.append(("silver", result.run_id, result.success))
         summary.ok &= result.success
         _collect(result, summary)
@@ -227,23 +261,39 @@ def materialize(landing: Path, lake: Path, select: str | None = None,
     gold = {k for k in keys if k.path[0] == "gold"}
     if gold and summary.ok:
         echo(f"gold: dbt build of {len(gold)} model(s), then publishing to {paths.lake / 'gold'}")
-        result = dg.materialize(
-            assets, instance=instance, resources=resources,
-            # ...with dbt's tests on the silver sources (checks of silver/relationships).
-            selection=dg.AssetSelection.assets(*gold) | dbt_checks,
-            tags={"c360/launched_by": "cli", "c360/stage": "gold"}, run_config=run_config, raise_on_error=False)
+        # ...with dbt's tests on the silver sources (checks of silver/relationships).
+        result = run(dg.AssetSelection.assets(*gold) | dbt_checks, "gold")
         summary.runs.append(("gold", result.run_id, result.success))
         summary.ok &= result.success
         _collect(result, summary)
+        if result.success and not result.get_asset_materialization_events():
+            echo("gold: silver, config and the dbt project unchanged since the last publish: "
+                 "nothing built or published")
     elif gold:
         echo("gold: skipped (an earlier run failed)")
     for key in sorted(keys, key=lambda k: k.to_user_string()):
-        table = summary.tables.get(key.to_user_string())
+        name = key.to_user_string()
         path = paths.lake / "/".join(key.path)  # gold/<relation>: the published Delta table
+        if name not in summary.tables and delta.table_exists(path):  # selected, nothing new
+            summary.tables[name] = TableSummary(name)
+        table = summary.tables.get(name)
         if table is not None and not table.table_rows and delta.table_exists(path):
             table.table_rows = delta.row_count(path)
     summary.ok &= not summary.problems
     return summary
+
+
+def _changed_days(paths: C360Paths, config: C360Config, source: SourceSpec, first: dt.date,
+                  last: dt.date) -> list[dt.date]:
+    """Days of first..last whose files or typing rules changed since bronze ingested them
+    (every day when one of the source's tables is missing)."""
+    days = [first + dt.timedelta(days=i) for i in range((last - first).days + 1)]
+    if not all(delta.table_exists(paths.bronze_table(t.key))
+               and delta.table_exists(paths.quarantine_table(t.key)) for t in source.tables):
+        return days
+    fingerprints = {d.isoformat(): watch.day_fingerprint(paths.landing, source, d) for d in days}
+    return watch.days_to_ingest(paths.lake, source.name, fingerprints,
+                                watch.rules_digest(source, config.bronze))
 
 
 def _collect(result: dg.ExecuteInProcessResult, summary: RunSummary) -> None:

@@ -13,15 +13,18 @@ import dagster as dg
 import polars as pl
 
 from c360_assets.bronze import watch
-from c360_assets.bronze.contract import LANDING_DATE_COL, SourceSpec, TableSpec
+from c360_assets.bronze.contract import LANDING_DATE_COL, SOURCE_FILE_COL, SourceSpec, TableSpec
 from c360_assets.bronze.landing import TableBatch, ingest_table
-from c360_assets.lib import delta
+from c360_assets.lib import delta, failpoints
 from c360_assets.lib.config import SOURCE_NAMES, C360Config
 from c360_assets.lib.preview import masked_preview
 from c360_assets.resources import C360Paths
 
 OWNERS = ["team:data-platform"]
 QUARANTINE_CHECK = "quarantine_rate_below_threshold"
+# A run tagged `c360/force=true` (`c360 materialize --force`) re-ingests every day of its
+# range, changed or not.
+FORCE_TAG = "c360/force"
 
 
 def bronze_key(table: TableSpec) -> dg.AssetKey:
@@ -39,26 +42,34 @@ def bronze_partitions(config: C360Config) -> dg.DailyPartitionsDefinition:
     return dg.DailyPartitionsDefinition(start_date=start.isoformat(), end_offset=1)
 
 
-def _table_metadata(batch: TableBatch, version: int, path: str, newest: dt.datetime | None,
-                    preview_rows: int) -> dict[str, object]:
-    spec = batch.spec
-    written = batch.good.height
-    quarantined = batch.quarantine.height
+def _table_metadata(table: TableSpec, batch: TableBatch | None, days_unchanged: int,
+                    path, preview_rows: int) -> dict[str, object]:  # noqa: ANN001
+    """What the run did to one table: rows written (0 when no day changed), the table's
+    Delta version, and the newest source event time of what was read."""
+    written = batch.good.height if batch is not None else 0
     metadata: dict[str, object] = {
+        "rows_written": written,
+        "rows_quarantined": batch.quarantine.height if batch is not None else 0,
+        "days_unchanged": days_unchanged,
+        "new_commit": batch is not None,
+        "delta_version": delta.table_version(path),
+        "path": dg.MetadataValue.path(str(path)),
+    }
+    if batch is None:
+        return metadata
+    metadata.update({
         "dagster/row_count": written,
         "rows_read": batch.rows_read,
-        "rows_written": written,
-        "rows_quarantined": quarantined,
         "duplicates_dropped": batch.duplicates_dropped,
         "files": batch.files,
-        "delta_version": version,
-        "path": dg.MetadataValue.path(path),
         "preview": dg.MetadataValue.md(masked_preview(
-            batch.good, {c.name: c.pii.value for c in spec.columns if c.pii},
-            preview_rows, [c.name for c in spec.columns][:8])),
-    }
-    if newest is not None:
-        metadata["dagster/last_updated_timestamp"] = dg.MetadataValue.timestamp(newest)
+            batch.good, {c.name: c.pii.value for c in table.columns if c.pii},
+            preview_rows, [c.name for c in table.columns][:8])),
+    })
+    if batch.good.height:
+        newest = batch.good.select(table.record_time().max()).item()
+        if newest is not None:
+            metadata["dagster/last_updated_timestamp"] = dg.MetadataValue.timestamp(newest)
     if batch.problems:
         metadata["problems"] = dg.MetadataValue.md(
             "\n".join(f"* `{p.path}`: {p.reason}" for p in batch.problems[:50]))
@@ -106,52 +117,84 @@ def build_bronze_asset(source: SourceSpec, config: C360Config) -> dg.AssetsDefin
     )
     def _bronze(context: dg.AssetExecutionContext, c360: C360Paths) -> Iterator[object]:
         days = sorted(dt.date.fromisoformat(k) for k in context.partition_keys)
-        first, last = days[0], days[-1]
-        ingested_at = dt.datetime.now(dt.UTC)
-        # What the landing days look like before reading: recorded in the ingest ledger
-        # when the run succeeds, so the schedule knows what is stale.
-        fingerprints = {d.isoformat(): watch.day_fingerprint(c360.landing, source, d) for d in days}
-        for table in source.tables:
-            key = bronze_key(table)
-            if key not in context.selected_asset_keys:
-                continue
-            context.log.info(f"{table.key}: reading landing days {first}..{last}")
-            batch = ingest_table(c360.landing, table, days, ingested_at, config.bronze)
-            for problem in batch.problems:
-                context.log.warning(f"{table.key}: {problem}")
-            path = c360.bronze_table(table.key)
-            version = delta.replace_date_partitions(
-                path, batch.good, partition_col="_landing_date", first=first, last=last)
-            delta.replace_date_partitions(
-                c360.quarantine_table(table.key), batch.quarantine,
-                partition_col="_landing_date", first=first, last=last)
-            newest = None
-            if batch.good.height:
-                newest = batch.good.select(table.record_time().max()).item()
-            context.log.info(
-                f"{table.key}: {batch.good.height} rows written, {batch.quarantine.height} "
-                f"quarantined, {batch.duplicates_dropped} duplicates dropped ({batch.files} files)")
-            check_results = []
-            if dg.AssetCheckKey(key, QUARANTINE_CHECK) in context.selected_asset_check_keys:
-                check_results.append(quarantine_check(
-                    key, batch, config.bronze.quarantine_warn_rate,
-                    str(c360.quarantine_table(table.key))))
-            yield dg.MaterializeResult(
-                asset_key=key,
-                metadata=_table_metadata(batch, version, str(path), newest,
-                                         config.bronze.preview_rows),
-                check_results=check_results,
-            )
-        if {bronze_key(t) for t in source.tables} <= set(context.selected_asset_keys):
-            watch.record_ingested(c360.lake, source.name, fingerprints)
+        with c360.writer(context):
+            yield from _ingest(context, c360, source, config, days)
 
     return _bronze
 
 
-def quarantine_rates(batch: TableBatch) -> pl.DataFrame:
+def _ingest(context: dg.AssetExecutionContext, c360: C360Paths, source: SourceSpec,
+            config: C360Config, days: list[dt.date]) -> Iterator[object]:
+    """Ingest the landing days whose files (or typing rules) changed since bronze last
+    ingested them; days that did not change are left as they are (no Delta commit)."""
+    ingested_at = dt.datetime.now(dt.UTC)
+    # What the landing days look like before reading: recorded in the ingest ledger
+    # when the run succeeds, so the schedule knows what is stale.
+    fingerprints = {d.isoformat(): watch.day_fingerprint(c360.landing, source, d) for d in days}
+    digest = watch.rules_digest(source, config.bronze)
+    selected = [t for t in source.tables if bronze_key(t) in context.selected_asset_keys]
+    force = context.run.tags.get(FORCE_TAG) == "true"
+    todo = days if force or not all(delta.table_exists(c360.bronze_table(t.key))
+                                    and delta.table_exists(c360.quarantine_table(t.key))
+                                    for t in selected) \
+        else watch.days_to_ingest(c360.lake, source.name, fingerprints, digest)
+    context.log.info(f"{source.name}: {len(todo)} of {len(days)} landing day(s) new or changed"
+                     + ("" if len(todo) == len(days) else
+                        "; the others are in bronze as landed (no rewrite)"))
+    for table in selected:
+        key = bronze_key(table)
+        path, qpath = c360.bronze_table(table.key), c360.quarantine_table(table.key)
+        batch = None
+        if todo:
+            context.log.info(f"{table.key}: reading {len(todo)} landing day(s) "
+                             f"{todo[0]}..{todo[-1]}")
+            batch = ingest_table(c360.landing, table, todo, ingested_at, config.bronze)
+            for problem in batch.problems:
+                context.log.warning(f"{table.key}: {problem}")
+            delta.replace_day_partitions(path, batch.good, partition_col=LANDING_DATE_COL,
+                                         days=todo)
+            failpoints.reached("bronze.table_written")
+            delta.replace_day_partitions(qpath, batch.quarantine,
+                                         partition_col=LANDING_DATE_COL, days=todo)
+            context.log.info(
+                f"{table.key}: {batch.good.height} rows written, {batch.quarantine.height} "
+                f"quarantined, {batch.duplicates_dropped} duplicates dropped "
+                f"({batch.files} files)")
+        check_results = []
+        if dg.AssetCheckKey(key, QUARANTINE_CHECK) in context.selected_asset_check_keys:
+            check_results.append(quarantine_check(
+                key, day_counts(path, qpath, days), quarantined_rows(qpath, days),
+                config.bronze.quarantine_warn_rate, str(qpath)))
+        yield dg.MaterializeResult(
+            asset_key=key,
+            metadata=_table_metadata(table, batch, len(days) - len(todo), path,
+                                     config.bronze.preview_rows),
+            check_results=check_results,
+        )
+    if {bronze_key(t) for t in source.tables} <= set(context.selected_asset_keys):
+        watch.record_ingested(c360.lake, source.name, fingerprints, digest)
+
+
+def day_counts(path, quarantine_path, days: list[dt.date]) -> pl.DataFrame:  # noqa: ANN001
+    """Per landing day of `days`: rows in bronze and in quarantine (from the tables)."""
+    def counts(p, name: str) -> pl.DataFrame:  # noqa: ANN001
+        if not delta.table_exists(p):
+            return pl.DataFrame(schema={LANDING_DATE_COL: pl.Date, name: pl.UInt32})
+        return (pl.scan_delta(str(p)).filter(pl.col(LANDING_DATE_COL).is_in(days))
+                .group_by(LANDING_DATE_COL).agg(pl.len().alias(name)).collect())
+    return quarantine_rates(counts(path, "rows_kept"), counts(quarantine_path, "rows_quarantined"))
+
+
+def quarantined_rows(quarantine_path, days: list[dt.date]) -> pl.DataFrame:  # noqa: ANN001
+    from c360_assets.bronze.landing import QUARANTINE_SCHEMA
+    if not delta.table_exists(quarantine_path):
+        return QUARANTINE_SCHEMA.to_frame(eager=True).clear()
+    return (pl.scan_delta(str(quarantine_path)).filter(pl.col(LANDING_DATE_COL).is_in(days))
+            .collect())
+
+
+def quarantine_rates(kept: pl.DataFrame, held: pl.DataFrame) -> pl.DataFrame:
     """Per landing day: rows kept, rows quarantined and the quarantined share."""
-    kept = batch.good.group_by(LANDING_DATE_COL).agg(pl.len().alias("rows_kept"))
-    held = batch.quarantine.group_by(LANDING_DATE_COL).agg(pl.len().alias("rows_quarantined"))
     return (kept.join(held, on=LANDING_DATE_COL, how="full", coalesce=True)
             .fill_null(0)
             .with_columns((pl.col("rows_quarantined")
@@ -159,13 +202,13 @@ def quarantine_rates(batch: TableBatch) -> pl.DataFrame:
             .sort(LANDING_DATE_COL))
 
 
-def quarantine_check(key: dg.AssetKey, batch: TableBatch, threshold: float,
-                     quarantine_path: str) -> dg.AssetCheckResult:
-    """Fails when any landing day of the run quarantined more than `threshold` of its rows."""
-    rates = quarantine_rates(batch)
+def quarantine_check(key: dg.AssetKey, rates: pl.DataFrame, quarantine: pl.DataFrame,
+                     threshold: float, quarantine_path: str) -> dg.AssetCheckResult:
+    """Fails when any landing day of the run quarantined more than `threshold` of its rows
+    (`rates` from `day_counts`, `quarantine` the run's days' quarantined rows)."""
     over = rates.filter(pl.col("rate") > threshold)
     worst = rates.sort("rate", descending=True).head(20)
-    examples = batch.quarantine.head(20)
+    examples = quarantine.sort([LANDING_DATE_COL, SOURCE_FILE_COL, "line"], nulls_last=True).head(20)
     return dg.AssetCheckResult(
         check_name=QUARANTINE_CHECK,
         asset_key=key,
@@ -177,8 +220,8 @@ def quarantine_check(key: dg.AssetKey, batch: TableBatch, threshold: float,
             "partitions_over_threshold": over.height,
             "partitions_checked": rates.height,
             "max_quarantine_rate": float(rates["rate"].max() or 0.0) if rates.height else 0.0,
-            "rows_quarantined": batch.quarantine.height,
-            "rows_read": batch.rows_read,
+            "rows_quarantined": quarantine.height,
+            "rows_kept": int(rates["rows_kept"].sum()) if rates.height else 0,
             "threshold": threshold,
             "worst_partitions": dg.MetadataValue.md("\n".join(
                 f"* {r[LANDING_DATE_COL]}: {r['rate']:.2%} ({r['rows_quarantined']} of "
@@ -187,7 +230,7 @@ def quarantine_check(key: dg.AssetKey, batch: TableBatch, threshold: float,
             "examples": dg.MetadataValue.md("\n".join(
                 f"* `{r['_source_file']}` line {r['line']}, column `{r['column']}`: {r['reason']}"
                 for r in examples.iter_rows(named=True)) or "_nothing quarantined_"),
-            "reasons": dg.MetadataValue.md(_top_reasons(batch.quarantine)),
+            "reasons": dg.MetadataValue.md(_top_reasons(quarantine)),
             "quarantine_table": dg.MetadataValue.path(quarantine_path),
             "reproduce": dg.MetadataValue.md(
                 "```sql\nSELECT _landing_date, reason, count(*) FROM "

@@ -7,6 +7,11 @@ with its cursor (what it saw last); the schedule compares them with the ingest l
 (what bronze really ingested, written by the bronze asset after its Delta commits).
 A day folder that disappears is never a change to act on: an unmounted or half-synced
 landing root must not empty bronze.
+
+The ledger also records, per day, the digest of the rules the day was typed with (the
+contract's columns and the `bronze:` validation settings): bronze re-ingests a day only
+when its files or those rules changed (`days_to_ingest`), so a run with nothing new
+writes nothing.
 """
 
 from __future__ import annotations
@@ -19,17 +24,20 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from c360_assets.bronze.contract import SourceSpec
-from c360_assets.bronze.landing import FORMATS, landed_days, table_dir
+from c360_assets.bronze.landing import FORMATS, landed_days, outside_root, table_dir
+from c360_assets.lib.config import BronzeConfig
 
 LEDGER_DIR = Path("_ops") / "ingested"
 
 
 def day_fingerprint(root: Path, source: SourceSpec, day: dt.date) -> str | None:
-    """Digest of the day's data files across the source's tables (None: no files)."""
+    """Digest of the day's data files across the source's tables (None: no files).
+
+    Files bronze will not read (a symlink out of the landing root) are not data."""
     entries: list[str] = []
     for spec in source.tables:
         folder = table_dir(root, source.name, spec.name) / day.isoformat()
-        if not folder.is_dir():
+        if not folder.is_dir() or outside_root(root, folder):
             continue
         with os.scandir(folder) as it:
             for entry in it:
@@ -37,6 +45,8 @@ def day_fingerprint(root: Path, source: SourceSpec, day: dt.date) -> str | None:
                     continue
                 if entry.name.rsplit(".", 1)[-1].lower() not in FORMATS:
                     continue  # reported by the bronze asset, not data
+                if entry.is_symlink() and outside_root(root, Path(entry.path)):
+                    continue
                 st = entry.stat()
                 entries.append(f"{spec.name}/{entry.name}\t{st.st_size}\t{st.st_mtime_ns}")
     if not entries:
@@ -85,29 +95,76 @@ def ledger_path(lake: Path, source: str) -> Path:
     return lake / LEDGER_DIR / f"{source}.json"
 
 
-def read_ledger(lake: Path, source: str) -> dict[str, str]:
-    """{landing day: fingerprint} of what bronze ingested last for each day."""
+# Bump when the typing code changes what bronze holds for the same files and settings.
+INGEST_FORMAT = 2
+
+
+def rules_digest(source: SourceSpec, rules: BronzeConfig) -> str:
+    """Digest of what decides a source's bronze rows beyond its files: the contract (columns,
+    types, aliases, checks) and the `bronze:` validation settings."""
+    contract = [(t.name, [(c.name, c.type.value, c.required, c.aliases, c.plausible_time)
+                          for c in t.columns], sorted(t.derived), [r for _, r in t.row_checks])
+                for t in source.tables]
+    settings = rules.model_dump(mode="json", include={"earliest_time", "future_tolerance_hours",
+                                                      "max_value_chars"})
+    return hashlib.sha256(json.dumps([INGEST_FORMAT, contract, settings], sort_keys=True,
+                                     default=str).encode()).hexdigest()[:12]
+
+
+def _read(lake: Path, source: str) -> dict[str, dict[str, str]]:
     path = ledger_path(lake, source)
     if not path.exists():
-        return {}
+        return {"days": {}, "rules": {}}
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError:
-        return {}  # a torn ledger only costs a re-ingest (idempotent)
-    return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
+    except (OSError, json.JSONDecodeError):
+        return {"days": {}, "rules": {}}  # a torn ledger only costs a re-ingest (idempotent)
+    if not isinstance(data, dict):
+        return {"days": {}, "rules": {}}
+    if "days" not in data:  # the first format: {day: fingerprint}, rules unknown
+        return {"days": {str(k): str(v) for k, v in data.items()}, "rules": {}}
+    return {"days": {str(k): str(v) for k, v in (data.get("days") or {}).items()},
+            "rules": {str(k): str(v) for k, v in (data.get("rules") or {}).items()}}
+
+
+def read_ledger(lake: Path, source: str) -> dict[str, str]:
+    """{landing day: fingerprint} of what bronze ingested last for each day."""
+    return _read(lake, source)["days"]
+
+
+def days_to_ingest(lake: Path, source: str, fingerprints: Mapping[str, str | None],
+                   digest: str) -> list[dt.date]:
+    """The days of `fingerprints` whose files or rules differ from what bronze ingested
+    (a day with no files that bronze never held is nothing to do)."""
+    ledger = _read(lake, source)
+    todo = []
+    for day, fp in fingerprints.items():
+        if fp is None and day not in ledger["days"]:
+            continue
+        if ledger["days"].get(day) != fp or (fp is not None and ledger["rules"].get(day) != digest):
+            todo.append(dt.date.fromisoformat(day))
+    return sorted(todo)
 
 
 def record_ingested(lake: Path, source: str, fingerprints: Mapping[str, str | None],
-                    ) -> None:
-    """Record the fingerprints a bronze run ingested (None: the day had no files)."""
-    ledger = read_ledger(lake, source)
+                    digest: str | None = None) -> None:
+    """Record the fingerprints a bronze run ingested (None: the day had no files), and the
+    rules digest it typed them with."""
+    ledger = _read(lake, source)
     for day, fp in fingerprints.items():
         if fp is None:
-            ledger.pop(day, None)
+            ledger["days"].pop(day, None)
+            ledger["rules"].pop(day, None)
         else:
-            ledger[day] = fp
+            ledger["days"][day] = fp
+            if digest is None:
+                ledger["rules"].pop(day, None)
+            else:
+                ledger["rules"][day] = digest
     path = ledger_path(lake, source)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(f".{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(dict(sorted(ledger.items())), indent=0), encoding="utf-8")
+    tmp.write_text(json.dumps({"format": 2, "days": dict(sorted(ledger["days"].items())),
+                               "rules": dict(sorted(ledger["rules"].items()))}, indent=0),
+                   encoding="utf-8")
     tmp.replace(path)

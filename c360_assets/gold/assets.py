@@ -4,13 +4,18 @@ One `@dbt_assets` multi-asset over `dbt_project/`: every dbt model is an asset
 `gold/<relation>` (group `gold`), the silver Delta sources carry the silver assets' keys
 (so bronze -> silver -> gold is one lineage graph), and dbt tests are asset checks
 (error severity blocks). After a successful build on the embedded target, the models
-marked `meta: c360_publish` are copied to `<lake>/gold/<relation>` as Delta.
+marked `meta: c360_publish` are copied to `<lake>/gold/<relation>` as Delta, each only
+where its content changed (`publish.py`: a journal makes an interrupted publish redo
+every table). When silver, config and the dbt project are what the last complete publish
+was built from, the step builds and publishes nothing.
 """
 
 
 import contextlib
 import functools
+import hashlib
 import importlib.metadata
+import json
 import os
 import shutil
 import sys
@@ -31,8 +36,15 @@ from dagster_dbt import (
 from packaging import version
 
 from c360_assets.bronze.assets import OWNERS
-from c360_assets.gold.publish import gold_db, gold_table, publish_tables
+from c360_assets.gold.publish import (
+    gold_db,
+    gold_table,
+    interrupted,
+    publish_tables,
+    up_to_date,
+)
 from c360_assets.gold.settings import dbt_vars_json
+from c360_assets.lib import delta, failpoints
 from c360_assets.lib.config import REPO_ROOT, C360Config
 from c360_assets.lib.registry import load_registry
 from c360_assets.ops.automation import FOLLOW_UPSTREAM
@@ -54,9 +66,13 @@ def dbt_project() -> DbtProject:
 
 
 def dbt_executable() -> str:
-    """The `dbt` next to this Python (a venv used without activating it), else PATH's."""
-    local = Path(sys.executable).parent / "dbt"
-    return str(local) if local.exists() else "dbt"
+    """`c360-dbt` (the `dbt` next to this Python, tied to the life of the process that
+    starts it: `gold/dbt_child.py`), else that `dbt`, else PATH's."""
+    here = Path(sys.executable).parent
+    for name in ("c360-dbt", "dbt"):
+        if (here / name).exists():
+            return str(here / name)
+    return "dbt"
 
 
 class C360DbtCli(DbtCliResource):
@@ -70,7 +86,8 @@ class C360DbtCli(DbtCliResource):
 
     @functools.cached_property
     def _cli_version(self) -> version.Version:
-        if self.dbt_executable == str(Path(sys.executable).parent / "dbt"):
+        here = Path(sys.executable).parent
+        if self.dbt_executable in (str(here / "dbt"), str(here / "c360-dbt")):
             return version.parse(importlib.metadata.version("dbt-core"))
         return super()._cli_version
 
@@ -108,6 +125,11 @@ def manifest_path() -> Path:
     return manifest
 
 
+@functools.cache
+def dbt_project_manifest() -> dict[str, Any]:
+    return json.loads(manifest_path().read_text(encoding="utf-8"))
+
+
 class GoldTranslator(DagsterDbtTranslator):
     """dbt models -> `gold/<relation>` in group `gold`; sources keep their `meta.dagster`
     asset keys (the silver assets)."""
@@ -137,18 +159,27 @@ class GoldTranslator(DagsterDbtTranslator):
 TRANSLATOR = GoldTranslator(DagsterDbtTranslatorSettings(enable_source_tests_as_checks=True))
 
 
+# dbt rotates its log at this size and keeps five older files (dbt's own rotation).
+DBT_LOG_MAX_BYTES = 5 * 2**20
+
+
 @contextlib.contextmanager
 def _lake_env(lake: Path) -> Iterator[None]:
-    """dbt runs as a subprocess that reads the lake location from `C360_LAKE`."""
-    before = os.environ.get("C360_LAKE")
-    os.environ["C360_LAKE"] = str(lake)
+    """dbt runs as a subprocess that reads the lake location from `C360_LAKE` (and the
+    size at which it rotates its log from `DBT_LOG_FILE_MAX_BYTES`)."""
+    settings = {"C360_LAKE": str(lake),
+                "DBT_LOG_FILE_MAX_BYTES": os.environ.get("DBT_LOG_FILE_MAX_BYTES",
+                                                         str(DBT_LOG_MAX_BYTES))}
+    before = {k: os.environ.get(k) for k in settings}
+    os.environ.update(settings)
     try:
         yield
     finally:
-        if before is None:
-            os.environ.pop("C360_LAKE", None)
-        else:
-            os.environ["C360_LAKE"] = before
+        for k, v in before.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 def _published_relations(manifest: dict, keys: set[dg.AssetKey]) -> list[str]:
@@ -199,47 +230,88 @@ def dbt_target_path(lake: Path) -> Path:
     return lake.absolute() / "_ops" / "dbt_target"
 
 
+@functools.cache
+def _project_digest() -> str:
+    """Digest of the dbt project's files (models, macros, tests, settings)."""
+    h = hashlib.sha256()
+    for path in sorted(p for p in _project_files() if p.is_file()):
+        h.update(str(path.relative_to(DBT_PROJECT_DIR)).encode() + b"\0" + path.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def gold_inputs(lake: Path, dbt_vars: str) -> str:
+    """What a gold build is made from: the silver tables' data versions (maintenance
+    commits do not count), the dbt vars (config/) and the dbt project. Equal inputs build
+    equal gold (but for its build timestamp)."""
+    versions = {name: delta.data_version(lake / "silver" / name)
+                for name in ("field_changes", "nodes", "relationships", "identity")}
+    return hashlib.sha256(json.dumps([versions, dbt_vars, _project_digest(), dbt_target()],
+                                     sort_keys=True).encode()).hexdigest()[:16]
+
+
 def build_gold_asset(config: C360Config) -> dg.AssetsDefinition:
     @dbt_assets(manifest=manifest_path(), project=dbt_project(), name="gold_dbt",
                 dagster_dbt_translator=TRANSLATOR, pool=GOLD_POOL)
     def gold_dbt(context: dg.AssetExecutionContext, dbt: DbtCliResource, c360: C360Paths):
         """dbt build of the gold models and their tests, then publish to <lake>/gold/."""
-        dbt_vars = dbt_vars_json(config, load_registry())
-        with _lake_env(c360.lake):
-            # One target folder per lake, reused: no folder per run piling up under
-            # dbt_project/, and dbt's partial parse carries over between runs.
-            invocation = dbt.cli(["build", "--vars", dbt_vars], context=context,
-                                 raise_on_error=False, target_path=dbt_target_path(c360.lake))
-            events = list(invocation.stream())
-        ok = invocation.is_successful()
-        selected = set(context.selected_asset_keys)
-        relations = [k.path[-1] for k in selected if k.path[0] == "gold"]
-        published = {}
-        if ok and dbt_target() == "duckdb":
-            to_publish = _published_relations(invocation.manifest, selected)
-            context.log.info(f"publishing {len(to_publish)} gold table(s) to "
-                             f"{c360.lake / 'gold'}: {', '.join(to_publish)}")
-            published = {p.table: p for p in publish_tables(c360.lake, to_publish)}
-        counts = _row_counts(c360.lake, relations) if dbt_target() == "duckdb" else {}
-        for event in events:
-            if isinstance(event, dg.Output):
-                relation = context.asset_key_for_output(event.output_name).path[-1]
-                extra: dict[str, Any] = {}
-                if relation in counts:  # a table model is rebuilt whole
-                    extra["dagster/row_count"] = extra["rows_written"] = counts[relation]
-                if relation in published:
-                    extra["published_to"] = dg.MetadataValue.path(
-                        str(gold_table(c360.lake, relation)))
-                    extra["published_version"] = published[relation].version
-                if extra:
-                    event = event.with_metadata({**event.metadata, **extra})
-            yield event
-        if not ok:
-            failed = _failed_nodes(invocation)
-            raise dg.Failure(
-                description=f"dbt build failed ({'; '.join(failed) or 'see the dbt log'}); "
-                            f"nothing was published to {c360.lake / 'gold'}",
-                metadata={"failed": dg.MetadataValue.json(failed),
-                          "target_path": dg.MetadataValue.path(str(invocation.target_path))})
+        with c360.writer(context):
+            yield from _build_and_publish(context, dbt, c360, config)
 
     return gold_dbt
+
+
+def _build_and_publish(context: dg.AssetExecutionContext, dbt: DbtCliResource,
+                       c360: C360Paths, config: C360Config) -> Iterator[Any]:
+    """`dbt build`, then publish; nothing at all when silver, config and the project are
+    as they were at the last complete publish of the selected tables."""
+    dbt_vars = dbt_vars_json(config, load_registry())
+    selected = set(context.selected_asset_keys)
+    inputs = gold_inputs(c360.lake, dbt_vars)
+    to_publish = _published_relations(dbt_project_manifest(), selected)
+    if dbt_target() == "duckdb":
+        if interrupted(c360.lake):
+            context.log.warning("the last gold publish was interrupted: building and "
+                                "publishing every table again")
+        elif to_publish and up_to_date(c360.lake, to_publish, inputs):
+            context.log.info("gold: silver, config and the dbt project are as they were at "
+                             "the last publish: nothing to build or publish")
+            return
+    with _lake_env(c360.lake):
+        # One target folder per lake, reused: no folder per run piling up under
+        # dbt_project/, and dbt's partial parse carries over between runs.
+        invocation = dbt.cli(["build", "--vars", dbt_vars], context=context,
+                             raise_on_error=False, target_path=dbt_target_path(c360.lake))
+        events = []
+        for event in invocation.stream():
+            events.append(event)
+            failpoints.reached("gold.dbt_event")
+    ok = invocation.is_successful()
+    relations = [k.path[-1] for k in selected if k.path[0] == "gold"]
+    published = {}
+    if ok and dbt_target() == "duckdb":
+        context.log.info(f"publishing {len(to_publish)} gold table(s) to "
+                         f"{c360.lake / 'gold'} where their content changed: "
+                         f"{', '.join(to_publish)}")
+        published = {p.table: p for p in publish_tables(c360.lake, to_publish, inputs)}
+    counts = _row_counts(c360.lake, relations) if dbt_target() == "duckdb" else {}
+    for event in events:
+        if isinstance(event, dg.Output):
+            relation = context.asset_key_for_output(event.output_name).path[-1]
+            extra: dict[str, Any] = {}
+            if relation in counts:  # a table model is rebuilt whole
+                extra["dagster/row_count"] = extra["rows_written"] = counts[relation]
+            if relation in published:
+                extra["published_to"] = dg.MetadataValue.path(
+                    str(gold_table(c360.lake, relation)))
+                extra["published_version"] = published[relation].version
+                extra["published_new_commit"] = published[relation].committed
+            if extra:
+                event = event.with_metadata({**event.metadata, **extra})
+        yield event
+    if not ok:
+        failed = _failed_nodes(invocation)
+        raise dg.Failure(
+            description=f"dbt build failed ({'; '.join(failed) or 'see the dbt log'}); "
+                        f"nothing was published to {c360.lake / 'gold'}",
+            metadata={"failed": dg.MetadataValue.json(failed),
+                      "target_path": dg.MetadataValue.path(str(invocation.target_path))})

@@ -1,22 +1,41 @@
 """Publish gold tables from the embedded DuckDB file as Delta under `<lake>/gold/`.
 
 Consumers read `<lake>/gold/<table>` with any Delta reader and never contend with a
-running dbt (the DuckDB file has one writer). Each publish is one overwrite commit per
-table, streamed from DuckDB in Arrow batches; strings go out as `large_string`, times
-as UTC.
+running dbt (the DuckDB file has one writer). Each table is one overwrite commit,
+streamed from DuckDB in Arrow batches; strings go out as `large_string`, times as UTC.
+
+A publish spans several tables, so it keeps a journal, `<lake>/gold/_published.json`:
+* `complete`: the last publish that finished - each table's Delta version, content
+  digest and the inputs it was built from. Readers that need the gold tables to agree
+  with each other read those versions (`c360 profile` does).
+* `publishing`: set before the first commit and cleared after the last. Found set at the
+  start of a run, it means a publish was interrupted (a crash, `kill -9`): that run
+  publishes every table again, so all of them land from one build.
+
+A table whose content digest equals the one last published is not committed again: a
+build that changed nothing publishes nothing. The digest leaves out the build's own
+timestamp (`profile_resolved_at`), which changes on every build.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
-from c360_assets.lib import delta
+from c360_assets.lib import delta, failpoints
 
 GOLD_DB = "gold.duckdb"
 BATCH_ROWS = 500_000
+JOURNAL = "_published.json"
+JOURNAL_FORMAT = 1
+# Columns stamped with the build's own time: not content.
+BUILD_TIME_COLUMNS = frozenset({"profile_resolved_at"})
 
 
 def gold_db(lake: Path) -> Path:
@@ -33,20 +52,103 @@ class Published:
     path: Path
     rows: int
     version: int
+    committed: bool  # False: the content equals what was published, no new version
 
 
-def publish_tables(lake: Path, tables: list[str]) -> list[Published]:
-    """Copy `tables` (relations of the DuckDB file's `main` schema) to `<lake>/gold/`."""
+def read_journal(lake: Path) -> dict[str, Any]:
+    """The publish journal ({} before the first publish, or when unreadable)."""
+    path = lake / "gold" / JOURNAL
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) and data.get("format") == JOURNAL_FORMAT else {}
+
+
+def _write_journal(lake: Path, journal: dict[str, Any]) -> None:
+    path = lake / "gold" / JOURNAL
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    tmp.write_text(json.dumps({**journal, "format": JOURNAL_FORMAT}, indent=1, sort_keys=True)
+                   + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def interrupted(lake: Path) -> bool:
+    """Whether the last publish was interrupted before its last table."""
+    return bool(read_journal(lake).get("publishing"))
+
+
+def up_to_date(lake: Path, tables: list[str], inputs: str) -> bool:
+    """Whether every table of `tables` was last published, completely, from `inputs` and
+    is still at that version (so building again would publish nothing new)."""
+    journal = read_journal(lake)
+    if journal.get("publishing") or not gold_db(lake).exists():
+        return False
+    known = (journal.get("complete") or {}).get("tables") or {}
+    return all(name in known and known[name].get("inputs") == inputs
+               and delta.table_version(gold_table(lake, name)) == known[name].get("version")
+               for name in tables)
+
+
+def published_versions(lake: Path) -> dict[str, int]:
+    """Each table's Delta version as of the last complete publish."""
+    tables = (read_journal(lake).get("complete") or {}).get("tables") or {}
+    return {name: int(t["version"]) for name, t in tables.items()}
+
+
+def content_digest(con: duckdb.DuckDBPyConnection, name: str) -> str:
+    """Order-independent digest of a table's rows, build-time columns left out."""
+    columns = [r[0] for r in con.execute(
+        "SELECT column_name FROM information_schema.columns WHERE table_schema = 'main' "
+        "AND table_name = ? ORDER BY ordinal_position", [name]).fetchall()
+        if r[0] not in BUILD_TIME_COLUMNS]
+    row = ", ".join(f'"{c}"' for c in columns)
+    rows, total = con.execute(
+        f'SELECT count(*), coalesce(sum(hash(row({row}))::HUGEINT), 0) FROM main."{name}"'
+    ).fetchall()[0]
+    return f"{rows}:{total}"
+
+
+def publish_tables(lake: Path, tables: list[str], inputs: str = "") -> list[Published]:
+    """Copy `tables` (relations of the DuckDB file's `main` schema) to `<lake>/gold/`,
+    each only where its content differs from the last publish (all of them after an
+    interrupted one). `inputs` identifies what the build was made from (the journal
+    keeps it so the next run can tell whether anything changed)."""
     if not tables:
         return []
+    journal = read_journal(lake)
+    complete = journal.get("complete") or {}
+    known: dict[str, dict[str, Any]] = dict(complete.get("tables") or {})
+    redo = bool(journal.get("publishing"))
+    journal["publishing"] = {"tables": tables, "inputs": inputs,
+                             "started_at": _now(), "redo": redo}
+    _write_journal(lake, journal)
     done: list[Published] = []
     with duckdb.connect(str(gold_db(lake)), read_only=True) as con:
         con.execute("SET TimeZone = 'UTC'")
         con.execute("SET arrow_large_buffer_size = true")  # large_string, as every lake table
         for name in tables:
-            rows = con.execute(f'SELECT count(*) FROM main."{name}"').fetchall()[0][0]
-            reader = con.sql(f'SELECT * FROM main."{name}"').to_arrow_reader(BATCH_ROWS)
             path = gold_table(lake, name)
+            digest = content_digest(con, name)
+            rows = int(digest.split(":", 1)[0])
+            before = known.get(name)
+            if (not redo and before is not None and before.get("content") == digest
+                    and delta.table_version(path) == before.get("version")):
+                known[name] = {**before, "inputs": inputs}
+                done.append(Published(name, path, rows, int(before["version"]), False))
+                continue
+            reader = con.sql(f'SELECT * FROM main."{name}"').to_arrow_reader(BATCH_ROWS)
             version = delta._commit(path, reader, mode="overwrite", schema_mode="overwrite")
-            done.append(Published(name, path, int(rows), version))
+            known[name] = {"version": version, "content": digest, "rows": rows,
+                           "inputs": inputs}
+            done.append(Published(name, path, rows, version, True))
+            failpoints.reached("gold.published")
+    journal["complete"] = {"tables": known, "published_at": _now()}
+    journal["publishing"] = None
+    _write_journal(lake, journal)
     return done
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")

@@ -235,6 +235,17 @@ class AlertsConfig(_Strict):
     log_path: str = "_ops/alerts.jsonl"
 
 
+class LockConfig(_Strict):
+    """The lake's one-writer lock (`lib/lock.py`) as Dagster steps meet it."""
+
+    # A step that finds another writer (a `c360 materialize`, another run's step) waits
+    # this long, then asks Dagster to retry it after `step_retry_s` - releasing its pool
+    # slot meanwhile - up to `step_max_retries` times (the default: about two hours).
+    step_wait_s: float = Field(10.0, ge=0)
+    step_retry_s: float = Field(30.0, gt=0)
+    step_max_retries: int = Field(240, ge=0)
+
+
 class C360Config(_Strict):
     sources: dict[str, SourceConfig] = Field(
         default_factory=lambda: {name: SourceConfig() for name in SOURCE_NAMES}
@@ -246,6 +257,7 @@ class C360Config(_Strict):
     checks: ChecksConfig = ChecksConfig()
     automation: AutomationConfig = AutomationConfig()
     alerts: AlertsConfig = AlertsConfig()
+    lock: LockConfig = LockConfig()
 
     def source(self, name: str) -> SourceConfig:
         return self.sources.get(name, SourceConfig())

@@ -39,7 +39,10 @@ def to_arrow(frame: pl.DataFrame):
 
 
 def table_exists(path: str | Path) -> bool:
-    return DeltaTable.is_deltatable(str(path))
+    try:
+        return DeltaTable.is_deltatable(str(path))
+    except OSError:  # not a folder (a file in its place): no table there
+        return False
 
 
 def _date_literal(value: dt.date) -> str:
@@ -50,6 +53,14 @@ def date_range_predicate(column: str, first: dt.date, last: dt.date) -> str:
     if first == last:
         return f"{column} = {_date_literal(first)}"
     return f"{column} >= {_date_literal(first)} AND {column} <= {_date_literal(last)}"
+
+
+def day_predicate(column: str, days: list[dt.date]) -> str:
+    """`column` in `days`: a range when they are contiguous, else a list."""
+    days = sorted(set(days))
+    if days[-1] - days[0] == dt.timedelta(days=len(days) - 1):
+        return date_range_predicate(column, days[0], days[-1])
+    return f"{column} IN ({', '.join(_date_literal(d) for d in days)})"
 
 
 def replace_date_partitions(
@@ -65,13 +76,22 @@ def replace_date_partitions(
     `frame` may be empty: the partitions are then emptied. Rows of `frame` outside
     the range are a programming error. Returns the new table version.
     """
+    return replace_day_partitions(path, frame, partition_col=partition_col,
+                                  days=[first + dt.timedelta(days=i)
+                                        for i in range((last - first).days + 1)])
+
+
+def replace_day_partitions(path: str | Path, frame: pl.DataFrame, *, partition_col: str,
+                           days: list[dt.date]) -> int:
+    """Replace the rows of the partitions `days` with `frame`, in one commit (see
+    `replace_date_partitions`)."""
     if frame.height:
-        lo, hi = frame.get_column(partition_col).min(), frame.get_column(partition_col).max()
-        if lo < first or hi > last:  # type: ignore[operator]
-            raise ValueError(f"rows for {partition_col} {lo}..{hi} outside {first}..{last}")
-    predicate = date_range_predicate(partition_col, first, last)
-    return _commit(path, to_arrow(frame), mode="overwrite", predicate=predicate,
-                   partition_by=[partition_col])
+        outside = frame.filter(~pl.col(partition_col).is_in(days)).get_column(partition_col)
+        if outside.len():
+            raise ValueError(f"rows for {partition_col} {outside.min()}..{outside.max()} "
+                             f"outside the days replaced")
+    return _commit(path, to_arrow(frame), mode="overwrite",
+                   predicate=day_predicate(partition_col, days), partition_by=[partition_col])
 
 
 def read_table(path: str | Path, *, version: int | None = None) -> pl.DataFrame:
@@ -88,6 +108,33 @@ def table_version(path: str | Path) -> int | None:
         return DeltaTable(str(path)).version()
     except TableNotFoundError:
         return None
+
+
+# Commits that rewrite files without changing what the table holds (maintenance).
+MAINTENANCE_OPERATIONS = frozenset({"OPTIMIZE", "VACUUM START", "VACUUM END"})
+
+
+def data_version(path: str | Path) -> int | None:
+    """The newest version whose commit changed the table's data (compaction and vacuum
+    commits do not count): a change marker that maintenance leaves alone."""
+    try:
+        table = DeltaTable(str(path))
+    except TableNotFoundError:
+        return None
+    current = table.version()
+    for entry in table.history(limit=50):  # newest first
+        if entry.get("operation") not in MAINTENANCE_OPERATIONS:
+            return int(entry.get("version", current))
+    return current
+
+
+def changed_since(path: str | Path, version: int | None) -> bool:
+    """Whether the table's data changed after `version` (None: the table did not exist
+    then): a commit other than maintenance, or the table gone or rewound."""
+    if version is None:
+        return table_exists(path)
+    now = data_version(path)
+    return now is None or now != version
 
 
 def row_count(path: str | Path) -> int:

@@ -50,7 +50,8 @@ def build_silver_asset() -> dg.AssetsDefinition:
     @dg.multi_asset(name="silver_graph", specs=specs, pool=SILVER_POOL, can_subset=False)
     def silver_graph(context: dg.AssetExecutionContext, c360: C360Paths):
         """Field-level changes and the SCD-2 attribute graph, built incrementally."""
-        report = build.build_silver(c360.lake, load_registry(), progress=context.log.info)
+        with c360.writer(context):
+            report = build.build_silver(c360.lake, load_registry(), progress=context.log.info)
         common = {
             "mode": report.mode,
             "records_touched": report.records_touched,
@@ -123,8 +124,9 @@ def build_identity_asset() -> dg.AssetsDefinition:
         """People from source records: deterministic and probabilistic links, guards,
         stable person ids; re-scores only pairs whose records changed."""
         config = load_config().identity
-        report = identity_build.build_identity(c360.lake, config, load_model(),
-                                               progress=context.log.info)
+        with c360.writer(context):
+            report = identity_build.build_identity(c360.lake, config, load_model(),
+                                                   progress=context.log.info)
         common = {
             "mode": report.mode,
             "persons": report.persons,

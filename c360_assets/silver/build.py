@@ -9,10 +9,14 @@ partitioned by a hash bucket of the record (or node) id. Rows a run only adds ar
 appended; buckets holding rows that must go (a closed edge, history rewritten by a
 backfill) are rewritten; a run with nothing new commits nothing.
 
-The watermark (`<lake>/silver/_watermarks.json`: bronze table -> Delta version) is
-written after the three tables; a run that dies in between recomputes the same records
-next time and writes the same rows. No watermark, a missing silver table, or a bronze
-history no longer readable through CDF means a full rebuild.
+The watermark (`<lake>/silver/_watermarks.json`: bronze table -> Delta version, and the
+data version each silver table had then) is written after the three tables. A run that
+dies in between leaves the previous watermark: the next run sees silver tables that
+changed after it, recomputes every record touched since it (a superset of what the dead
+run did) and writes the same rows a clean run would (every write replaces the records'
+rows by key). A full build removes the watermark before its first write. No watermark,
+a missing silver table, a silver table older than its watermark, or a bronze history no
+longer readable through CDF means a full rebuild.
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ import polars as pl
 from deltalake import DeltaTable
 
 from c360_assets.bronze import SOURCES_BY_NAME
-from c360_assets.lib import delta
+from c360_assets.lib import delta, failpoints
 from c360_assets.lib.hashing import BUCKETS, bucket_of
 from c360_assets.lib.registry import Registry
 from c360_assets.silver import graph, sources
@@ -74,7 +78,7 @@ def bronze_path(lake: Path, table: sources.RecordTable) -> Path:
 # ---------------------------------------------------------------------------- watermarks
 
 
-def load_watermark(lake: Path) -> dict[str, int] | None:
+def _read_watermark_file(lake: Path) -> dict | None:
     path = lake / "silver" / WATERMARK_FILE
     if not path.exists():
         return None
@@ -83,16 +87,44 @@ def load_watermark(lake: Path) -> dict[str, int] | None:
     except (OSError, ValueError):
         log.warning("unreadable silver watermark %s: rebuilding silver in full", path)
         return None
-    if data.get("format") != WATERMARK_FORMAT:
+    return data if isinstance(data, dict) and data.get("format") == WATERMARK_FORMAT else None
+
+
+def load_watermark(lake: Path) -> dict[str, int] | None:
+    data = _read_watermark_file(lake)
+    if data is None:
         return None
     return {str(k): int(v) for k, v in data.get("bronze_versions", {}).items()}
+
+
+def silver_versions(lake: Path) -> dict[str, int | None]:
+    return {n: delta.data_version(silver_path(lake, n)) for n in TABLE_NAMES}
+
+
+def watermark_state(lake: Path) -> str:
+    """How silver stands against its watermark: `clean` (as the last run left it),
+    `interrupted` (a table changed after it: a run died part-way; replaying from the
+    watermark redoes it), `inconsistent` (a table older than the watermark or gone:
+    only a full rebuild can tell) or `none`."""
+    data = _read_watermark_file(lake)
+    if data is None:
+        return "none"
+    recorded = data.get("silver_versions")
+    if not isinstance(recorded, dict):
+        return "clean"  # written before silver versions were recorded
+    now = silver_versions(lake)
+    if any(now[n] is None or (recorded.get(n) is not None and now[n] < recorded[n])
+           for n in TABLE_NAMES):
+        return "inconsistent"
+    return "interrupted" if any(now[n] != recorded.get(n) for n in TABLE_NAMES) else "clean"
 
 
 def save_watermark(lake: Path, versions: dict[str, int]) -> None:
     path = lake / "silver" / WATERMARK_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"format": WATERMARK_FORMAT, "bronze_versions": versions},
+    tmp.write_text(json.dumps({"format": WATERMARK_FORMAT, "bronze_versions": versions,
+                               "silver_versions": silver_versions(lake)},
                               indent=2, sort_keys=True) + "\n")
     os.replace(tmp, path)
 
@@ -297,12 +329,19 @@ def build_silver(lake: Path, registry: Registry, *, full: bool = False,
     t0 = time.perf_counter()
     lake = Path(lake)
     versions = bronze_versions(lake)
-    watermark = None if full else load_watermark(lake)
+    state = watermark_state(lake)
+    if state == "interrupted":
+        progress("silver: the previous run ended part-way (a silver table changed after "
+                 "its watermark): recomputing every record touched since the watermark")
+    elif state == "inconsistent":
+        progress("silver: a silver table is older than its watermark or gone: rebuilding "
+                 "in full")
+    watermark = None if full or state == "inconsistent" else load_watermark(lake)
     have_tables = all(delta.table_exists(silver_path(lake, n)) for n in TABLE_NAMES)
     touched = (changed_records(lake, watermark, versions)
                if watermark is not None and have_tables else None)
     if touched is not None and not touched:
-        if versions != watermark:
+        if versions != watermark or state != "clean":
             save_watermark(lake, versions)
         return SilverReport(mode="no-op", watermark=versions,
                             versions={n: delta.table_version(silver_path(lake, n))
@@ -346,6 +385,7 @@ def _full_build(lake: Path, registry: Registry, progress: Callable[[str], None],
                 _add(report.rows_added, name, frame.height)
             for future in pending:  # the previous source's writes, before these append
                 future.result()
+                failpoints.reached("silver.table_written")
             pending = [writer.submit(delta.write_rows, silver_path(lake, name), frame,
                                      append=i > 0)
                        for name, frame in ((FIELD_CHANGES, chunk.changes),
@@ -390,6 +430,7 @@ def _incremental(lake: Path, registry: Registry, touched: set[str],
             (RELATIONSHIPS, chunk.relationships, record_keys, "record_node_id"),
             (NODES, nodes, node_keys, "node_id")):
         result = delta.replace_keyed_rows(silver_path(lake, name), frame, key=key, keys=keys)
+        failpoints.reached("silver.table_written")
         version = result.version
         report.committed[name] = version is not None
         report.rows_added[name] = result.added.height

@@ -26,7 +26,13 @@ Tables under `<lake>/silver/`:
   the guard that stops them linking, if any).
 
 A state file (`_identity_state.json`) holds the silver versions, model and config
-fingerprints and the previous largest cluster: nothing changed means nothing to do.
+fingerprints, the previous largest cluster and the data version each identity table had
+when the run finished: nothing changed means nothing to do. It is written last, so a
+run that died part-way (`kill -9`) leaves it describing the last complete run, while a
+table has changed since: the next run sees that and trusts nothing of the half-written
+state. It rescores every pair (no reuse of stored scores), and computes merges and splits
+against the identity of the last complete run (read at its recorded version), skipping
+events the dead run already appended. Its result equals a clean run's.
 """
 
 from __future__ import annotations
@@ -44,7 +50,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from c360_assets.lib import delta
+from c360_assets.lib import delta, failpoints
 from c360_assets.lib.config import IdentityConfig
 from c360_assets.lib.hashing import bucket_of
 from c360_assets.silver import identity as idn
@@ -135,10 +141,23 @@ def _save_state(lake: Path, state: dict) -> None:
     os.replace(tmp, p)
 
 
-def _read_previous(p: Path, schema: pl.Schema) -> pl.DataFrame:
+def _read_previous(p: Path, schema: pl.Schema, version: int | None = None) -> pl.DataFrame:
     if not delta.table_exists(p):
         return pl.DataFrame(schema=schema)
-    return delta.read_table(p).select(list(schema)).cast(dict(schema))  # type: ignore[arg-type]
+    return (delta.read_table(p, version=version)  # type: ignore[arg-type]
+            .select(list(schema)).cast(dict(schema)))
+
+
+WRITTEN = (IDENTITY, EVENTS, LINKS, FEATURES, SHARED)
+
+
+def interrupted_run(lake: Path, state: dict) -> list[str]:
+    """The identity tables whose data changed after the last complete run recorded them
+    (a run died part-way); [] when the state and the tables agree."""
+    written = state.get("written")
+    if not isinstance(written, dict):
+        return []
+    return [n for n in WRITTEN if delta.changed_since(path(lake, n), written.get(n))]
 
 
 def _overwrite(p: Path, frame: pl.DataFrame) -> int:
@@ -270,12 +289,18 @@ def build_identity(lake: Path, identity_config: IdentityConfig, model: Model, *,
         raise FileNotFoundError(f"silver graph missing under {lake / 'silver'}: materialise "
                                 "silver first")
     state = _load_state(lake)
-    inputs = {"nodes": delta.table_version(nodes_p), "relationships": delta.table_version(rel_p)}
+    # Data versions: a compaction of silver (maintenance) is not a change.
+    inputs = {"nodes": delta.data_version(nodes_p), "relationships": delta.data_version(rel_p)}
+    torn = interrupted_run(lake, state)
     fingerprints = {"model": _fingerprint([model.splink, model.threshold,
                                            sorted(model.contradictions)]),
                     "config": _fingerprint([identity_config.model_dump(), nicknames()])}
     have_tables = all(delta.table_exists(path(lake, n)) for n in (IDENTITY, LINKS, FEATURES))
-    if (not full and have_tables and state.get("inputs") == inputs
+    if torn:
+        progress(f"identity: the previous run ended part-way ({', '.join(torn)} changed "
+                 "after its last complete state): rescoring every pair, events against the "
+                 "last complete run")
+    if (not full and not torn and have_tables and state.get("inputs") == inputs
             and state.get("fingerprints") == fingerprints):
         return IdentityReport("no-op", previous_largest_cluster=state.get("largest_cluster"),
                               largest_cluster=state.get("largest_cluster") or 0,
@@ -287,7 +312,8 @@ def build_identity(lake: Path, identity_config: IdentityConfig, model: Model, *,
     lap = Laps(progress)
     records, edges, merges = read_graph(lake)
     lap(f"read the graph: {records.height:,} customer records, {edges.height:,} edges")
-    incremental = (not full and have_tables and state.get("fingerprints") == fingerprints)
+    incremental = (not full and not torn and have_tables
+                   and state.get("fingerprints") == fingerprints)
     previous_features = _read_previous(path(lake, FEATURES), pl.Schema(
         {"node_id": pl.String(), "fingerprint": pl.Int64()})) if incremental else None
     # Only scored pairs can be reused: read just those rows of the previous links.
@@ -308,9 +334,20 @@ def build_identity(lake: Path, identity_config: IdentityConfig, model: Model, *,
     out = resolve(features, keys, merges, guards, model, previous_links, touched, progress)
     identity_rows: pl.DataFrame = out["identity"]  # type: ignore[assignment]
     previous = _read_previous(path(lake, IDENTITY), IDENTITY_SCHEMA)
+    # Merges and splits are against the last complete run, also after one that died.
+    written = state.get("written") or {}
+    complete = previous
+    if torn and written.get(IDENTITY) is not None:
+        try:
+            complete = _read_previous(path(lake, IDENTITY), IDENTITY_SCHEMA, written[IDENTITY])
+        except Exception as exc:  # noqa: BLE001 - its files vacuumed since: best effort
+            progress(f"identity: the last complete identity (version {written[IDENTITY]}) is "
+                     f"no longer readable ({exc.__class__.__name__}); the dead run's merges "
+                     "and splits are not logged")
     now = dt.datetime.now(dt.UTC)
     lap = Laps(progress)
-    report = _write(lake, out, identity_rows, previous, now)
+    report = _write(lake, out, identity_rows, previous, now, complete,
+                    written.get(EVENTS) if torn else None)
     lap(f"wrote {report.records_reassigned:,} changed identity rows and the working tables")
     report.mode = "incremental" if incremental else "full"
     report.records_touched = len(touched) if touched is not None else identity_rows.height
@@ -329,7 +366,8 @@ def build_identity(lake: Path, identity_config: IdentityConfig, model: Model, *,
         links.filter(pl.col("status").is_in(["linked", "accepted"]))
         .group_by("rule").len().sort("rule").iter_rows())
     _save_state(lake, {"inputs": inputs, "fingerprints": fingerprints,
-                       "largest_cluster": report.largest_cluster})
+                       "largest_cluster": report.largest_cluster,
+                       "written": {n: delta.data_version(path(lake, n)) for n in WRITTEN}})
     report.seconds = time.perf_counter() - t0
     progress(f"identity: {report.persons:,} persons from {report.records:,} records; "
              f"{report.merges} merges, {report.splits} splits; largest person "
@@ -338,7 +376,10 @@ def build_identity(lake: Path, identity_config: IdentityConfig, model: Model, *,
 
 
 def _write(lake: Path, out: dict, rows: pl.DataFrame, previous: pl.DataFrame,
-           now: dt.datetime) -> IdentityReport:
+           now: dt.datetime, complete: pl.DataFrame, events_since: int | None) -> IdentityReport:
+    """Write what changed against `previous` (the table now); events are against
+    `complete` (the last complete run's identity), less those a dead run appended after
+    events version `events_since`."""
     report = IdentityReport("full")
     compare = ["node_id", "person_id", "rule", "confidence", "matched_on"]
     rows = rows.with_columns(pl.col("confidence").round(6))
@@ -355,8 +396,18 @@ def _write(lake: Path, out: dict, rows: pl.DataFrame, previous: pl.DataFrame,
                                          new_rows.select(list(IDENTITY_SCHEMA)), key="node_id",
                                          keys=keys)
         report.versions[IDENTITY] = write.version
-    events = idn.identity_events(previous.select("node_id", "person_id"),
+    failpoints.reached("identity.rows_written")
+    events = idn.identity_events(complete.select("node_id", "person_id"),
                                  rows.select("node_id", "person_id"))
+    if events_since is not None and events.height and delta.table_exists(path(lake, EVENTS)):
+        try:  # the events the dead run appended: the table now less the table then
+            already = _read_previous(path(lake, EVENTS), EVENTS_SCHEMA).join(
+                _read_previous(path(lake, EVENTS), EVENTS_SCHEMA, events_since),
+                on=list(EVENTS_SCHEMA), how="anti", nulls_equal=True)
+            events = events.join(already.select(events.columns), on=events.columns,
+                                 how="anti", nulls_equal=True)
+        except Exception:  # noqa: BLE001 - version vacuumed since: never log twice
+            events = events.clear()
     if events.height:
         delta._commit(path(lake, EVENTS), delta.to_arrow(
             events.with_columns(pl.lit(now).cast(pl.Datetime("us", "UTC")).alias("resolved_at"))

@@ -15,7 +15,7 @@ import pytest
 from deltalake import DeltaTable
 
 from c360_assets.bronze import SOURCES
-from c360_assets.bronze.assets import bronze_key
+from c360_assets.bronze.assets import FORCE_TAG, bronze_key
 from c360_assets.definitions import build_definitions
 from c360_assets.gold.assets import dbt_resource
 from c360_assets.lib import delta
@@ -29,13 +29,15 @@ REPO = Path(__file__).resolve().parents[2]
 WORLD_DAYS = [WORLD_START + dt.timedelta(days=i) for i in range(6)]
 
 
-def _run_partition(landing: Path, lake: Path, source: str, day: dt.date, instance) -> None:
+def _run_partition(landing: Path, lake: Path, source: str, day: dt.date, instance,
+                   force: bool = False) -> None:
     paths = C360Paths(landing_root=str(landing), lake_root=str(lake))
     defs = build_definitions(paths=paths)
     keys = [bronze_key(t) for s in SOURCES if s.name == source for t in s.tables]
     result = dg.materialize(list(defs.assets), instance=instance,
                             resources={"c360": paths, "dbt": dbt_resource()},
-                            selection=dg.AssetSelection.assets(*keys), partition_key=day.isoformat())
+                            selection=dg.AssetSelection.assets(*keys), partition_key=day.isoformat(),
+                            tags={FORCE_TAG: "true"} if force else None)
     assert result.success
 
 
@@ -80,7 +82,12 @@ def test_rematerialising_a_partition_gives_an_identical_table(small_world, tmp_p
     _run_partition(small_world, lake, "salesforce", day, instance)
     first = _tables(lake, "salesforce")
     version = delta.table_version(lake / "bronze" / "salesforce_contact")
+    # Unchanged landing files: nothing to rewrite, no new Delta version.
     _run_partition(small_world, lake, "salesforce", day, instance)
+    assert_same_tables(_tables(lake, "salesforce"), first)
+    assert delta.table_version(lake / "bronze" / "salesforce_contact") == version
+    # Forced, the partition is rewritten: one new version, the same rows.
+    _run_partition(small_world, lake, "salesforce", day, instance, force=True)
     assert_same_tables(_tables(lake, "salesforce"), first)
     assert delta.table_version(lake / "bronze" / "salesforce_contact") == version + 1
     assert first["salesforce_contact"]["_landing_date"].unique().to_list() == [day]

@@ -144,8 +144,17 @@ def test_an_event_time_after_its_landing_day_cannot_make_a_silent_source_fresh(p
     now = dt.datetime.now(dt.UTC)
     land(paths.landing, "zendesk", "user", "2026-02-02", "users.csv",
          zendesk_users_csv(range(1, 3), now - dt.timedelta(hours=1)))
+    # By default bronze quarantines such rows (bronze.future_tolerance_hours): nothing
+    # lands, and the source is stale for having no data.
     assert materialize(paths.landing, paths.lake, select="zendesk", instance=instance,
                        log_level="ERROR", echo=lambda _: None).ok
+    assert pl.read_delta(str(paths.lake / "quarantine" / "zendesk_user")).height == 2
+    assert not run_staleness_check(paths, instance).passed
+    # With a tolerance that lets them land, the check still caps them at the day's end.
+    lenient = parse_config("bronze: {future_tolerance_hours: 1000000}")
+    assert materialize(paths.landing, paths.lake, select="zendesk", instance=instance,
+                       config=lenient, log_level="ERROR", echo=lambda _: None).ok
+    assert pl.read_delta(str(paths.lake / "bronze" / "zendesk_user")).height == 2
     stale = run_staleness_check(paths, instance)
     assert not stale.passed
     assert "2026-02-03T00:00:00+00:00" in stale.metadata["newest_per_table"].value
