@@ -145,6 +145,42 @@ def cmd_profile(args: argparse.Namespace) -> int:
     return 0
 
 
+def _tree_bytes(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.exists() else 0
+
+
+def cmd_vacuum(args: argparse.Namespace) -> int:
+    from c360_assets.lib.lock import LakeLocked, lake_lock
+    from c360_assets.lib.maintenance import maintain_lake
+    from c360_assets.ops.recovery import recover_dead_runs
+    from c360_assets.runner import instance_for
+
+    lake = Path(args.lake or cfg.lake_root())
+    if not lake.is_dir():
+        print(f"error: no lake at {lake} (set --lake or C360_LAKE)", file=sys.stderr)
+        return 2
+    try:
+        retention = (args.retention_hours if args.retention_hours is not None
+                     else cfg.load_config().maintenance.retention_hours)
+        before = _tree_bytes(lake)
+        with lake_lock(lake, "c360 vacuum", wait_s=args.wait_for_lock):
+            recover_dead_runs(instance_for(lake), lake)
+            report = maintain_lake(lake, retention, dry_run=args.dry_run, progress=print)
+    except LakeLocked as exc:
+        print(safe(f"error: {exc}"), file=sys.stderr)
+        return EXIT_LOCKED
+    except cfg.ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    verb = "would remove" if args.dry_run else "removed"
+    print(f"\n{len(report.tables)} table(s), retention {retention:g} h: {verb} "
+          f"{report.files_vacuumed:,} file(s) ({report.bytes_vacuumed / 2**20:,.1f} MiB), "
+          f"compacted {report.files_compacted:,} small file(s), {report.seconds:.1f}s")
+    print(f"lake: {lake.absolute()} {before / 2**20:,.1f} MiB -> "
+          f"{_tree_bytes(lake) / 2**20:,.1f} MiB")
+    return 0
+
+
 def cmd_gold_vars(args: argparse.Namespace) -> int:
     from c360_assets.gold.settings import dbt_vars_json
     from c360_assets.lib.registry import load_registry
@@ -227,6 +263,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("key", metavar="EMAIL|PERSON_ID")
     p.add_argument("--lake", help="lake root (default: $C360_LAKE or ./data/lake)")
     p.set_defaults(func=cmd_profile)
+
+    w = sub.add_parser("vacuum", help="keep the lake lean: compact small files, checkpoint "
+                                      "logs, delete files unreferenced for longer than the "
+                                      "retention")
+    w.add_argument("--lake", help="lake root (default: $C360_LAKE or ./data/lake)")
+    w.add_argument("--retention-hours", type=int, default=None,
+                   help="keep unreferenced files and log entries this long (default: "
+                        "maintenance.retention_hours, 168); 0 keeps no history")
+    w.add_argument("--dry-run", action="store_true", help="change nothing; list what a "
+                                                          "vacuum would delete")
+    w.add_argument("--wait-for-lock", type=float, default=0.0, metavar="SECONDS",
+                   help="when another process is writing the lake, wait up to this long")
+    w.set_defaults(func=cmd_vacuum)
 
     v = sub.add_parser("gold-vars", help="print the dbt vars gold needs, from config/ "
                                          "(dbt build --vars \"$(c360 gold-vars)\")")

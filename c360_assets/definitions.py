@@ -17,6 +17,7 @@ from c360_assets.ops.alerts import build_alert_sensor
 from c360_assets.ops.automation import build_automation_sensor
 from c360_assets.ops.checks import build_conflicts_check, no_duplicate_current_edges
 from c360_assets.ops.freshness import build_staleness_check
+from c360_assets.ops.maintenance import build_maintenance_job, build_maintenance_schedule
 from c360_assets.ops.recovery import build_dead_run_sensor
 from c360_assets.ops.schedules import build_schedule
 from c360_assets.ops.sensors import build_landing_sensor, c360_job
@@ -32,8 +33,8 @@ def build_definitions(config: C360Config | None = None, paths: C360Paths | None 
                 build_silver_asset(), build_identity_asset(), build_gold_asset(config)],
         asset_checks=[*(build_staleness_check(source, config) for source in SOURCES),
                       no_duplicate_current_edges, build_conflicts_check(config)],
-        jobs=[c360_job()],
-        schedules=[build_schedule(config)],
+        jobs=[c360_job(), build_maintenance_job(config)],
+        schedules=[build_schedule(config), build_maintenance_schedule(config)],
         sensors=[build_landing_sensor(config), build_alert_sensor(config),
                  build_automation_sensor(config.automation.running_by_default),
                  build_dead_run_sensor(config.automation.running_by_default)],

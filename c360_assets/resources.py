@@ -50,7 +50,8 @@ class C360Paths(dg.ConfigurableResource):
         never sits on a pool slot that the lock's holder needs.
         """
         settings = config.load_config().lock
-        command = f"dagster run {context.run.run_id[:8]} step {context.op_execution_context.op_handle}"
+        handle = getattr(context, "op_execution_context", context).op_handle
+        command = f"dagster run {context.run.run_id[:8]} step {handle}"
         try:
             with lake_lock(self.lake, command, wait_s=settings.step_wait_s,
                            echo=context.log.info):

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import polars as pl
 
-from c360_assets.gold.publish import gold_table
+from c360_assets.gold.publish import gold_table, read_version
 from c360_assets.lib import delta
 from c360_assets.lib.registry import load_registry
 
@@ -41,16 +41,18 @@ class Candidate:
     confidence: float
 
 
-def _scan(path: Path, what: str) -> pl.LazyFrame:
+def _scan(path: Path, what: str, version: int | None = None) -> pl.LazyFrame:
     if not delta.table_exists(path):
         raise ProfileError(f"{path} missing: {what} (run `c360 materialize`)")
-    return pl.scan_delta(str(path))
+    return pl.scan_delta(str(path), version=version)
 
 
 def find_profiles(lake: Path, key: str) -> pl.DataFrame:
     """Profiles for a person id (`p_…`) or an e-mail (the golden e-mail, else any current
     e-mail of one of the person's records)."""
-    profiles = _scan(gold_table(lake, PROFILE), "gold is not built yet")
+    # The last complete publish, also while one is under way or was interrupted.
+    profiles = _scan(gold_table(lake, PROFILE), "gold is not built yet",
+                     read_version(lake, PROFILE))
     key = key.strip()
     if key.startswith("p_"):
         found = profiles.filter(pl.col("customer_id") == key).collect()

@@ -87,7 +87,7 @@ def up_to_date(lake: Path, tables: list[str], inputs: str) -> bool:
         return False
     known = (journal.get("complete") or {}).get("tables") or {}
     return all(name in known and known[name].get("inputs") == inputs
-               and delta.table_version(gold_table(lake, name)) == known[name].get("version")
+               and delta.data_version(gold_table(lake, name)) == known[name].get("version")
                for name in tables)
 
 
@@ -95,6 +95,17 @@ def published_versions(lake: Path) -> dict[str, int]:
     """Each table's Delta version as of the last complete publish."""
     tables = (read_journal(lake).get("complete") or {}).get("tables") or {}
     return {name: int(t["version"]) for name, t in tables.items()}
+
+
+def read_version(lake: Path, name: str) -> int | None:
+    """The version of gold table `name` to read for gold that agrees with itself: while a
+    publish is under way or was interrupted, the one of the last complete publish; else
+    None (the latest, which is it)."""
+    journal = read_journal(lake)
+    version = published_versions(lake).get(name)
+    if not journal.get("publishing") or version is None:
+        return None
+    return None if delta.data_version(gold_table(lake, name)) == version else version
 
 
 def content_digest(con: duckdb.DuckDBPyConnection, name: str) -> str:
@@ -134,7 +145,7 @@ def publish_tables(lake: Path, tables: list[str], inputs: str = "") -> list[Publ
             rows = int(digest.split(":", 1)[0])
             before = known.get(name)
             if (not redo and before is not None and before.get("content") == digest
-                    and delta.table_version(path) == before.get("version")):
+                    and delta.data_version(path) == before.get("version")):
                 known[name] = {**before, "inputs": inputs}
                 done.append(Published(name, path, rows, int(before["version"]), False))
                 continue

@@ -246,6 +246,21 @@ class LockConfig(_Strict):
     step_max_retries: int = Field(240, ge=0)
 
 
+class MaintenanceConfig(_Strict):
+    """Keeping the lake lean (`c360 vacuum`, the `c360_maintenance` job and its schedule)."""
+
+    # Files no longer referenced (replaced, deleted, change data, left by a dead writer)
+    # and log entries are kept this long - the time-travel window - then deleted.
+    retention_hours: int = Field(168, ge=0)
+    # When the maintenance job runs (cron, in automation.timezone).
+    schedule_cron: str = "30 3 * * *"
+
+    @field_validator("schedule_cron")
+    @classmethod
+    def _valid_cron(cls, value: str) -> str:
+        return AutomationConfig._valid_cron(value)
+
+
 class C360Config(_Strict):
     sources: dict[str, SourceConfig] = Field(
         default_factory=lambda: {name: SourceConfig() for name in SOURCE_NAMES}
@@ -258,6 +273,7 @@ class C360Config(_Strict):
     automation: AutomationConfig = AutomationConfig()
     alerts: AlertsConfig = AlertsConfig()
     lock: LockConfig = LockConfig()
+    maintenance: MaintenanceConfig = MaintenanceConfig()
 
     def source(self, name: str) -> SourceConfig:
         return self.sources.get(name, SourceConfig())

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
-from deltalake import DeltaTable, write_deltalake
+from deltalake import CommitProperties, DeltaTable, write_deltalake
 from deltalake import Schema as DeltaSchema
 from deltalake.exceptions import CommitFailedError, TableNotFoundError
 from deltalake.transaction import AddAction, create_table_with_add_actions
@@ -111,7 +111,11 @@ def table_version(path: str | Path) -> int | None:
 
 
 # Commits that rewrite files without changing what the table holds (maintenance).
-MAINTENANCE_OPERATIONS = frozenset({"OPTIMIZE", "VACUUM START", "VACUUM END"})
+MAINTENANCE_OPERATIONS = frozenset({"OPTIMIZE", "VACUUM START", "VACUUM END",
+                                    "SET TBLPROPERTIES"})
+# Maintenance commits carry the data version they found (`maintenance_commit`): the log
+# entries before them may be cleaned up, and the marker must survive that.
+DATA_VERSION_KEY = "c360.data_version"
 
 
 def data_version(path: str | Path) -> int | None:
@@ -125,7 +129,29 @@ def data_version(path: str | Path) -> int | None:
     for entry in table.history(limit=50):  # newest first
         if entry.get("operation") not in MAINTENANCE_OPERATIONS:
             return int(entry.get("version", current))
+        if DATA_VERSION_KEY in entry:
+            return int(entry[DATA_VERSION_KEY])
     return current
+
+
+def maintenance_commit(path: str | Path) -> CommitProperties:
+    """Commit properties for a maintenance operation on `path`: its data version."""
+    return CommitProperties(custom_metadata={DATA_VERSION_KEY: str(data_version(path))})
+
+
+def data_versions_after(path: str | Path, version: int) -> list[int]:
+    """The versions after `version` whose commits changed the table's data, oldest first.
+
+    Maintenance commits in between do not count, nor need their log entries still exist
+    (a log cleanup removes them): reading changes from the first of these versions is
+    reading every change since `version`."""
+    table = DeltaTable(str(path))
+    current = table.version()
+    if current <= version:
+        return []
+    return sorted(int(e["version"]) for e in table.history(limit=current - version)
+                  if int(e["version"]) > version
+                  and e.get("operation") not in MAINTENANCE_OPERATIONS)
 
 
 def changed_since(path: str | Path, version: int | None) -> bool:

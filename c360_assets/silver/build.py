@@ -169,8 +169,13 @@ def changed_records(lake: Path, watermark: dict[str, int], versions: dict[str, i
         if versions[key] <= since:
             continue
         try:
+            # From the first commit that changed data: maintenance commits (compaction,
+            # vacuum) in between hold no changes, and a log cleanup may have removed them.
+            changed = delta.data_versions_after(bronze_path(lake, table), since)
+            if not changed:
+                continue
             reader = DeltaTable(str(bronze_path(lake, table))).load_cdf(
-                starting_version=since + 1, columns=list(table.key_columns))
+                starting_version=changed[0], columns=list(table.key_columns))
             rows = pl.from_arrow(reader.read_all())
         except Exception as exc:  # noqa: BLE001 - any CDF gap means: rebuild
             log.warning("no change feed for %s since version %d (%s): full rebuild", key,

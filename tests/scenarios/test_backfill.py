@@ -12,7 +12,6 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-import polars as pl
 import pytest
 
 from c360_assets.bronze import SOURCES
@@ -21,12 +20,10 @@ from c360_assets.generator import generate
 from c360_assets.lib import delta
 from c360_assets.lib.config import load_config
 from c360_assets.runner import instance_for, materialize
-from tests.helpers import comparable
+from tests.helpers import lake_tables as tables
 
 START = dt.date(2026, 1, 1)
 DAYS = [START + dt.timedelta(days=i) for i in range(4)]
-GOLD = ("customer_profile_v2", "resolved_attributes", "consent_log", "company_assets")
-RUN_DEPENDENT = ("profile_resolved_at", "ingested_at", "resolved_at", "_ingested_at")
 
 
 def run(landing: Path, lake: Path, select: str, days: tuple[dt.date, dt.date] | None = None):
@@ -34,24 +31,6 @@ def run(landing: Path, lake: Path, select: str, days: tuple[dt.date, dt.date] | 
                           instance=instance_for(lake), log_level="ERROR", echo=lambda _: None)
     assert summary.ok, summary.problems
     return summary
-
-
-def tables(lake: Path) -> dict[str, pl.DataFrame]:
-    out = {}
-    for layer in ("bronze", "silver", "gold"):
-        for path in sorted((lake / layer).iterdir()):
-            if layer == "gold" and path.name not in GOLD:
-                continue
-            if layer == "silver" and path.name.startswith("identity_"):
-                # Working tables of the identity run, and the merge/split log: a history of
-                # how the lake got here, which differs by design between the two paths.
-                continue
-            if not (path / "_delta_log").is_dir():
-                continue  # state files (watermarks), not tables
-            frame = delta.read_table(path)
-            out[f"{layer}/{path.name}"] = comparable(
-                frame, drop=tuple(c for c in RUN_DEPENDENT if c in frame.columns))
-    return out
 
 
 @pytest.fixture(scope="module")
