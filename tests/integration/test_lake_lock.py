@@ -17,7 +17,7 @@ import dagster as dg
 import pytest
 
 from c360_assets.generator import generate
-from c360_assets.lib import lock
+from c360_assets.lib import delta, lock
 from c360_assets.lib.lock import LakeLocked, lake_lock
 from c360_assets.ops.recovery import (
     LAKE_TAG,
@@ -239,3 +239,43 @@ def test_a_run_waiting_for_a_pool_says_which_run_holds_it(tmp_path, instance) ->
     assert said[0].startswith("waiting ") and "for pool delta_silver (step silver_graph)" in said[0]
     assert f"run {holder.run_id[:8]} (silver" in said[0] and "launched by landing_sensor" in said[0]
     assert watch.check() == []  # said once, repeated only every `every_s`
+
+
+def test_a_dagster_step_that_meets_another_writer_is_retried_later(tmp_path, instance,
+                                                                  monkeypatch) -> None:
+    """Under `dagster dev` a writing step that finds the lake held does not sit on its pool
+    slot: it asks Dagster to retry it, and runs once the holder is done."""
+    from c360_assets import resources
+    from c360_assets.bronze import SOURCES_BY_NAME
+    from c360_assets.bronze.assets import bronze_key
+    from c360_assets.definitions import build_definitions
+    from c360_assets.gold.assets import dbt_resource
+    from c360_assets.lib.config import C360Config, LockConfig
+    from tests.helpers import land, zendesk_users_csv
+
+    quick = C360Config(lock=LockConfig(step_wait_s=0.5, step_retry_s=1, step_max_retries=30))
+    monkeypatch.setattr(resources.config, "load_config", lambda: quick)
+    landing_root, lake = tmp_path / "landing", tmp_path / "lake"
+    land(landing_root, "zendesk", "user", "2026-02-01", "u.csv",
+         zendesk_users_csv(range(1, 4), dt.datetime(2026, 2, 1, 8, tzinfo=dt.UTC)))
+    holder = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(f"""
+            import time
+            from pathlib import Path
+            from c360_assets.lib.lock import lake_lock
+            with lake_lock(Path({str(lake)!r}), "c360 vacuum"):
+                print("holding", flush=True)
+                time.sleep(4)
+        """)], stdout=subprocess.PIPE, text=True, cwd=REPO)
+    assert holder.stdout.readline().strip() == "holding"
+    paths = resources.C360Paths(landing_root=str(landing_root), lake_root=str(lake))
+    defs = build_definitions(quick, paths)
+    keys = [bronze_key(t) for t in SOURCES_BY_NAME["zendesk"].tables]
+    result = dg.materialize(list(defs.assets), instance=instance, partition_key="2026-02-01",
+                            resources={"c360": paths, "dbt": dbt_resource()},
+                            selection=dg.AssetSelection.assets(*keys))
+    holder.wait()
+    assert result.success
+    retries = [e for e in result.all_events if e.event_type_value == "STEP_UP_FOR_RETRY"]
+    assert retries, "the step should have been retried while the lake was held"
+    assert delta.table_exists(lake / "bronze" / "zendesk_user")
