@@ -17,7 +17,7 @@ from pathlib import Path
 import dagster as dg
 
 from c360_assets.bronze import SOURCES, SOURCES_BY_NAME, watch
-from c360_assets.bronze.assets import FORCE_TAG, bronze_key
+from c360_assets.bronze.assets import FORCE_TAG, bronze_key, stale_days
 from c360_assets.bronze.contract import SourceSpec
 from c360_assets.bronze.landing import LandingProblem, landed_days
 from c360_assets.definitions import build_definitions
@@ -229,7 +229,8 @@ def _materialize(landing: Path, lake: Path, select: str | None,
             continue
         first, last = window
         if not force and source_keys == {bronze_key(t) for t in source.tables} \
-                and not _changed_days(paths, config, source, first, last):
+                and not stale_days(paths, source, config, watch.day_fingerprints(
+                    paths.landing, source, _days(first, last)), source.tables):
             echo(f"{source.name}: landing days {first}...{last} unchanged since bronze "
                  f"ingested them: nothing to do (--force re-ingests them)")
             continue
@@ -283,17 +284,8 @@ def _materialize(landing: Path, lake: Path, select: str | None,
     return summary
 
 
-def _changed_days(paths: C360Paths, config: C360Config, source: SourceSpec, first: dt.date,
-                  last: dt.date) -> list[dt.date]:
-    """Days of first..last whose files or typing rules changed since bronze ingested them
-    (every day when one of the source's tables is missing)."""
-    days = [first + dt.timedelta(days=i) for i in range((last - first).days + 1)]
-    if not all(delta.table_exists(paths.bronze_table(t.key))
-               and delta.table_exists(paths.quarantine_table(t.key)) for t in source.tables):
-        return days
-    fingerprints = {d.isoformat(): watch.day_fingerprint(paths.landing, source, d) for d in days}
-    return watch.days_to_ingest(paths.lake, source.name, fingerprints,
-                                watch.rules_digest(source, config.bronze))
+def _days(first: dt.date, last: dt.date) -> list[dt.date]:
+    return [first + dt.timedelta(days=i) for i in range((last - first).days + 1)]
 
 
 def _collect(result: dg.ExecuteInProcessResult, summary: RunSummary) -> None:

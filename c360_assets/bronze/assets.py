@@ -8,6 +8,7 @@ and writes the whole range with one predicate overwrite per table.
 
 import datetime as dt
 from collections.abc import Iterator
+from pathlib import Path
 
 import dagster as dg
 import polars as pl
@@ -43,7 +44,7 @@ def bronze_partitions(config: C360Config) -> dg.DailyPartitionsDefinition:
 
 
 def _table_metadata(table: TableSpec, batch: TableBatch | None, days_unchanged: int,
-                    path, preview_rows: int) -> dict[str, object]:  # noqa: ANN001
+                    path: Path, preview_rows: int) -> dict[str, object]:
     """What the run did to one table: rows written (0 when no day changed), the table's
     Delta version, and the newest source event time of what was read."""
     written = batch.good.height if batch is not None else 0
@@ -130,14 +131,10 @@ def _ingest(context: dg.AssetExecutionContext, c360: C360Paths, source: SourceSp
     ingested_at = dt.datetime.now(dt.UTC)
     # What the landing days look like before reading: recorded in the ingest ledger
     # when the run succeeds, so the schedule knows what is stale.
-    fingerprints = {d.isoformat(): watch.day_fingerprint(c360.landing, source, d) for d in days}
-    digest = watch.rules_digest(source, config.bronze)
+    fingerprints = watch.day_fingerprints(c360.landing, source, days)
     selected = [t for t in source.tables if bronze_key(t) in context.selected_asset_keys]
     force = context.run.tags.get(FORCE_TAG) == "true"
-    todo = days if force or not all(delta.table_exists(c360.bronze_table(t.key))
-                                    and delta.table_exists(c360.quarantine_table(t.key))
-                                    for t in selected) \
-        else watch.days_to_ingest(c360.lake, source.name, fingerprints, digest)
+    todo = days if force else stale_days(c360, source, config, fingerprints, selected)
     context.log.info(f"{source.name}: {len(todo)} of {len(days)} landing day(s) new or changed"
                      + ("" if len(todo) == len(days) else
                         "; the others are in bronze as landed (no rewrite)"))
@@ -172,12 +169,26 @@ def _ingest(context: dg.AssetExecutionContext, c360: C360Paths, source: SourceSp
             check_results=check_results,
         )
     if {bronze_key(t) for t in source.tables} <= set(context.selected_asset_keys):
-        watch.record_ingested(c360.lake, source.name, fingerprints, digest)
+        watch.record_ingested(c360.lake, source.name, fingerprints,
+                              watch.rules_digest(source, config.bronze))
 
 
-def day_counts(path, quarantine_path, days: list[dt.date]) -> pl.DataFrame:  # noqa: ANN001
+def stale_days(c360: C360Paths, source: SourceSpec, config: C360Config,
+               fingerprints: dict[str, str | None], tables: list[TableSpec] | tuple[TableSpec, ...]
+               ) -> list[dt.date]:
+    """The days of `fingerprints` bronze must (re-)ingest: every one when a table of
+    `tables` or its quarantine is missing, else those whose files or typing rules changed
+    since bronze ingested them (the ingest ledger)."""
+    if not all(delta.table_exists(c360.bronze_table(t.key))
+               and delta.table_exists(c360.quarantine_table(t.key)) for t in tables):
+        return sorted(dt.date.fromisoformat(d) for d in fingerprints)
+    return watch.days_to_ingest(c360.lake, source.name, fingerprints,
+                                watch.rules_digest(source, config.bronze))
+
+
+def day_counts(path: Path, quarantine_path: Path, days: list[dt.date]) -> pl.DataFrame:
     """Per landing day of `days`: rows in bronze and in quarantine (from the tables)."""
-    def counts(p, name: str) -> pl.DataFrame:  # noqa: ANN001
+    def counts(p: Path, name: str) -> pl.DataFrame:
         if not delta.table_exists(p):
             return pl.DataFrame(schema={LANDING_DATE_COL: pl.Date, name: pl.UInt32})
         return (pl.scan_delta(str(p)).filter(pl.col(LANDING_DATE_COL).is_in(days))
@@ -185,7 +196,7 @@ def day_counts(path, quarantine_path, days: list[dt.date]) -> pl.DataFrame:  # n
     return quarantine_rates(counts(path, "rows_kept"), counts(quarantine_path, "rows_quarantined"))
 
 
-def quarantined_rows(quarantine_path, days: list[dt.date]) -> pl.DataFrame:  # noqa: ANN001
+def quarantined_rows(quarantine_path: Path, days: list[dt.date]) -> pl.DataFrame:
     from c360_assets.bronze.landing import QUARANTINE_SCHEMA
     if not delta.table_exists(quarantine_path):
         return QUARANTINE_SCHEMA.to_frame(eager=True).clear()

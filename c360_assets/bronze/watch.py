@@ -54,6 +54,12 @@ def day_fingerprint(root: Path, source: SourceSpec, day: dt.date) -> str | None:
     return hashlib.sha256("\n".join(sorted(entries)).encode()).hexdigest()[:16]
 
 
+def day_fingerprints(root: Path, source: SourceSpec, days: Iterable[dt.date]
+                     ) -> dict[str, str | None]:
+    """{landing day: fingerprint, None when it has no files} for `days`."""
+    return {d.isoformat(): day_fingerprint(root, source, d) for d in days}
+
+
 def scan_source(root: Path, source: SourceSpec, start: dt.date | None = None,
                 end: dt.date | None = None) -> dict[str, str]:
     """{landing day: fingerprint} for every day folder with data files in [start, end]."""
