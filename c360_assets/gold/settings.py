@@ -32,7 +32,7 @@ def dbt_vars(config: C360Config, registry: Registry) -> dict[str, Any]:
         "survivorship": {name: {"rule": rule.rule, "sources": rule.sources}
                          for name, rule in sorted(config.gold.survivorship.items())},
         "placeholders": placeholders(config),
-        "demote_invalid": config.gold.demote_invalid,
+        "demote_implausible": config.gold.demote_implausible,
         "profile_recency_hours": config.gold.profile_recency_hours,
         "stale_after_hours": {s: config.freshness.stale_after(s) for s in SOURCE_NAMES},
     }}

@@ -150,11 +150,12 @@ class GoldConfig(_Strict):
     # all-zero phones) never win over a real value of the same attribute: a person's
     # e-mail is not info@their-employer.com. They still win where nothing else exists.
     demote_placeholders: bool = True
-    # Values that failed their attribute's rules (an e-mail that is not an address or is
-    # longer than RFC 5321 allows, a phone libphonenumber rejects, a name with control
-    # characters or over its length limit) lose to any valid value, whatever their field
-    # time. They still win where nothing valid exists (kept, never dropped).
-    demote_invalid: bool = True
+    # Implausible values (over their attribute's length limit - an e-mail longer than
+    # RFC 5321 allows, a 300-character name - or holding control characters) lose to
+    # any other value, whatever their field time. They still win where nothing else
+    # exists (kept, never dropped). A value that merely fails its format (a mistyped
+    # e-mail, a phone no numbering plan assigns) is not demoted: it competes as usual.
+    demote_implausible: bool = True
     # The dbt recency test on customer_profile.profile_resolved_at: gold older than this
     # fails it (a pipeline that stopped rebuilding).
     profile_recency_hours: int = Field(26, ge=1)

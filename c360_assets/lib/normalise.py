@@ -26,7 +26,9 @@ Every kind has content and length limits (`MAX_CHARS`; e-mail: RFC 5321's 254
 characters, a local part of at most 64 and domain labels of at most 63). Control
 characters (C0 but tab, line feed and carriage return; DEL; C1: NUL, terminal escapes)
 are removed from the normalised value, and a value that held one, or is longer than its
-limit, is invalid: it never links identities and loses to any valid value in gold.
+limit, is invalid: it never links identities. Such a value (`breaks_limits`) is also
+implausible - no customer's real value - and loses to any other value in gold, while a
+value that merely fails its format (a mistyped e-mail) competes as usual.
 """
 
 from __future__ import annotations
@@ -73,6 +75,22 @@ CONSENT_FALSE = ("not_subscribed", "unsubscribed", "pending", "redacted", "inval
 
 def kind_of(attribute: str) -> Kind:
     return ATTRIBUTE_KIND.get(attribute, "text")
+
+
+def breaks_limits(raw: pl.Expr, value: pl.Expr, attribute: pl.Expr) -> pl.Expr:
+    """Whether a value breaks its attribute's content limits: its landed form holds a
+    control character, or it is longer than `MAX_CHARS` of its kind (a phone as landed,
+    other kinds normalised). Such a value is implausible, not merely invalid: a mistyped
+    e-mail or a phone no numbering plan assigns fails a format rule, while a
+    10,000-character e-mail or a name with a terminal escape is not a customer's value
+    at all. `attribute` is the canonical attribute of each row."""
+    phones = [a for a, k in ATTRIBUTE_KIND.items() if k == "phone"]
+    limit = attribute.replace_strict({a: MAX_CHARS[k] for a, k in ATTRIBUTE_KIND.items()},
+                                     default=MAX_CHARS["text"], return_dtype=pl.Int64)
+    length = pl.when(attribute.is_in(phones)).then(raw.str.len_chars()) \
+        .otherwise(value.str.len_chars())
+    return (raw.str.contains(CONTROL).fill_null(False)
+            | (length > limit).fill_null(False))
 
 
 def _collapse(expr: pl.Expr) -> pl.Expr:

@@ -23,6 +23,7 @@ import polars as pl
 
 from c360_assets.lib.frames import next_in_group, row_number_in_group
 from c360_assets.lib.hashing import sha256
+from c360_assets.lib.normalise import breaks_limits
 from c360_assets.silver.sources import ENTITY_TARGETS
 
 UTC = pl.Datetime("us", "UTC")
@@ -39,6 +40,9 @@ NODES_SCHEMA = pl.Schema({
     "checksum": pl.String(), "created_at": UTC, "properties": pl.String(),
 })
 INVALID_CONFIDENCE = 0.5  # an edge to a value that failed normalisation rules
+# An edge to a value that breaks its attribute's content limits (length, control
+# characters: `normalise.breaks_limits`); gold.demote_implausible ranks it last.
+IMPLAUSIBLE_CONFIDENCE = 0.2
 
 
 def with_targets(changes: pl.DataFrame) -> pl.DataFrame:
@@ -89,7 +93,9 @@ def attribute_edges(changes: pl.DataFrame) -> pl.DataFrame:
         pl.when(owns).then(pl.col("record_node_id")).otherwise(pl.col("_target"))
         .alias("target_node_id"),
         "rel_type", pl.col("field_time").alias("updated_at"),
-        pl.when(pl.col("is_valid")).then(1.0).otherwise(INVALID_CONFIDENCE).alias("confidence"),
+        pl.when(pl.col("is_valid")).then(1.0)
+        .when(breaks_limits(pl.col("raw_value"), pl.col("value"), pl.col("attribute")))
+        .then(IMPLAUSIBLE_CONFIDENCE).otherwise(INVALID_CONFIDENCE).alias("confidence"),
         pl.col("valid_to").is_null().alias("is_current"),
         pl.col("field_time").alias("valid_from"), "valid_to", "source_system", "source_event_id",
         _properties().alias("properties"), "record_node_id", "version")

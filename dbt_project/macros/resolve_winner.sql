@@ -3,8 +3,9 @@
     For each partition (a person's attribute) the candidates are ranked:
       -. placeholders last (`is_placeholder`: config identity.blocklist, e.g. info@...):
          a role mailbox or test address never wins over a real value;
-      -. with gold.demote_invalid, values that failed their attribute's rules next to
-         last (`is_invalid`): a 10,000-character e-mail never wins over a real one;
+      -. with gold.demote_implausible, implausible values next to last
+         (`is_implausible`: over their attribute's length limit or holding control
+         characters): a 10,000-character e-mail never wins over a real one;
       0. the attribute's survivorship rule from config (gold.survivorship):
          source_priority -> its source order first; most_frequent -> the value most of
          the person's records hold first; most_recent (default) -> nothing extra;
@@ -31,8 +32,8 @@
       partition by {{ partition_by | join(', ') }}
       order by
         case when is_placeholder then 1 else 0 end,
-        {%- if c360_setting('demote_invalid') %}
-        case when is_invalid then 1 else 0 end,
+        {%- if c360_setting('demote_implausible') %}
+        case when is_implausible then 1 else 0 end,
         {%- endif %}
         {%- if by_priority %}
         rule_source_rank,

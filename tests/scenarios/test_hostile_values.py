@@ -4,13 +4,17 @@ graph: bronze, silver, identity, gold, and `c360 profile` on the result.
 The people:
 * Erika Stein - a real e-mail in Shopify; later her Salesforce record (one person with
   it through their shared phone) carries a 10,000-character "e-mail" at a newer field
-  time: it is invalid, so the real e-mail stays golden.
+  time: it breaks the e-mail's length limit, is implausible, so the real e-mail stays
+  golden.
+* Mia Wolf - moved her phone to a North American number that no numbering plan assigns
+  (exchange 020): it fails the phone rules, but it is a plausible value, newer than her
+  valid old one, and it wins as before: failing a format rule is not implausibility.
 * Paul Roth - changed his phone in Shopify; then a Salesforce row whose SystemModstamp is
   9999-12-31 carries another phone: the row is quarantined, the real phone stays golden.
   A later row of his Salesforce contact claims creation on 0001-01-01: quarantined, so
   his person id (from his oldest record) does not move.
 * Nina Brandt - her only first name arrives with a NUL byte and a terminal escape: gold
-  holds it without them (flagged invalid), and `c360 profile` prints escapes, never raw
+  holds it without them (flagged implausible), and `c360 profile` prints escapes, never raw
   control bytes.
 * Olaf Lang - a 5 MB first name: the row is quarantined; his earlier snapshot stays.
 """
@@ -24,6 +28,7 @@ import pytest
 
 from c360_assets.gold.profile import show
 from c360_assets.lib.terminal import safe
+from c360_assets.silver.graph import IMPLAUSIBLE_CONFIDENCE, INVALID_CONFIDENCE
 from tests.helpers import csv_text, land
 from tests.scenarios.test_gold import SF, SHOP, build, gold, shop
 
@@ -47,7 +52,9 @@ def landing_files(root: Path) -> None:
         shop("81001", "erika.stein@web.de", "Erika", "Stein", "+49 30 44455566",
              "2026-01-20T10:00:00Z"),
         shop("81002", "paul.roth@gmx.de", "Paul", "Roth", "+49 30 11122233",
-             "2026-01-31T09:00:00Z"))
+             "2026-01-31T09:00:00Z"),
+        shop("81003", "mia.wolf@web.de", "Mia", "Wolf", "+49 30 12345678",
+             "2026-01-10T09:00:00Z"))
     put("salesforce", "contact", D1, SF,
         sf_row("003PAUL", "Paul", "Roth", "paul.roth@gmx.de", "2025-01-01T10:00:00Z",
                phone="+49 30 99988877"),
@@ -61,7 +68,9 @@ def landing_files(root: Path) -> None:
                phone="+49 30 55566677", modstamp="9999-12-31T00:00:00Z"),
         sf_row("003PAUL", "Paul", "Roth", "paul.roth@gmx.de", "2026-02-01T13:00:00Z",
                phone="+49 30 99988877", created="0001-01-01T00:00:00Z"),
-        sf_row("003OLAF", "O" * 5_000_000, "Lang", "olaf.lang@web.de", "2026-02-01T12:00:00Z"))
+        sf_row("003OLAF", "O" * 5_000_000, "Lang", "olaf.lang@web.de", "2026-02-01T12:00:00Z"),
+        sf_row("003MIA", "Mia", "Wolf", "mia.wolf@web.de", "2026-02-01T12:00:00Z",
+               phone="+1 617 020 6070"))
 
 
 @pytest.fixture(scope="module")
@@ -101,7 +110,7 @@ def test_a_sentinel_creation_time_does_not_move_the_person_id(lake):
         "source_line"].max() == 2  # nothing from the quarantined rows
 
 
-def test_an_absurdly_long_email_is_invalid_and_loses_to_a_real_one(lake):
+def test_an_absurdly_long_email_is_implausible_and_loses_to_a_real_one(lake):
     erika = gold(lake, "customer_profile_v2").filter(pl.col("first_name") == "Erika")
     assert erika.height == 1 and erika["source_record_count"].item() == 2
     assert (erika["email"].item(), erika["email_source"].item()) == ("erika.stein@web.de",
@@ -109,7 +118,16 @@ def test_an_absurdly_long_email_is_invalid_and_loses_to_a_real_one(lake):
     edges = pl.read_delta(str(lake / "silver" / "relationships")).filter(
         (pl.col("source_node_id") == "customer:salesforce:003ERIKA")
         & (pl.col("rel_type") == "HAS_EMAIL") & pl.col("is_current"))
-    assert edges["confidence"].to_list() == [0.5]  # kept, flagged invalid
+    assert edges["confidence"].to_list() == [IMPLAUSIBLE_CONFIDENCE]  # kept, flagged
+
+
+def test_a_newer_phone_that_fails_the_format_rules_still_wins(lake):
+    mia = profile(lake, "mia.wolf@web.de")
+    assert (mia["phone"], mia["phone_source"]) == ("+16170206070", "salesforce")
+    edges = pl.read_delta(str(lake / "silver" / "relationships")).filter(
+        (pl.col("source_node_id") == "customer:salesforce:003MIA")
+        & (pl.col("rel_type") == "HAS_PHONE") & pl.col("is_current"))
+    assert edges["confidence"].to_list() == [INVALID_CONFIDENCE]  # invalid, not implausible
 
 
 def test_control_characters_never_reach_gold_or_the_terminal(lake):

@@ -84,3 +84,31 @@ def test_fast_phone_path_agrees_with_libphonenumber(phones):
         assert valid == ref_valid, (raw, region, value)
         if ref_valid:
             assert value == ref_value, (raw, region)
+
+
+def test_length_limits_and_control_characters_make_a_value_invalid():
+    local_64, local_65 = "a" * 64 + "@example.com", "a" * 65 + "@example.com"
+    domain_long = "x@" + ("d" * 60 + ".") * 4 + "com"  # 250 characters: fine
+    too_long = "x@" + ("d" * 60 + ".") * 5 + "com"  # 311 characters
+    assert [v for _, v in _norm([local_64, local_65, domain_long, too_long], "email")] == [
+        True, False, True, False]
+    assert _norm(["Jo\x00hn", "\x1b[31mRed", "N" * 255, "N" * 256], "name") == [
+        ("John", False), ("[31mRed", False), ("N" * 255, True), ("N" * 256, False)]
+
+
+def test_only_limit_breaches_are_implausible_never_a_format_failure():
+    rows = [  # attribute, landed, normalised, implausible?
+        ("email", "not-an-email", "not-an-email", False),
+        ("email", "e" * 300 + "@x.de", "e" * 300 + "@x.de", True),
+        ("phone", "+1 617 020 6070", "+16170206070", False),  # unassigned, plausible
+        ("mobilePhone", "1" * 65, "+" + "1" * 65, True),
+        ("firstName", "Jo\x00hn", "John", True),
+        ("firstName", "  " + "N" * 255 + "  ", "N" * 255, False),
+        ("someTrait", "t" * 1_001, "t" * 1_001, True),
+        ("firstName", None, None, False),
+    ]
+    frame = pl.DataFrame({"attribute": [r[0] for r in rows], "raw": [r[1] for r in rows],
+                          "value": [r[2] for r in rows]})
+    got = frame.select(normalise.breaks_limits(pl.col("raw"), pl.col("value"),
+                                               pl.col("attribute")))
+    assert got.to_series().to_list() == [r[3] for r in rows]
