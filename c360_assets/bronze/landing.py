@@ -23,7 +23,7 @@ import io
 import logging
 import re
 import stat
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -615,6 +615,10 @@ def _raw_json(frame: pl.DataFrame) -> pl.Expr:
                      ).struct.json_encode()
 
 
+_NO_ROWS = pl.DataFrame(schema={"line": pl.Int64, "column": pl.String, "reason": pl.String,
+                                 "raw": pl.String})
+
+
 def _quarantine_rows(rows: pl.DataFrame, *, day: dt.date, file: str) -> pl.DataFrame:
     return rows.select(
         pl.lit(day).alias(LANDING_DATE_COL),
@@ -641,14 +645,14 @@ def _apply_aliases(spec: TableSpec, frame: pl.DataFrame) -> pl.DataFrame:
     return frame
 
 
-def _file_rejected(raw: pl.DataFrame, raw_json: pl.Expr, reason: str, column: str | None,
+def _file_rejected(raw: pl.DataFrame, reason: str, column: str | None,
                    *, day: dt.date, file: str) -> pl.DataFrame:
     """Every row of a file that cannot be typed, each with `reason`; a file with no data
     rows still leaves one row (no line), holding its header, so no file is lost silently."""
     if raw.height:
         bad = raw.select(pl.col(SOURCE_LINE_COL).alias("line"),
                          pl.lit(column, pl.String).alias("column"),
-                         pl.lit(reason).alias("reason"), raw_json.alias("raw"))
+                         pl.lit(reason).alias("reason"), _raw_json(raw).alias("raw"))
     else:
         header = _clip(orjson.dumps([c for c in raw.columns if c != SOURCE_LINE_COL]).decode())
         bad = pl.DataFrame({"line": [None], "column": [column], "reason": [reason],
@@ -677,7 +681,6 @@ def type_rows(spec: TableSpec, raw: pl.DataFrame, *, day: dt.date, file: str,
     """
     schema = spec.schema()
     problems: list[str] = []
-    raw_json = _raw_json(raw)  # evaluated on `raw`, and only for rejected rows
     frame = _apply_aliases(spec, raw)
     if spec.prepare is not None:
         try:
@@ -686,7 +689,7 @@ def type_rows(spec: TableSpec, raw: pl.DataFrame, *, day: dt.date, file: str,
             reason = f"could not read this file's {spec.name} payload: {exc}".splitlines()[0]
             problems.append(reason)
             return (schema.to_frame(eager=True).clear(),
-                    _file_rejected(raw, raw_json, reason, None, day=day, file=file), problems)
+                    _file_rejected(raw, reason, None, day=day, file=file), problems)
     missing = [c for c in spec.required if c not in frame.columns]
     if missing:
         reason = "file has no required column " + ", ".join(repr(c) for c in missing)
@@ -695,14 +698,14 @@ def type_rows(spec: TableSpec, raw: pl.DataFrame, *, day: dt.date, file: str,
                       f"contract's ({reason})")
         problems.append(reason)
         return (schema.to_frame(eager=True).clear(),
-                _file_rejected(raw, raw_json, reason, missing[0], day=day, file=file), problems)
+                _file_rejected(raw, reason, missing[0], day=day, file=file), problems)
 
     earliest, latest = _time_bounds(rules, day)
     values: list[pl.Expr] = []
     raw_values: list[str] = []  # landed columns quoted in messages (rejected rows only)
-    # (flag column, column, message): flags are cheap booleans over every row; messages
-    # are formatted only for the rows that are rejected.
-    flags: list[tuple[str, str, pl.Expr]] = []
+    # (flag column, column, message): flags are cheap booleans over every row; a message
+    # is built (and formatted) only for a file that rejects rows, for those rows.
+    flags: list[tuple[str, str, Callable[[], pl.Expr]]] = []
     for column in spec.columns:
         name = column.name
         if name not in frame.columns:
@@ -715,18 +718,19 @@ def type_rows(spec: TableSpec, raw: pl.DataFrame, *, day: dt.date, file: str,
         value, bad, expected = _typed(name, column.type, frame.schema[name], parsed)
         values += [value.cast(schema[name]).alias(name), bad.alias(f"__bad_{name}")]
         raw_values.append(name)
-        flags.append((f"__bad_{name}", name, pl.format(
+        flags.append((f"__bad_{name}", name, lambda name=name, expected=expected: pl.format(
             "{}: expected {}, got '{}'", pl.lit(name), pl.lit(expected),
             clip_text(pl.col(f"__raw_{name}"), 200))))
         if column.required:
             values.append((value.is_null() & ~bad).alias(f"__missing_{name}"))
-            flags.append((f"__missing_{name}", name, pl.lit(f"{name}: required value is missing")))
+            flags.append((f"__missing_{name}", name,
+                          lambda name=name: pl.lit(f"{name}: required value is missing")))
         if column.time_checked:
             at = value.cast(pl.Datetime("us")).dt.replace_time_zone("UTC") \
                 if column.type is ColType.SAP_DATE else value
             values.append(((at < earliest) | (at > latest)).fill_null(False)
                           .alias(f"__implausible_{name}"))
-            flags.append((f"__implausible_{name}", name, pl.format(
+            flags.append((f"__implausible_{name}", name, lambda name=name: pl.format(
                 "{}: implausible time '{}' (plausible: from bronze.earliest_time {} to the "
                 "end of landing day {} plus bronze.future_tolerance_hours {} h)",
                 pl.lit(name), clip_text(pl.col(f"__raw_{name}"), 200),
@@ -738,7 +742,7 @@ def type_rows(spec: TableSpec, raw: pl.DataFrame, *, day: dt.date, file: str,
     for i, name in enumerate(texts):
         values.append((pl.col(name).str.len_chars() > rules.max_value_chars).fill_null(False)
                       .alias(f"__long_{i}"))
-        flags.append((f"__long_{i}", name, pl.format(
+        flags.append((f"__long_{i}", name, lambda name=name, i=i: pl.format(
             "{}: a value of {} characters (longer than bronze.max_value_chars, {})",
             pl.lit(name), pl.col(f"__len_{i}"), pl.lit(rules.max_value_chars))))
     for name in spec.derived:
@@ -752,10 +756,17 @@ def type_rows(spec: TableSpec, raw: pl.DataFrame, *, day: dt.date, file: str,
     typed = frame.select(*values, pl.col(SOURCE_LINE_COL))
     for i, (check, reason) in enumerate(spec.row_checks):
         typed = typed.with_columns(check().fill_null(False).alias(f"__check_{i}"))
-        flags.append((f"__check_{i}", "", pl.lit(reason)))
+        flags.append((f"__check_{i}", "", lambda reason=reason: pl.lit(reason)))
 
     rejected = (typed.select(pl.any_horizontal([pl.col(f) for f, _, _ in flags])).to_series()
                 if flags else pl.Series([False] * typed.height))
+    good = typed.filter(~rejected).with_columns(
+        pl.lit(day).alias(LANDING_DATE_COL),
+        pl.lit(file).alias(SOURCE_FILE_COL),
+        pl.lit(None, pl.Datetime("us", "UTC")).alias(INGESTED_AT_COL),
+    ).select(schema.names()).cast(dict(schema))
+    if not rejected.any():
+        return good, _quarantine_rows(_NO_ROWS, day=day, file=file), problems
     # The landed text of each checked column and the length of each text, for the
     # messages of rejected rows only.
     quoted = frame.filter(rejected).select(
@@ -765,16 +776,10 @@ def type_rows(spec: TableSpec, raw: pl.DataFrame, *, day: dt.date, file: str,
         pl.col(SOURCE_LINE_COL).alias("line"),
         pl.coalesce([pl.when(pl.col(f)).then(pl.lit(c or None, pl.String)) for f, c, _ in flags]
                     + [pl.lit(None, pl.String)]).alias("column"),
-        pl.concat_str([pl.when(pl.col(f)).then(msg) for f, _, msg in flags],
-                      separator="; ", ignore_nulls=True).alias("reason")
-        if flags else pl.lit(None, pl.String).alias("reason"),
-    ).with_columns(raw.filter(rejected).select(raw_json.alias("raw")).to_series())
-    good = typed.filter(~rejected).with_columns(
-        pl.lit(day).alias(LANDING_DATE_COL),
-        pl.lit(file).alias(SOURCE_FILE_COL),
-        pl.lit(None, pl.Datetime("us", "UTC")).alias(INGESTED_AT_COL),
-    ).select(schema.names())
-    return good.cast(dict(schema)), _quarantine_rows(bad, day=day, file=file), problems
+        pl.concat_str([pl.when(pl.col(f)).then(msg()) for f, _, msg in flags],
+                      separator="; ", ignore_nulls=True).alias("reason"),
+    ).with_columns(raw.filter(rejected).select(_raw_json(raw).alias("raw")).to_series())
+    return good, _quarantine_rows(bad, day=day, file=file), problems
 
 
 # ---------------------------------------------------------------------------- one table
@@ -836,7 +841,7 @@ def ingest_table(root: Path, spec: TableSpec, days: Iterable[dt.date],
                 log.exception("typing %s", path)
                 reason = f"could not be typed (an error in c360, please report): {exc!r}"[:500]
                 good, bad, file_problems = (schema.to_frame(eager=True).clear(), _file_rejected(
-                    raw.frame, _raw_json(raw.frame), reason, None, day=day, file=rel), [reason])
+                    raw.frame, reason, None, day=day, file=rel), [reason])
             problems += [LandingProblem(str(path), p) for p in file_problems]
             goods.append(good)
             quarantined.append(bad)
