@@ -1,4 +1,12 @@
-"""Shared fixtures: small generated worlds and temporary lakes."""
+"""Shared fixtures: small generated worlds and temporary lakes.
+
+Expensive fixtures (a generated world, a built lake) are session-scoped, also where only
+one module uses them: pytest tears a module-scoped fixture down whenever a worker's next
+test comes from another module, and under `pytest -n 2` a worker may run other modules'
+tests between two of one module (two `xdist_group`s of one module, ungrouped tests), so
+a lake built "once per module" could be built two or three times per run. Tests that
+share such a fixture share an `xdist_group` so they also share a worker.
+"""
 
 from __future__ import annotations
 

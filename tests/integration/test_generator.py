@@ -34,14 +34,14 @@ def _bronze(root: Path) -> dict[str, pl.DataFrame]:
     return out
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def rich_world(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("rich") / "landing"
     generate(5000, 14, 2024, out, start=WORLD_START, progress=lambda _: None)
     return out
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def rich(rich_world) -> dict[str, pl.DataFrame]:
     return _bronze(rich_world)
 

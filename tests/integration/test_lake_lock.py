@@ -4,6 +4,7 @@ recovered; a pool wait names its holder (issue 13)."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import signal
 import subprocess
@@ -36,6 +37,21 @@ START = dt.date(2026, 1, 1)
 # ---------------------------------------------------------------------------- the lock
 
 
+def hold_lock(lake: Path, command: str, until: str, **popen: object) -> subprocess.Popen:
+    """A child process holding the lake's lock as `command` until the statement `until`
+    returns; it has the lock when this returns."""
+    child = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
+        import sys, time
+        from pathlib import Path
+        from c360_assets.lib.lock import lake_lock
+        with lake_lock(Path({str(lake)!r}), {command!r}):
+            print("holding", flush=True)
+            {until}
+    """)], stdout=subprocess.PIPE, text=True, cwd=REPO, **popen)
+    assert child.stdout.readline().strip() == "holding"
+    return child
+
+
 def test_the_lock_is_exclusive_between_processes_and_reentrant_within_one(tmp_path) -> None:
     lake = tmp_path / "lake"
     with lake_lock(lake, "first"):
@@ -60,16 +76,7 @@ def test_the_lock_is_exclusive_between_processes_and_reentrant_within_one(tmp_pa
 
 def test_a_holder_killed_by_sigkill_frees_the_lock_and_the_next_says_so(tmp_path) -> None:
     lake = tmp_path / "lake"
-    holder = subprocess.Popen(
-        [sys.executable, "-c", textwrap.dedent(f"""
-            import time
-            from pathlib import Path
-            from c360_assets.lib.lock import lake_lock
-            with lake_lock(Path({str(lake)!r}), "c360 materialize"):
-                print("holding", flush=True)
-                time.sleep(600)
-        """)], stdout=subprocess.PIPE, text=True, cwd=REPO)
-    assert holder.stdout.readline().strip() == "holding"
+    holder = hold_lock(lake, "c360 materialize", "time.sleep(600)")
     with pytest.raises(LakeLocked, match=f"pid {holder.pid}"), lake_lock(lake, "me"):
         pass
     holder.send_signal(signal.SIGKILL)
@@ -87,16 +94,7 @@ def test_waiting_for_the_lock_says_who_holds_it_then_proceeds(tmp_path) -> None:
     release = threading.Event()
 
     def other() -> None:
-        child = subprocess.Popen(
-            [sys.executable, "-c", textwrap.dedent(f"""
-                import sys
-                from pathlib import Path
-                from c360_assets.lib.lock import lake_lock
-                with lake_lock(Path({str(lake)!r}), "c360 vacuum"):
-                    print("holding", flush=True)
-                    sys.stdin.readline()
-            """)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=REPO)
-        assert child.stdout.readline().strip() == "holding"
+        child = hold_lock(lake, "c360 vacuum", "sys.stdin.readline()", stdin=subprocess.PIPE)
         release.wait(30)
         child.communicate("go\n", timeout=30)
 
@@ -115,7 +113,7 @@ def test_waiting_for_the_lock_says_who_holds_it_then_proceeds(tmp_path) -> None:
 # ---------------------------------------------------------------------------- two homes
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def landing(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("lock") / "landing"
     generate(60, 2, 5, out, start=START, progress=lambda _: None)
@@ -210,8 +208,6 @@ def test_a_run_whose_process_holds_the_lake_is_left_alone(tmp_path, instance) ->
                 print(json.dumps(process_tags(Path({str(lake)!r}))), flush=True)
                 time.sleep(600)
         """)], stdout=subprocess.PIPE, text=True, cwd=REPO)
-    import json
-
     tags = json.loads(holder.stdout.readline())
     try:
         live = _started_run(instance, {**tags, "c360/launched_by": "cli"})
@@ -258,16 +254,7 @@ def test_a_dagster_step_that_meets_another_writer_is_retried_later(tmp_path, ins
     landing_root, lake = tmp_path / "landing", tmp_path / "lake"
     land(landing_root, "zendesk", "user", "2026-02-01", "u.csv",
          zendesk_users_csv(range(1, 4), dt.datetime(2026, 2, 1, 8, tzinfo=dt.UTC)))
-    holder = subprocess.Popen(
-        [sys.executable, "-c", textwrap.dedent(f"""
-            import time
-            from pathlib import Path
-            from c360_assets.lib.lock import lake_lock
-            with lake_lock(Path({str(lake)!r}), "c360 vacuum"):
-                print("holding", flush=True)
-                time.sleep(4)
-        """)], stdout=subprocess.PIPE, text=True, cwd=REPO)
-    assert holder.stdout.readline().strip() == "holding"
+    holder = hold_lock(lake, "c360 vacuum", "time.sleep(4)")
     paths = resources.C360Paths(landing_root=str(landing_root), lake_root=str(lake))
     defs = build_definitions(quick, paths)
     keys = [bronze_key(t) for t in SOURCES_BY_NAME["zendesk"].tables]

@@ -41,14 +41,14 @@ def referenced(table: Path) -> set[Path]:
     return {Path(u.removeprefix("file://")).resolve() for u in DeltaTable(str(table)).file_uris()}
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def landing(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("lean") / "landing"
     generate(80, 3, 13, out, start=START, progress=lambda _: None)
     return out
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def clean(landing: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     lake = tmp_path_factory.mktemp("lean-clean") / "lake"
     build(landing, lake)

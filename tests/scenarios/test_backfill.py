@@ -33,7 +33,7 @@ def run(landing: Path, lake: Path, select: str, days: tuple[dt.date, dt.date] | 
     return summary
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def landing(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("backfill") / "landing"
     generate(80, len(DAYS), 7, out, start=START, progress=lambda _: None)

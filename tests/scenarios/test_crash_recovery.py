@@ -64,14 +64,14 @@ def killed_then_rerun(landing: Path, lake: Path, point: str) -> str:
     return out
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def landing(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("crash-landing") / "landing"
     generate(60, 3, 21, out, start=START, progress=lambda _: None)
     return out
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def clean(landing: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """All three days from an empty lake, uninterrupted."""
     lake = tmp_path_factory.mktemp("crash-clean") / "lake"
@@ -79,7 +79,7 @@ def clean(landing: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return lake
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def two_days(landing: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """A lake holding the first two days, and that lake after an uninterrupted run over the
     third (the clean build the incremental cases must equal)."""

@@ -165,7 +165,7 @@ def build(landing: Path, lake: Path, config=None, select: str | None = None):  #
     return summary
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def world(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, object]:
     root = tmp_path_factory.mktemp("gold")
     landing, lake = root / "landing", root / "lake"

@@ -73,7 +73,7 @@ def landing_files(root: Path) -> None:
                phone="+1 617 020 6070"))
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def lake(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("hostile")
     landing_files(root / "landing")

@@ -46,7 +46,7 @@ def versions(lake: Path) -> dict[str, int]:
     return {n: DeltaTable(str(lake / "silver" / n)).version() for n in TABLES}
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def reference(small_world: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
     lake = tmp_path_factory.mktemp("in_order") / "lake"
     for source, day in PARTITIONS:
