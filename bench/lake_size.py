@@ -55,16 +55,14 @@ def _tree(path: Path) -> tuple[int, int]:
     return sum(p.stat().st_size for p in files), len(files)
 
 
-def delta_tables(lake: Path) -> list[Path]:
-    return sorted(p.parent for p in lake.rglob("_delta_log") if p.is_dir())
-
-
 def measure(lake: Path, home: Path, day: int, seconds: float) -> LakeSize:
     from deltalake import DeltaTable
 
+    from c360_assets.lib.maintenance import lake_tables
+
     size, count = _tree(lake)
     referenced = unreferenced = unreferenced_bytes = change_data = log_files = versions = 0
-    for table in delta_tables(lake):
+    for table in lake_tables(lake):
         dt_ = DeltaTable(str(table))
         live = {Path(u.removeprefix("file://")).resolve() for u in dt_.file_uris()}
         versions += dt_.version() + 1

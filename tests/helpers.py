@@ -55,21 +55,17 @@ def lake_tables(lake: Path) -> dict[str, pl.DataFrame]:
     Left out: the identity run's working tables and its merge/split log (a history of how
     the lake got here, which differs by design between two ways of getting there)."""
     from c360_assets.lib import delta
+    from c360_assets.lib.maintenance import lake_tables as tables
 
     out = {}
-    for layer in ("bronze", "quarantine", "silver", "gold"):
-        if not (lake / layer).is_dir():
+    for path in tables(lake):
+        layer = path.parent.name
+        if (layer == "gold" and path.name not in LAKE_GOLD) or (
+                layer == "silver" and path.name.startswith("identity_")):
             continue
-        for path in sorted((lake / layer).iterdir()):
-            if layer == "gold" and path.name not in LAKE_GOLD:
-                continue
-            if layer == "silver" and path.name.startswith("identity_"):
-                continue
-            if not (path / "_delta_log").is_dir():
-                continue  # state files (watermarks), not tables
-            frame = delta.read_table(path)
-            out[f"{layer}/{path.name}"] = comparable(
-                frame, drop=tuple(c for c in RUN_DEPENDENT if c in frame.columns))
+        frame = delta.read_table(path)
+        out[f"{layer}/{path.name}"] = comparable(
+            frame, drop=tuple(c for c in RUN_DEPENDENT if c in frame.columns))
     return out
 
 

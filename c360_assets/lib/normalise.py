@@ -77,20 +77,25 @@ def kind_of(attribute: str) -> Kind:
     return ATTRIBUTE_KIND.get(attribute, "text")
 
 
-def breaks_limits(raw: pl.Expr, value: pl.Expr, attribute: pl.Expr) -> pl.Expr:
-    """Whether a value breaks its attribute's content limits: its landed form holds a
+def kind_expr(attribute: pl.Expr) -> pl.Expr:
+    """The kind of each row's canonical attribute (`kind_of`, as an expression)."""
+    return attribute.replace_strict(ATTRIBUTE_KIND, default="text", return_dtype=pl.String)
+
+
+def breaks_limits(raw: pl.Expr, value: pl.Expr, kind: Kind | pl.Expr) -> pl.Expr:
+    """Whether a value breaks its kind's content limits: its landed form (`raw`) holds a
     control character, or it is longer than `MAX_CHARS` of its kind (a phone as landed,
-    other kinds normalised). Such a value is implausible, not merely invalid: a mistyped
-    e-mail or a phone no numbering plan assigns fails a format rule, while a
+    other kinds normalised: `value`). Such a value is invalid, and also implausible: a
+    mistyped e-mail or a phone no numbering plan assigns fails a format rule, while a
     10,000-character e-mail or a name with a terminal escape is not a customer's value
-    at all. `attribute` is the canonical attribute of each row."""
-    phones = [a for a, k in ATTRIBUTE_KIND.items() if k == "phone"]
-    limit = attribute.replace_strict({a: MAX_CHARS[k] for a, k in ATTRIBUTE_KIND.items()},
-                                     default=MAX_CHARS["text"], return_dtype=pl.Int64)
-    length = pl.when(attribute.is_in(phones)).then(raw.str.len_chars()) \
-        .otherwise(value.str.len_chars())
-    return (raw.str.contains(CONTROL).fill_null(False)
-            | (length > limit).fill_null(False))
+    at all. `kind`: the values' kind, or an expression giving each row's (`kind_expr`)."""
+    if isinstance(kind, str):
+        too_long = (raw if kind == "phone" else value).str.len_chars() > MAX_CHARS[kind]
+    else:
+        too_long = (pl.when(kind == "phone").then(raw.str.len_chars())
+                    .otherwise(value.str.len_chars())
+                    > kind.replace_strict(MAX_CHARS, return_dtype=pl.Int64))
+    return raw.str.contains(CONTROL).fill_null(False) | too_long.fill_null(False)
 
 
 def _collapse(expr: pl.Expr) -> pl.Expr:
@@ -252,8 +257,8 @@ def phone_frame(raw: pl.Series, region: pl.Series) -> pl.DataFrame:
     uniq = uniq.join(cands.select("value", "_match"), on="value", how="left", nulls_equal=True)
     uniq = uniq.with_columns(
         (pl.col("_match").fill_null(False) & (pl.col("value").str.len_chars() <= 16)
-         & pl.col("raw").is_not_null() & ~pl.col("raw").str.contains(CONTROL)
-         & (pl.col("raw").str.len_chars() <= MAX_CHARS["phone"])).alias("valid"),
+         & pl.col("raw").is_not_null()
+         & ~breaks_limits(pl.col("raw"), pl.col("value"), "phone")).alias("valid"),
         pl.when(pl.col("raw").is_null() | (pl.col("value") == "+")).then(None)
         .otherwise(pl.col("value")).alias("value"))
     return frame.join(uniq.select("raw", "region", "value", "valid"), on=["raw", "region"],
@@ -285,8 +290,7 @@ def normalise(frame: pl.DataFrame, column: str, kind: Kind, region: str | None =
           "consent": consent, "id": text, "text": text}[kind]
     landed = pl.col(column).cast(pl.String)
     value, valid = fn(landed.str.replace_all(CONTROL, ""))
-    valid = (valid & ~landed.str.contains(CONTROL)
-             & (value.str.len_chars() <= MAX_CHARS[kind]))
+    valid = valid & ~breaks_limits(landed, value, kind)
     return frame.with_columns(value.alias(column), valid.alias(f"{column}__valid"))
 
 

@@ -23,7 +23,7 @@ import polars as pl
 
 from c360_assets.lib.frames import next_in_group, row_number_in_group
 from c360_assets.lib.hashing import sha256
-from c360_assets.lib.normalise import breaks_limits
+from c360_assets.lib.normalise import breaks_limits, kind_expr
 from c360_assets.silver.sources import ENTITY_TARGETS
 
 UTC = pl.Datetime("us", "UTC")
@@ -94,7 +94,8 @@ def attribute_edges(changes: pl.DataFrame) -> pl.DataFrame:
         .alias("target_node_id"),
         "rel_type", pl.col("field_time").alias("updated_at"),
         pl.when(pl.col("is_valid")).then(1.0)
-        .when(breaks_limits(pl.col("raw_value"), pl.col("value"), pl.col("attribute")))
+        .when(breaks_limits(pl.col("raw_value"), pl.col("value"),
+                            kind_expr(pl.col("attribute"))))
         .then(IMPLAUSIBLE_CONFIDENCE).otherwise(INVALID_CONFIDENCE).alias("confidence"),
         pl.col("valid_to").is_null().alias("is_current"),
         pl.col("field_time").alias("valid_from"), "valid_to", "source_system", "source_event_id",

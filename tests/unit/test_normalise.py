@@ -110,5 +110,5 @@ def test_only_limit_breaches_are_implausible_never_a_format_failure():
     frame = pl.DataFrame({"attribute": [r[0] for r in rows], "raw": [r[1] for r in rows],
                           "value": [r[2] for r in rows]})
     got = frame.select(normalise.breaks_limits(pl.col("raw"), pl.col("value"),
-                                               pl.col("attribute")))
+                                               normalise.kind_expr(pl.col("attribute"))))
     assert got.to_series().to_list() == [r[3] for r in rows]
