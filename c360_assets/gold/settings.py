@@ -13,6 +13,7 @@ from typing import Any
 
 from c360_assets.lib.config import SOURCE_NAMES, C360Config, ConfigError
 from c360_assets.lib.registry import Registry
+from c360_assets.silver.graph import IMPLAUSIBLE_CONFIDENCE
 from c360_assets.silver.identity import LINK_KIND
 from c360_assets.silver.sources import ENTITY_TARGETS
 
@@ -33,6 +34,8 @@ def dbt_vars(config: C360Config, registry: Registry) -> dict[str, Any]:
                          for name, rule in sorted(config.gold.survivorship.items())},
         "placeholders": placeholders(config),
         "demote_implausible": config.gold.demote_implausible,
+        # The confidence silver gives an edge to an implausible value (stg_attribute_candidates).
+        "implausible_confidence": IMPLAUSIBLE_CONFIDENCE,
         "profile_recency_hours": config.gold.profile_recency_hours,
         "stale_after_hours": {s: config.freshness.stale_after(s) for s in SOURCE_NAMES},
     }}

@@ -3,9 +3,9 @@
 -- `is_placeholder`: the value matches config identity.blocklist (role mailbox,
 -- noreply/test address, all-zero phone) and loses to any real value.
 -- `is_implausible`: the value breaks its attribute's content limits (over its length
--- limit, control characters): silver gives its edge IMPLAUSIBLE_CONFIDENCE (0.2), below
--- INVALID_CONFIDENCE (0.5) for a value that only fails its format. With
--- gold.demote_implausible it loses to any other value.
+-- limit, control characters): silver gives its edge silver.graph.IMPLAUSIBLE_CONFIDENCE
+-- (the var c360.implausible_confidence), below the 0.5 of a value that only fails its
+-- format. With gold.demote_implausible it loses to any other value.
 with current_edges as (
 
     select
@@ -47,7 +47,7 @@ select
     edges.field_time,
     edges.confidence,
     {{ placeholder_flag('nodes.node_type', 'nodes.value') }} as is_placeholder,
-    edges.confidence < 0.5 as is_implausible,
+    edges.confidence <= {{ c360_setting('implausible_confidence') }} as is_implausible,
     {{ source_priority_rank('edges.source_system') }} as source_priority,
     coalesce(ingestion.ingestion_order, '') as ingestion_order
 from current_edges as edges
