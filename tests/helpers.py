@@ -115,7 +115,8 @@ def identity(lake: Path, full: bool = False, **overrides):  # noqa: ANN201 - Ide
     from c360_assets.silver.identity_model import load_model
 
     config = load_config().identity.model_copy(update=overrides)
-    return build_identity(lake, config, load_model(), full=full, progress=lambda _: None)
+    return build_identity(lake, config, load_model(lake=lake), full=full,
+                          progress=lambda _: None)
 
 
 def persons(lake: Path) -> dict[str, str]:

@@ -86,6 +86,9 @@ class IdentityConfig(_Strict):
     blocklist: dict[str, list[str]] = Field(default_factory=dict)
     # Jaro-Winkler similarity of folded first names below which two records contradict.
     first_name_min_similarity: float = Field(0.8, gt=0.0, le=1.0)
+    # Contradictions that veto a link outright (first_names_differ, birth_dates_differ,
+    # last_names_differ_on_phone). Off by default: the model weighs them as evidence.
+    hard_rules: list[str] = Field(default_factory=list)
     # Alarms: a person with more records than this, or a largest person growing by more
     # than this factor since the previous run.
     cluster_size_alarm: int = Field(25, ge=2)
@@ -105,8 +108,19 @@ class IdentityConfig(_Strict):
                                      f"{str(exc).splitlines()[0]}") from exc
         return value
 
+    @field_validator("hard_rules")
+    @classmethod
+    def _known_rules(cls, value: list[str]) -> list[str]:
+        from c360_assets.silver.identity import CONTRADICTIONS
 
-SURVIVORSHIP_RULES = ("most_recent", "source_priority", "most_frequent")
+        unknown = sorted(set(value) - set(CONTRADICTIONS))
+        if unknown:
+            raise ValueError(f"unknown hard rules {unknown} (known: {', '.join(CONTRADICTIONS)})")
+        return value
+
+
+SURVIVORSHIP_RULES = ("most_recent", "source_priority", "most_frequent",
+                      "most_recent_unless_typo")
 
 
 class SurvivorshipRule(_Strict):
@@ -118,9 +132,15 @@ class SurvivorshipRule(_Strict):
       then the default order within it.
     * `most_frequent`: the value held by most of the person's records first, then the
       default order.
+    * `most_recent_unless_typo` (names): the latest value wins unless it is a typo away
+      from an older value another record holds (a duplicate's typo: Jmaes next to
+      James): among the spellings a typo away from the latest, the one most records
+      hold, then the older. A clearly different value is a real change: the latest
+      wins.
     """
 
-    rule: Literal["most_recent", "source_priority", "most_frequent"] = "most_recent"
+    rule: Literal["most_recent", "source_priority", "most_frequent",
+                  "most_recent_unless_typo"] = "most_recent"
     sources: list[str] | None = None  # source_priority only: this attribute's own order
 
     @model_validator(mode="before")

@@ -125,7 +125,7 @@ def build_identity_asset() -> dg.AssetsDefinition:
         stable person ids; re-scores only pairs whose records changed."""
         config = load_config().identity
         with c360.writer(context):
-            report = identity_build.build_identity(c360.lake, config, load_model(),
+            report = identity_build.build_identity(c360.lake, config, load_model(lake=c360.lake),
                                                    progress=context.log.info)
         common = {
             "mode": report.mode,

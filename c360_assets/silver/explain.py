@@ -15,6 +15,11 @@ import polars as pl
 
 from c360_assets.lib import delta
 from c360_assets.silver import identity_build as ib
+from c360_assets.silver.identity import ASSERTED_RULES
+
+ASSERTED_WHY = {"salesforce_merge": "a Salesforce merge",
+                "anonymous_id": "a Segment identify carrying both the anonymous id and "
+                                "the user id"}
 
 SHOWN = ("first_name", "last_name", "birth_date", "email", "phone", "street", "postal_code",
          "city", "country")
@@ -51,6 +56,10 @@ def _weights(row: dict) -> str:
 def _link_line(row: dict) -> str:
     if row["rule"] != "probabilistic":
         text = f"{row['status']}: shared {row['evidence']}"
+        asserted = [r for r in ASSERTED_RULES if r in (row["evidence"] or "").split(",")]
+        if asserted and row["status"] == "linked":
+            text += (" (asserted by the source: "
+                     + ", ".join(ASSERTED_WHY[r] for r in asserted) + "; no guard splits it)")
     else:
         text = (f"{row['status']}: Splink match weight {row['match_weight']:.1f} "
                 f"(probability {row['match_probability']:.4f}); {_weights(row)}")
@@ -107,7 +116,7 @@ def explain_pair(lake: Path, a: str, b: str) -> str:
     for row in links.iter_rows(named=True):
         lines.append(f"  {_link_line(row)}")
     if not links.filter(pl.col("rule") == "probabilistic").height:
-        lines.append("  " + _score_now(feats, left, right)
+        lines.append("  " + _score_now(lake, feats, left, right)
                      + " (not a candidate pair of the last run: scored now)")
     if same and not links.filter(pl.col("status").is_in(["linked", "accepted"])).height:
         lines.append("\nPath through the person's links:")
@@ -134,14 +143,16 @@ def _identifiers(lake: Path, records: list[str]) -> dict[str, set[str]]:
     return out
 
 
-def _score_now(feats: pl.DataFrame, left: str, right: str) -> str:
+def _score_now(lake: Path, feats: pl.DataFrame, left: str, right: str) -> str:
     from c360_assets.silver.identity_model import load_model, score
 
-    scored = score(feats, pl.DataFrame({"node_l": [left], "node_r": [right]}), load_model())
+    model = load_model(lake=lake)
+    scored = score(feats, pl.DataFrame({"node_l": [left], "node_r": [right]}), model)
     row = scored.row(0, named=True)
     mw = {c[3:]: round(row[c], 1) for c in scored.columns if c.startswith("mw_")}
     return (f"Splink match weight {row['match_weight']:.1f} (probability "
-            f"{row['match_probability']:.4f}, threshold {load_model().threshold:.1f}); "
+            f"{row['match_probability']:.4f}, threshold {model.threshold:.1f}, model "
+            f"v{model.version}); "
             + ", ".join(f"{k} {v:+.1f}" for k, v in mw.items()))
 
 

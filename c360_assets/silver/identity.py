@@ -9,18 +9,23 @@ in the order a run applies them (architecture, "Silver: identity"):
 2. `shared_values`: the over-merge guards. An identifying value held by more than
    `shared_value_limit` distinct records of one source system, or matching a blocklist
    pattern (role mailboxes, junk test addresses, all-zero phones), never links alone.
-3. `deterministic_pairs`: records sharing an unguarded identifying value, plus
-   Salesforce merges (`MERGED_INTO`, always trusted). A shared value whose holders
-   contradict each other (`contradiction_sql`: first names clearly different, birth
-   dates apart, last names different on a phone - a family mailbox, a recycled number)
-   does not link by itself; its pairs are left to the probabilistic model.
+3. `deterministic_pairs`: records sharing an unguarded identifying value, plus links a
+   source asserts itself (Salesforce merges, a Segment identify carrying both an
+   anonymous id and a user id): asserted links always hold. A shared e-mail or phone
+   whose holders look like different people (`contested_sql`: first names clearly
+   different, birth dates apart, last names different on a phone - a family mailbox,
+   a recycled number) does not link by itself: its pairs are *held* and decided by the
+   probabilistic model, where a differing name or date is evidence weighed by what the
+   data says it is worth, not a veto.
 4. `candidate_pairs`: blocking for the probabilistic model (Splink, `identity_model`),
    only between records the deterministic links did not already join.
 5. `cluster`: deterministic links make components; probabilistic links at or above the
-   threshold join components strongest first. Refused: pairs whose records contradict
-   each other, pairs resting on nothing but a guarded e-mail or phone (`unsupported`),
-   and links whose two sides hold names or birth dates that disagree (no chaining
-   through one weak link against strong contrary evidence).
+   threshold join components strongest first. Refused: pairs resting on nothing but one
+   guarded e-mail or phone (`unsupported`), held pairs that look like a household
+   (`household`: a shared mailbox and personal values that disagree), and links that
+   would chain two clusters whose other records disagree on names or birth dates (one
+   weak link cannot join them). Hard contradiction rules (vetoes) remain available as
+   explicit config (`identity.hard_rules`), off by default.
 6. `person_ids` / `identity_rows`: a person's id is derived from its oldest record
    (earliest record time, then smallest node id), so it is the same whatever the
    landing order, stays when newer records join, and on a merge the person with the
@@ -70,32 +75,42 @@ COMPARED = ("first_name", "last_name", "birth_date", "street", "postal_code", "c
 PAIRS_SCHEMA = pl.Schema({"node_l": pl.String(), "node_r": pl.String(), "rule": pl.String(),
                           "evidence": pl.String()})
 DETERMINISTIC_RULES = ("salesforce_merge", "email", "phone", "anonymous_id")
+# Links a source states itself: a Salesforce merge, a Segment identify that carries both
+# an anonymous id and a user id. No contradiction or cluster guard splits them.
+ASSERTED_RULES = ("salesforce_merge", "anonymous_id")
 
 
-# Contradictions: evidence that two records are different people (see contradiction_sql).
-# Which of them hold is learned with the model from labelled data (`identity-train`):
-# corrupted test sets such as FEBRL3 replace first names and birth dates wholesale,
-# where real CRM data rarely does.
+# Contradictions: signs that two records are different people (see contradiction_sql).
+# They mark a shared e-mail or phone as contested (its pairs go to the model instead of
+# linking outright). As vetoes on a link they are off by default: the model weighs a
+# differing name or date by what the user's data says it is worth (corrupted test sets
+# such as FEBRL3 replace first names and birth dates in true duplicates; CRM data
+# changes first names). `identity.hard_rules` switches any of them on as a veto.
 CONTRADICTIONS = ("first_names_differ", "birth_dates_differ", "last_names_differ_on_phone")
 
 
 @dataclass(frozen=True)
 class Guards:
-    """Over-merge guards (config `identity:`) and the contradictions the model trusts."""
+    """Over-merge guards (config `identity:`) and the hard rules (vetoes) switched on."""
 
     shared_value_limit: int = 5
     blocklist: dict[str, tuple[str, ...]] = field(default_factory=dict)  # kind -> regexes
     first_name_min_similarity: float = 0.8  # Jaro-Winkler below this contradicts
-    contradictions: frozenset[str] = frozenset(CONTRADICTIONS)
+    contradictions: frozenset[str] = frozenset()  # hard rules: vetoes (default none)
 
     @classmethod
-    def from_config(cls, identity, contradictions: tuple[str, ...] | None = None  # noqa: ANN001
+    def from_config(cls, identity, hard_rules: tuple[str, ...] | None = None  # noqa: ANN001
                     ) -> Guards:
-        """From `config.IdentityConfig`; `contradictions`: the model's (default all)."""
+        """From `config.IdentityConfig`; `hard_rules` overrides its `hard_rules`."""
         return cls(identity.shared_value_limit,
                    {k: tuple(v) for k, v in identity.blocklist.items()},
                    identity.first_name_min_similarity,
-                   frozenset(CONTRADICTIONS if contradictions is None else contradictions))
+                   frozenset(identity.hard_rules if hard_rules is None else hard_rules))
+
+    def structural(self) -> Guards:
+        """These guards with every contradiction on: what marks a shared value contested."""
+        return Guards(self.shared_value_limit, self.blocklist, self.first_name_min_similarity,
+                      frozenset(CONTRADICTIONS))
 
     def blocked(self, frame: pl.DataFrame) -> pl.Series:
         """The first blocklist pattern each row (`kind`, `value`) matches, else null. One
@@ -232,6 +247,12 @@ def shared_values(keys: pl.DataFrame, guards: Guards) -> pl.DataFrame:
 # ---------------------------------------------------------------------------- links
 
 
+def contested_sql(guards: Guards, kind: str = "p.kind") -> str:
+    """`contradiction_sql` with every contradiction on: whether a shared value's holders
+    look like different people (the value is then contested, whatever the hard rules)."""
+    return contradiction_sql(guards.structural(), kind)
+
+
 def contradiction_sql(guards: Guards, kind: str = "p.kind") -> str:
     """SQL: why records `l` and `r` cannot be one person (null: no contradiction), for
     the contradictions `guards` trusts:
@@ -272,16 +293,74 @@ IDENTIFIER_COMPARISONS = ("email", "phone")
 
 
 def unsupported() -> pl.Expr:
-    """Why a scored pair (with `matched_on`) may not link: nothing but an e-mail or phone
-    agrees. Scored pairs never share an unguarded identifier (those link, or are held,
+    """Why a scored pair (with `matched_on` and `held_kinds`: how many identifier kinds it
+    shares through contested values) may not link: nothing but one e-mail or phone
+    agrees. Scored pairs never share an unguarded, uncontested identifier (those link
     deterministically), so such a pair rests on a value the guards stopped: it links
-    only together with agreeing evidence - a name, a birth date, an address."""
+    only together with agreeing evidence - a name, a birth date, an address, or a second
+    independent identifier held by both (an e-mail *and* a phone, both contested: the
+    same person with a changed first name, not a shared mailbox)."""
     others = (pl.col("matched_on").fill_null("").str.split(",")
               .list.set_difference(pl.lit(["", *IDENTIFIER_COMPARISONS]))
               .list.len())
-    return (pl.when(others == 0)
+    identifier = pl.col("matched_on").fill_null("").str.contains(
+        "|".join(rf"\b{c}\b" for c in IDENTIFIER_COMPARISONS))
+    return (pl.when(identifier & (others == 0) & (pl.col("held_kinds").fill_null(0) < 2))
             .then(pl.lit("nothing but a guarded e-mail or phone agrees"))
             .otherwise(pl.lit(None, pl.String)))
+
+
+def household(pairs: pl.DataFrame, features: pl.DataFrame, guards: Guards,
+              con: duckdb.DuckDBPyConnection) -> pl.Series:
+    """Why a held pair (`node_l`, `node_r`, `held_kinds` > 0: it shares only contested
+    e-mails/phones) looks like two people of one household, else null, in order.
+
+    Personal values are the first name and the birth date. Two people: both disagree;
+    or one disagrees, nothing personal agrees and only one identifier is shared (a
+    family mailbox, nothing else). One person whose first name really changed shares
+    an e-mail *and* a phone, or keeps the birth date. A record with nothing personal to
+    compare (an unnamed Segment visitor on a family mailbox) could be any holder's: it
+    is not linked through the contested value."""
+    t = guards.first_name_min_similarity
+    swapped = (f"(l.last_name IS NOT NULL AND r.last_name IS NOT NULL"
+               f" AND jaro_winkler_similarity(l.first_name, r.last_name) >= {t}"
+               f" AND jaro_winkler_similarity(l.last_name, r.first_name) >= {t})")
+    both_first = "(l.first_name IS NOT NULL AND r.first_name IS NOT NULL)"
+    both_birth = "(l.birth_date IS NOT NULL AND r.birth_date IS NOT NULL)"
+    out = _sql(con, f"""
+        WITH x AS (
+          SELECT p.i, p.held_kinds,
+            CASE WHEN {both_first} AND jaro_winkler_similarity(l.first_name, r.first_name)
+                      < {t} AND NOT {swapped} THEN 1 ELSE 0 END AS first_differs,
+            CASE WHEN {both_first} AND (jaro_winkler_similarity(l.first_name, r.first_name)
+                      >= {t} OR {swapped}) THEN 1 ELSE 0 END AS first_agrees,
+            CASE WHEN {both_birth} AND damerau_levenshtein(l.birth_date, r.birth_date) > 1
+                 THEN 1 ELSE 0 END AS birth_differs,
+            CASE WHEN {both_birth} AND damerau_levenshtein(l.birth_date, r.birth_date) <= 1
+                 THEN 1 ELSE 0 END AS birth_agrees,
+            l.first_name AS fl, r.first_name AS fr, l.birth_date AS bl, r.birth_date AS br
+          FROM p JOIN f l ON l.node_id = p.node_l JOIN f r ON r.node_id = p.node_r
+          WHERE coalesce(p.held_kinds, 0) > 0)
+        SELECT i, CASE
+          WHEN first_differs + birth_differs + first_agrees + birth_agrees = 0
+            THEN 'a contested contact value and no first name or birth date to compare: '
+                 || 'which of its holders this record belongs to is unknown'
+          WHEN first_differs + birth_differs >= 2
+            THEN 'a shared contact value, but first names (' || fl || ' / ' || fr
+                 || ') and birth dates (' || bl || ' / ' || br || ') differ: a household'
+          WHEN first_differs + birth_differs = 1 AND first_agrees + birth_agrees = 0
+               AND held_kinds < 2
+            THEN 'one shared contact value and ' || CASE WHEN first_differs = 1
+                 THEN 'first names differ (' || fl || ' / ' || fr || ')'
+                 ELSE 'birth dates differ (' || bl || ' / ' || br || ')' END
+                 || ' with nothing personal agreeing: a household'
+          END AS c
+        FROM x
+    """, p=pairs.select("node_l", "node_r", "held_kinds").with_row_index("i"),
+        f=features.select("node_id", "first_name", "last_name", "birth_date"))
+    reasons = dict(zip(out["i"].to_list(), out["c"].to_list(), strict=True))
+    return pl.Series("household", [reasons.get(i) for i in range(pairs.height)],
+                     dtype=pl.String)
 
 
 def contradictions(pairs: pl.DataFrame, features: pl.DataFrame, guards: Guards,
@@ -313,13 +392,14 @@ def deterministic_pairs(keys: pl.DataFrame, shared: pl.DataFrame, merges: pl.Dat
     (`rule`: the strongest kind they share; `evidence`: every kind); pairs held back,
     with the contradiction; and `shared` with `guard` filled in for contested values.
 
-    A value is contested when two of its holders contradict each other
-    (`contradiction_sql`: first names clearly different, birth dates more than a keying
+    An e-mail or phone is contested when two of its holders contradict each other
+    (`contested_sql`: first names clearly different, birth dates more than a keying
     error apart, last names different on a phone, which carriers recycle). A contested
-    value links none of its holders by itself (a family mailbox, a recycled number:
-    which holder an unnamed record belongs to is unknown); its pairs are held and left
-    to the probabilistic model.
-    Salesforce merges always link.
+    value links none of its holders by itself (a family mailbox, a recycled number, or
+    one person whose first name changed: the data must tell which); its pairs are held
+    and left to the probabilistic model and the household guard.
+    Asserted links always hold: Salesforce merges, and a Segment anonymous id shared
+    with the user it was identified as (never contested).
     """
     open_values = shared.filter(pl.col("guard").is_null()).select("kind", "value")
     bit = {k: 1 << i for i, k in enumerate(DETERMINISTIC_RULES)}
@@ -338,12 +418,15 @@ def deterministic_pairs(keys: pl.DataFrame, shared: pl.DataFrame, merges: pl.Dat
             p AS (SELECT a.kind, a.value, a.node_id AS node_l, b.node_id AS node_r
                   FROM k a JOIN k b ON a.kind = b.kind AND a.value = b.value
                                     AND a.node_id < b.node_id)
-            SELECT p.*, {contradiction_sql(guards)} AS contradiction
+            SELECT p.*, {contested_sql(guards)} AS contradiction
             FROM p JOIN f l ON l.node_id = p.node_l JOIN f r ON r.node_id = p.node_r""")
-        contested = con.sql("""
+        asserted = ", ".join(f"'{k}'" for k in ASSERTED_RULES)
+        contested = con.sql(f"""
             SELECT kind, value,
                    'its holders contradict each other: ' || min(contradiction) AS _why
-            FROM c360_value_pairs WHERE contradiction IS NOT NULL GROUP BY kind, value
+            FROM c360_value_pairs
+            WHERE contradiction IS NOT NULL AND kind NOT IN ({asserted})
+            GROUP BY kind, value
         """).pl()
         con.register("contested", contested.to_arrow())
         per_pair = con.sql(f"""
@@ -427,8 +510,15 @@ BLOCKING_RULES: tuple[tuple[str, ...], ...] = (
     ("first_name=last_name", "last_name=first_name"),
     ("email",),
     ("phone",),
+    # Typos in both names: the first three letters of one name and the postcode.
+    ("first3", "postal_code"),
+    ("last3", "postal_code"),
+    ("first3", "last3", "birth_date"),
 )
 BLOCK_SIZE_LIMIT = 10
+# Blocking-only columns derived from the features.
+BLOCKING_COLUMNS = {"first3": pl.col("first_name").str.slice(0, 3),
+                    "last3": pl.col("last_name").str.slice(0, 3)}
 
 
 def candidate_pairs(features: pl.DataFrame, component: pl.Series, extra: pl.DataFrame,
@@ -436,7 +526,8 @@ def candidate_pairs(features: pl.DataFrame, component: pl.Series, extra: pl.Data
     """node_l < node_r pairs to score: agreeing on a blocking rule, or listed in `extra`
     (held pairs), and not already in one deterministic component; `match_key` names the
     first rule that produced the pair."""
-    f = features.select("node_id", *COMPARED).with_columns(component)
+    f = features.select("node_id", *COMPARED).with_columns(
+        component, *[expr.alias(name) for name, expr in BLOCKING_COLUMNS.items()])
     parts = []
     for i, rule in enumerate(BLOCKING_RULES):
         sides = [term.split("=") if "=" in term else [term, term] for term in rule]
@@ -505,15 +596,19 @@ def _dates_agree(a: set[str], b: set[str]) -> bool:
 
 
 def cluster(features: pl.DataFrame, component: pl.Series, scored: pl.DataFrame,
-            threshold: float, guards: Guards) -> Clustering:
+            threshold: float, guards: Guards, disagreement: dict[str, float] | None = None
+            ) -> Clustering:
     """Join deterministic components with probabilistic links (`scored`: node_l, node_r,
     match_weight, contradiction) at or above `threshold`, strongest first.
 
-    Refused: a pair whose own records contradict each other (`contradiction`), and a
-    link whose two sides - the clusters built so far - hold names none of which resemble
-    each other (first names alike, or first and last swapped), or birth dates none of
-    which is within one keying error of the other side's. One weak link cannot chain two
-    people together against that evidence.
+    Refused: a pair with a `contradiction` (a hard rule, the household guard, an
+    unsupported pair), and a link that would chain two clusters against the evidence of
+    their other records: the pair's own first names (birth dates) agree or one is
+    missing, yet no first name (birth date) of one side resembles one of the other's,
+    and the link's weight plus what the model says such a disagreement is worth
+    (`disagreement`: comparison -> the weight of its "all other" level) falls below
+    the threshold. A pair whose own values differ was weighed by the model already. With
+    a hard rule on, any cluster-level disagreement on it refuses.
     """
     comp = component.to_numpy()
     strong = (scored.filter(pl.col("match_weight") >= threshold)
@@ -535,6 +630,9 @@ def cluster(features: pl.DataFrame, component: pl.Series, scored: pl.DataFrame,
                           maintain_order="left")
               .join(rows.rename({"node_id": "node_r", "i": "ir"}), on="node_r",
                     maintain_order="left"))
+    first = features["first_name"].to_list() if strong.height else []
+    last = features["last_name"].to_list() if strong.height else []
+    birth = features["birth_date"].to_list() if strong.height else []
     if strong.height:
         # Evidence of the components the links touch (all others never meet a link).
         involved = pl.Series(np.unique(comp[np.concatenate([strong["il"].to_numpy(),
@@ -547,6 +645,9 @@ def cluster(features: pl.DataFrame, component: pl.Series, scored: pl.DataFrame,
         for c, f, la in frame.filter(pl.col("f").is_not_null()).select("c", "f", "l").unique() \
                 .iter_rows():
             names.setdefault(c, set()).add((f, la))
+    hard = guards.contradictions
+    t = guards.first_name_min_similarity
+    penalty, inf = disagreement or {}, float("inf")
     accepted, refused = [], []
     for node_l, node_r, weight, why, il, ir in strong.select(
             "node_l", "node_r", "match_weight", "contradiction", "il", "ir").iter_rows():
@@ -556,12 +657,19 @@ def cluster(features: pl.DataFrame, component: pl.Series, scored: pl.DataFrame,
         if why is None:
             ba, bb = births.get(a), births.get(b)
             na, nb = names.get(a), names.get(b)
-            if ("birth_dates_differ" in guards.contradictions and ba and bb
-                    and not _dates_agree(ba, bb)):
+            pair_births = ({birth[il]}, {birth[ir]}) if birth[il] and birth[ir] else None
+            pair_names = (({(first[il], last[il])}, {(first[ir], last[ir])})
+                          if first[il] and first[ir] else None)
+            if (ba and bb and not _dates_agree(ba, bb)
+                    and ("birth_dates_differ" in hard
+                         or ((pair_births is None or _dates_agree(*pair_births))
+                             and weight + penalty.get("birth_date", -inf) < threshold))):
                 why = ("cluster birth dates differ (" + ", ".join(sorted(ba)) + " / "
                        + ", ".join(sorted(bb)) + ")")
-            elif ("first_names_differ" in guards.contradictions and na and nb
-                  and not _names_agree(na, nb, guards.first_name_min_similarity)):
+            elif (na and nb and not _names_agree(na, nb, t)
+                  and ("first_names_differ" in hard
+                       or ((pair_names is None or _names_agree(*pair_names, t))
+                           and weight + penalty.get("first_name", -inf) < threshold))):
                 why = ("cluster first names differ ("
                        + ", ".join(sorted({f for f, _ in na})) + " / "
                        + ", ".join(sorted({f for f, _ in nb})) + ")")

@@ -55,7 +55,7 @@ from c360_assets.lib.config import IdentityConfig
 from c360_assets.lib.hashing import bucket_of
 from c360_assets.silver import identity as idn
 from c360_assets.silver.build import NODES, RELATIONSHIPS, silver_path
-from c360_assets.silver.identity_model import Model, nicknames, score
+from c360_assets.silver.identity_model import Model, disagreement_weights, nicknames, score
 
 IDENTITY = "identity"
 EVENTS = "identity_events"
@@ -214,11 +214,14 @@ def resolve(features: pl.DataFrame, keys: pl.DataFrame, merges: pl.DataFrame,
     scored_new = score(features, fresh, model)
     if scored_new.height:
         mw = [c for c in scored_new.columns if c.startswith("mw_")]
+        scored_new = scored_new.join(held_kinds(held), on=["node_l", "node_r"], how="left",
+                                     maintain_order="left")
         scored_new = scored_new.with_columns(
             pl.struct([pl.col(c).round(3).alias(c[3:]) for c in mw]).struct.json_encode()
             .alias("weights"),
             pl.coalesce(idn.contradictions(scored_new, features, guards, con),
-                        idn.unsupported()).alias("contradiction")).drop(mw)
+                        idn.household(scored_new, features, guards, con),
+                        idn.unsupported()).alias("contradiction")).drop(*mw, "held_kinds")
     else:
         scored_new = scored_new.with_columns(pl.lit(None, pl.String).alias("weights"),
                                              pl.lit(None, pl.String).alias("contradiction"))
@@ -231,7 +234,8 @@ def resolve(features: pl.DataFrame, keys: pl.DataFrame, merges: pl.DataFrame,
     scored = pl.concat([scored_new.select(cols), reused.select(cols).cast(
         dict(scored_new.select(cols).schema))])  # type: ignore[arg-type]
     lap("scored")
-    clustering = idn.cluster(features, component, scored, model.threshold, guards)
+    clustering = idn.cluster(features, component, scored, model.threshold, guards,
+                             disagreement_weights(model))
     persons = idn.person_ids(features, clustering.cluster)
     rows = idn.identity_rows(features, persons, det, clustering.accepted,
                              scored.select("node_l", "node_r", "match_probability", "matched_on"))
@@ -241,6 +245,14 @@ def resolve(features: pl.DataFrame, keys: pl.DataFrame, merges: pl.DataFrame,
     return {"features": features, "shared": shared, "links": links,
             "identity": rows, "scored": fresh.height, "reused": reuse.height,
             "held": held.height, "refused": clustering.refused.height}
+
+
+def held_kinds(held: pl.DataFrame) -> pl.DataFrame:
+    """node_l, node_r, held_kinds: how many identifier kinds (e-mail, phone) each held
+    pair shares through contested values."""
+    kinds = pl.col("evidence").str.split(",").list.set_intersection(
+        pl.lit(list(idn.IDENTIFIER_COMPARISONS))).list.len()
+    return held.select("node_l", "node_r", kinds.cast(pl.Int32).alias("held_kinds"))
 
 
 def _links_table(det: pl.DataFrame, held: pl.DataFrame, scored: pl.DataFrame,
@@ -283,7 +295,7 @@ def build_identity(lake: Path, identity_config: IdentityConfig, model: Model, *,
                    ) -> IdentityReport:
     """Resolve identity over the lake's silver graph; write the identity tables."""
     t0 = time.perf_counter()
-    guards = idn.Guards.from_config(identity_config, model.contradictions)
+    guards = idn.Guards.from_config(identity_config)
     nodes_p, rel_p = silver_path(lake, NODES), silver_path(lake, RELATIONSHIPS)
     if not (delta.table_exists(nodes_p) and delta.table_exists(rel_p)):
         raise FileNotFoundError(f"silver graph missing under {lake / 'silver'}: materialise "
@@ -292,8 +304,7 @@ def build_identity(lake: Path, identity_config: IdentityConfig, model: Model, *,
     # Data versions: a compaction of silver (maintenance) is not a change.
     inputs = {"nodes": delta.data_version(nodes_p), "relationships": delta.data_version(rel_p)}
     torn = interrupted_run(lake, state)
-    fingerprints = {"model": _fingerprint([model.splink, model.threshold,
-                                           sorted(model.contradictions)]),
+    fingerprints = {"model": _fingerprint([model.splink, model.threshold]),
                     "config": _fingerprint([identity_config.model_dump(), nicknames()])}
     have_tables = all(delta.table_exists(path(lake, n)) for n in (IDENTITY, LINKS, FEATURES))
     if torn:
@@ -458,48 +469,76 @@ def read_graph(lake: Path) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
                             pl.scan_delta(str(silver_path(lake, RELATIONSHIPS))), attrs)
 
 
-def train_on_lake(lake: Path, labels: pl.DataFrame, identity_config: IdentityConfig,
-                  description: dict, progress: Callable[[str], None] = print) -> Model:
-    """Train the probabilistic model on the lake's records with `labels`.
+def pair_labels(path: Path) -> pl.DataFrame:
+    """node_id, true_id from clerical pair labels (record_a, record_b, same: records as
+    `source:record_id`): the records the `same` pairs join get one id (connected
+    components); other labelled records stand alone."""
+    raw = pl.read_csv(path) if path.suffix == ".csv" else pl.read_parquet(path)
+    missing = {"record_a", "record_b", "same"} - set(raw.columns)
+    if missing:
+        raise ValueError(f"{path}: pair labels need columns record_a, record_b, same; "
+                         f"missing {', '.join(sorted(missing))}")
 
-    Each contradiction is kept only if the labels bear it out: of the labelled candidate
-    pairs it fires on (pairs sharing a value, or blocked together), at least
-    CONTRADICTION_PRECISION must be different people. The threshold then maximises
-    pairwise F1 over the candidate pairs the pipeline would score (those no kept
-    contradiction rules out)."""
-    from c360_assets.silver.identity_model import train
+    def node(col: str) -> pl.Expr:
+        return pl.format("customer:{}", pl.col(col).cast(pl.String))
+    pairs = raw.select(node("record_a").alias("node_l"), node("record_b").alias("node_r"),
+                       pl.col("same").cast(pl.String).str.to_lowercase()
+                       .is_in(["true", "1", "yes", "y"]).alias("same"))
+    ids = pl.concat([pairs["node_l"], pairs["node_r"]]).unique().sort()
+    comp = idn.components(ids, pairs.filter("same"))
+    return pl.DataFrame({"node_id": ids, "true_id": comp.cast(pl.String)})
 
+
+def read_labels(path: Path) -> pl.DataFrame:
+    """Full labels (source, record_id, person_id: parquet or CSV) or pair labels
+    (record_a, record_b, same) -> node_id, true_id."""
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such labels file")
+    head = (pl.read_csv(path, n_rows=1) if path.suffix == ".csv"
+            else pl.read_parquet(path, n_rows=1)).columns
+    if {"record_a", "record_b", "same"} <= set(head):
+        return pair_labels(path)
+    if path.suffix == ".csv":
+        tmp = pl.read_csv(path, infer_schema=False)
+        missing = {"source", "record_id", "person_id"} - set(tmp.columns)
+        if missing:
+            raise ValueError(f"{path}: labels need columns source, record_id, person_id "
+                             f"(or record_a, record_b, same); missing {', '.join(sorted(missing))}")
+        return tmp.select(pl.format("customer:{}:{}", "source", "record_id").alias("node_id"),
+                          pl.col("person_id").alias("true_id"))
+    return truth_labels(path)
+
+
+def train_on_lake(lake: Path, identity_config: IdentityConfig, labels: pl.DataFrame | None,
+                  description: dict, seed: int = 1, progress: Callable[[str], None] = print
+                  ) -> Model:
+    """Train the probabilistic model on the lake's records: without labels by EM
+    (`identity_model.train_unsupervised`), with labels from them (m and the threshold)."""
+    from c360_assets.silver.identity_model import train_supervised, train_unsupervised
+
+    lap = Laps(progress)
     records, edges, merges = read_graph(lake)
+    if records.height < 2:
+        raise ValueError(f"{lake}: {records.height} customer records in silver; "
+                         "materialise the lake before training")
     features, keys = features_and_keys(records, edges)
+    del edges
     con = duckdb.connect()
-    every = idn.Guards.from_config(identity_config)
-    shared = idn.shared_values(keys, every)
-    det, held, _ = idn.deterministic_pairs(keys, shared, merges, features, every, con)
-    candidates = idn.candidate_pairs(features, idn.components(features["node_id"], det), held,
-                                     con)
-    pairs = pl.concat([candidates.select("node_l", "node_r"),
-                       det.select("node_l", "node_r")]).unique()
-    truth_l = labels.rename({"node_id": "node_l", "true_id": "t_l"})
-    truth_r = labels.rename({"node_id": "node_r", "true_id": "t_r"})
-    labelled = (pairs.join(truth_l, on="node_l").join(truth_r, on="node_r")
-                .with_columns((pl.col("t_l") != pl.col("t_r")).alias("different")))
-    kept, evidence = [], {}
-    for rule in idn.CONTRADICTIONS:
-        one = idn.Guards.from_config(identity_config, (rule,))
-        fired = labelled.filter(idn.contradictions(labelled, features, one, con).is_not_null())
-        right = int(fired["different"].sum())
-        evidence[rule] = {"fired": fired.height, "different_people": right}
-        if fired.height == 0 or right / fired.height >= CONTRADICTION_PRECISION:
-            kept.append(rule)
-    guards = idn.Guards.from_config(identity_config, tuple(kept))
-    candidates = candidates.filter(
-        idn.contradictions(candidates, features, guards, con).is_null())
-    progress(f"training on {features.height:,} records, {labels.height:,} labels, "
-             f"{candidates.height:,} candidate pairs; contradictions kept: "
-             f"{', '.join(kept) or 'none'} ({evidence})")
-    model = train(features, candidates, labels, description)
-    return Model(model.splink, model.threshold,
-                 {**model.trained, "contradiction_evidence": evidence}, tuple(kept))
-
-
-CONTRADICTION_PRECISION = 0.95
+    guards = idn.Guards.from_config(identity_config)
+    shared = idn.shared_values(keys, guards)
+    det, held, shared = idn.deterministic_pairs(keys, shared, merges, features, guards, con)
+    component = idn.components(features["node_id"], det)
+    candidates = idn.candidate_pairs(features, component, held, con)
+    sizes = component.value_counts()["count"]
+    guarded = shared.filter(pl.col("guard").is_not_null()).select("kind", "value")
+    known = int((sizes * (sizes - 1) // 2).sum())
+    lap(f"{features.height:,} records, {det.height:,} deterministic links, "
+        f"{candidates.height:,} candidate pairs")
+    if labels is None:
+        return train_unsupervised(features, candidates, known, description, seed, progress,
+                                  guarded)
+    pairs = pl.concat([candidates.select("node_l", "node_r"), det.select("node_l", "node_r")]
+                      ).unique()
+    model = train_supervised(features, pairs, labels, description)
+    lap(f"trained on {labels.height:,} labelled records")
+    return model

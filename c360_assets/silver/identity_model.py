@@ -1,11 +1,13 @@
 """The probabilistic identity model: Splink (DuckDB backend) over record features.
 
-The model (comparisons, trained m/u parameters, prior) and its decision threshold live
-in one JSON file, `config/identity_model.json`. It is trained by `c360 identity-train`
-on labelled data - a generated world's truth, or a user's own clerically reviewed
-pairs - and the threshold is the match weight that maximises pairwise F1 on the
-labelled candidate pairs, never a fixed probability (Splink's precision at a fixed 0.9
-falls as data grows).
+The model (comparisons, m/u parameters, prior) and its decision threshold live in one
+JSON file. A lake's own model, `<lake>/_identity/model.json`, is trained by
+`c360 identity-train --lake DIR` on the lake's records **without labels** (Splink's
+method: u from random pairs, m by expectation maximisation over blocked pairs, the prior
+by EM over the pipeline's candidate pairs, the threshold where the expected pairwise
+F1 under the model's own posteriors peaks). Labels (`--labels`: a full labelling, or
+clerical pair labels) are optional and refine m and the threshold. A lake without a
+model of its own uses the shipped `config/identity_model.json`.
 
 At run time nothing is trained: `score` registers the candidate pairs chosen by
 `identity.candidate_pairs` with Splink (`register_blocked_pairs_for_predict`) and asks
@@ -16,23 +18,29 @@ from __future__ import annotations
 
 import json
 import logging
+import math
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import polars as pl
 
 from c360_assets.lib import config as cfg
 from c360_assets.lib.config import ConfigError
-from c360_assets.silver.identity import COMPARED, CONTRADICTIONS, unsupported
+from c360_assets.silver.identity import COMPARED
 
 MODEL_FILE = "identity_model.json"
-MODEL_FORMAT = 1
+MODEL_FORMAT = 2
+LAKE_MODEL_DIR = "_identity"
 
 
 def comparisons() -> list:
     """Comparisons on names (typo and nickname tolerant: Jaro-Winkler levels and a
-    nickname-equivalence level), birth date, address, e-mail and phone similarity.
+    nickname-equivalence level), birth date, address (one comparison), country, e-mail
+    and phone similarity.
 
     No term-frequency adjustments: a pair's score must depend on the two records only,
     so a pair scored in one run scores the same in the next (incremental scoring)."""
@@ -54,18 +62,49 @@ def comparisons() -> list:
         levels("birth_date", cll.DamerauLevenshteinLevel("birth_date", 1),
                cll.CustomLevel("substr(birth_date_l, 1, 4) = substr(birth_date_r, 1, 4)",
                                "same year")),
-        levels("street", cll.JaroWinklerLevel("street", 0.92),
-               cll.JaroWinklerLevel("street", 0.8)),
-        levels("postal_code"),
-        levels("city"),
+        address(),
         levels("country"),
+        # No "similar e-mail" level: addresses are made from names, so namesakes hold
+        # similar ones (maria.rodriguez6980@ / maria_rodriguez2066@) and the name
+        # comparisons already count that evidence.
         levels("email",
                cll.CustomLevel("split_part(email_l, '@', 1) = split_part(email_r, '@', 1)",
-                               "same local part"),
-               cll.JaroWinklerLevel("email", 0.88)),
+                               "same local part")),
         levels("phone",
                cll.CustomLevel("right(phone_l, 8) = right(phone_r, 8)", "same last 8 digits")),
     ]
+
+
+def address() -> object:
+    """Street, postal code and city as one comparison: they are one fact (where the
+    person lives), and as three independent comparisons a shared address would count
+    three times - enough to merge a father and son of one name at one address against
+    their different birth dates."""
+    import splink.comparison_level_library as cll
+    import splink.comparison_library as cl
+
+    def same(col: str) -> str:
+        return f'"{col}_l" = "{col}_r"'
+
+    def near(col: str, t: float) -> str:
+        return f'jaro_winkler_similarity("{col}_l", "{col}_r") >= {t}'
+
+    def absent(side: str) -> str:
+        return " AND ".join(f'"{c}_{side}" IS NULL' for c in ("street", "postal_code", "city"))
+
+    return cl.CustomComparison(output_column_name="address", comparison_levels=[
+        cll.CustomLevel(f"({absent('l')}) OR ({absent('r')})", "address missing on a side")
+        .configure(is_null_level=True),
+        cll.CustomLevel(f"{same('street')} AND {same('postal_code')}", "same street and postcode"),
+        cll.CustomLevel(f"{near('street', 0.92)} AND {same('postal_code')}",
+                        "street a typo apart, same postcode"),
+        cll.CustomLevel(f"{same('street')} AND {same('city')}", "same street and city"),
+        cll.CustomLevel(f"{near('street', 0.8)} AND ({same('postal_code')} OR {same('city')})",
+                        "similar street, same postcode or city"),
+        cll.CustomLevel(same("postal_code"), "same postcode"),
+        cll.CustomLevel(same("city"), "same city"),
+        cll.ElseLevel(),
+    ])
 
 
 def settings(prior: float = 1e-5):  # noqa: ANN201 - splink.SettingsCreator
@@ -86,39 +125,74 @@ def settings(prior: float = 1e-5):  # noqa: ANN201 - splink.SettingsCreator
 class Model:
     splink: dict  # Splink's saved model (settings + trained parameters)
     threshold: float  # match weight at or above which a pair links
-    trained: dict  # what it was trained on, and its scores there
-    # The contradictions (identity.CONTRADICTIONS) the labels bore out.
-    contradictions: tuple[str, ...] = CONTRADICTIONS
+    trained: dict  # what it was trained on, how, and what it learnt
+    version: int = 1
+    path: str | None = None  # where it was read from
 
     def to_json(self) -> str:
-        return json.dumps({"format": MODEL_FORMAT, "threshold_match_weight": self.threshold,
-                           "contradictions": list(self.contradictions),
-                           "trained": self.trained, "splink": self.splink}, indent=1)
+        return json.dumps({"format": MODEL_FORMAT, "version": self.version,
+                           "threshold_match_weight": self.threshold, "trained": self.trained,
+                           "splink": self.splink}, indent=1)
+
+
+def disagreement_weights(model: Model) -> dict[str, float]:
+    """comparison -> the match weight of its last ("all other") level: what the model
+    says a clear disagreement on it is worth (negative)."""
+    out = {}
+    for comparison in model.splink["comparisons"]:
+        last = comparison["comparison_levels"][-1]
+        m, u = last.get("m_probability"), last.get("u_probability")
+        if m and u:
+            out[comparison["output_column_name"]] = math.log2(m / u)
+    return out
 
 
 def model_path() -> Path:
+    """The shipped model (config/identity_model.json)."""
     return cfg.config_dir() / MODEL_FILE
 
 
-def load_model(path: Path | None = None) -> Model:
-    """The model file (read each time: a retrained model applies from the next run)."""
-    path = path or model_path()
+def lake_model_path(lake: Path) -> Path:
+    """The lake's own model, written by `c360 identity-train`."""
+    return Path(lake) / LAKE_MODEL_DIR / "model.json"
+
+
+def load_model(path: Path | None = None, lake: Path | None = None) -> Model:
+    """The model at `path`, else the lake's own model, else the shipped one (read each
+    time: a retrained model applies from the next run)."""
+    if path is None:
+        path = lake_model_path(lake) if lake is not None and lake_model_path(lake).exists() \
+            else model_path()
     if not path.exists():
         raise ConfigError(f"{path}: identity model missing; train one with "
-                          "`c360 identity-train` (see README)")
+                          "`c360 identity-train --lake DIR` (see README)")
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
         if raw.get("format") != MODEL_FORMAT:
-            raise ConfigError(f"{path}: format {raw.get('format')!r}, expected {MODEL_FORMAT}")
-        contradictions = tuple(raw.get("contradictions", CONTRADICTIONS))
-        unknown = set(contradictions) - set(CONTRADICTIONS)
-        if unknown:
-            raise ConfigError(f"{path}: unknown contradictions {sorted(unknown)} "
-                              f"(known: {', '.join(CONTRADICTIONS)})")
+            raise ConfigError(f"{path}: model format {raw.get('format')!r}, expected "
+                              f"{MODEL_FORMAT}; retrain it with `c360 identity-train`")
         return Model(raw["splink"], float(raw["threshold_match_weight"]),
-                     raw.get("trained", {}), contradictions)
+                     raw.get("trained", {}), int(raw.get("version", 1)), str(path))
     except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
         raise ConfigError(f"{path}: not a c360 identity model: {exc}") from exc
+
+
+def save_lake_model(lake: Path, model: Model) -> Path:
+    """Write `model` as the lake's model, version one above the previous; the previous
+    versions stay beside it (`_identity/model-v<N>.json`). Written to a temporary file
+    and renamed, so a reader never sees half a model."""
+    target = lake_model_path(lake)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    versions = [int(p.stem.split("-v")[1]) for p in target.parent.glob("model-v*.json")
+                if p.stem.split("-v")[1].isdigit()]
+    version = max(versions, default=0) + 1
+    versioned = Model(model.splink, model.threshold, model.trained, version)
+    text = versioned.to_json() + "\n"
+    (target.parent / f"model-v{version}.json").write_text(text, encoding="utf-8")
+    tmp = target.with_suffix(".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(target)
+    return target
 
 
 def nicknames() -> dict[str, str]:
@@ -190,6 +264,9 @@ def _floor_unobserved(saved: dict, m_floor: float, u_floor: float) -> dict:
     """Give levels the training never observed an explicit estimate instead of none
     (Splink would give them a neutral weight).
 
+    * neither m nor u observed (a column the data never holds): neutral, m = u.
+    * m estimated below `m_floor` (EM converges to ~0 for a level no match showed):
+      `m_floor`, so one such level cannot outweigh every other comparison.
     * u unobserved in the random sample: half an observation (`u_floor`).
     * m unobserved among labelled matches, on an agreement level (a nickname, swapped
       first/last names, a looser Jaro-Winkler band - variations the labelled data may
@@ -203,8 +280,15 @@ def _floor_unobserved(saved: dict, m_floor: float, u_floor: float) -> dict:
         levels = [lv for lv in comparison["comparison_levels"] if not lv.get("is_null_level")]
         above: float | None = None  # Bayes factor of the nearest observed level above
         for i, level in enumerate(levels):
+            if level.get("u_probability") is None and level.get("m_probability") is None:
+                # Never seen at all (a column the data does not hold, a level it never
+                # reaches): neutral, it neither helps nor hurts a pair.
+                level["u_probability"] = level["m_probability"] = u_floor
+                continue
             if level.get("u_probability") is None:
                 level["u_probability"] = u_floor
+            if level.get("m_probability") is not None and level["m_probability"] < m_floor:
+                level["m_probability"] = m_floor  # EM drove it to ~0: an observation's worth
             last = i == len(levels) - 1
             if level.get("m_probability") is None:
                 level["m_probability"] = (m_floor if last or above is None
@@ -214,8 +298,154 @@ def _floor_unobserved(saved: dict, m_floor: float, u_floor: float) -> dict:
     return saved
 
 
-def train(features: pl.DataFrame, pairs: pl.DataFrame, labels: pl.DataFrame,
-          description: dict) -> Model:
+# EM sessions (Splink's method): each blocks on some columns and estimates m for all the
+# others; Splink averages a level's estimates over the sessions. Sessions whose blocks
+# hold too few pairs are skipped; large ones are sampled. Blocked on an open e-mail or
+# phone, nearly every pair is one person: the best estimate of how often one person's
+# names, birth dates and addresses differ. Blocked on a name, namesakes abound and EM
+# confuses them with matches: that session runs only where no identifier session can
+# (data without e-mails or phones, such as FEBRL).
+IDENTIFIER_SESSIONS: tuple[tuple[str, ...], ...] = (("email",), ("phone",))
+EM_SESSIONS: tuple[tuple[str, ...], ...] = (
+    *IDENTIFIER_SESSIONS,
+    ("birth_date", "postal_code"),
+    ("birth_date", "city"),
+    ("first_name", "last_name"),
+)
+EM_MIN_PAIRS = 50
+EM_MAX_PAIRS = 2_000_000
+PRIOR_ITERATIONS = 50
+
+
+def _blocked_pairs(frame: pl.DataFrame, columns: tuple[str, ...]) -> int:
+    sizes = frame.drop_nulls(list(columns)).group_by(list(columns)).len()["len"]
+    return int((sizes * (sizes - 1) // 2).sum()) if sizes.len() else 0
+
+
+def _posterior(bayes_log2: np.ndarray, prior: float) -> np.ndarray:
+    logit = bayes_log2 + np.log2(prior / (1 - prior))
+    return 1.0 / (1.0 + np.exp2(-np.clip(logit, -60, 60)))
+
+
+def estimate_prior(bayes_log2: np.ndarray, known_matches: int, total_pairs: float,
+                   start: float = 1e-5) -> float:
+    """The prior (two random records match) by EM over the blocked pairs: iterate
+    prior = (known deterministic matches + the expected matches among the scored pairs
+    at this prior) / all pairs, to its fixed point."""
+    prior = start
+    for _ in range(PRIOR_ITERATIONS):
+        new = (known_matches + float(_posterior(bayes_log2, prior).sum())) / total_pairs
+        new = min(max(new, 1e-12), 0.5)
+        if abs(new - prior) <= 1e-6 * prior:
+            return new
+        prior = new
+    return prior
+
+
+def expected_f1_threshold(weights: np.ndarray, probabilities: np.ndarray
+                          ) -> tuple[float, float]:
+    """(threshold, expected F1): the match weight at which the pairwise F1 expected under
+    the model's own posteriors peaks, over the candidate pairs (no labels needed)."""
+    if weights.size == 0:
+        return 0.0, 0.0
+    order = np.argsort(-weights, kind="stable")
+    p = probabilities[order]
+    tp = np.cumsum(p)
+    k = np.arange(1, p.size + 1)
+    f1 = 2 * tp / (k + p.sum())
+    best = int(np.argmax(f1))
+    return float(weights[order][best]), float(f1[best])
+
+
+def train_unsupervised(features: pl.DataFrame, candidates: pl.DataFrame,
+                       known_matches: int, description: dict, seed: int = 1,
+                       progress: Callable[[str], None] = print,
+                       guarded: pl.DataFrame | None = None) -> Model:
+    """Estimate the model from the records alone (see module docstring).
+
+    `candidates`: the pairs the pipeline would score (blocking plus held pairs), with no
+    deterministic pair among them; `known_matches`: record pairs the deterministic links
+    already join (inside their components); `guarded`: kind, value of the e-mails and
+    phones the guards stop (role mailboxes, values over the limit, contested values such
+    as a family mailbox). The EM sessions blocked on an e-mail or phone leave those
+    out: their holders are a mix of people, and EM would learn from a household that a
+    person's first name and birth date often differ."""
+    con = duckdb.connect()
+    frame = splink_input(features)
+    for kind in ("email", "phone"):
+        stopped = (guarded.filter(pl.col("kind") == kind)["value"] if guarded is not None
+                   else pl.Series([], dtype=pl.String))
+        frame = frame.with_columns(
+            (pl.col(kind).is_not_null() & ~pl.col(kind).is_in(stopped.implode()))
+            .alias(f"{kind}_open"))
+    logging.getLogger("splink").setLevel(logging.WARNING)
+    _, linker = _linker(frame, settings(1e-4), con)
+    t0 = time.perf_counter()
+    linker.training.estimate_u_using_random_sampling(max_pairs=U_PAIRS, seed=seed)
+    progress(f"identity-train: u from {U_PAIRS:,} random pairs "
+             f"({time.perf_counter() - t0:.1f}s)")
+    from splink import block_on
+
+    sessions: list[dict] = []
+    for columns in EM_SESSIONS:
+        pairs = _blocked_pairs(frame, columns)
+        if columns == ("first_name", "last_name") and any(
+                s["blocked_on"] in ([*c] for c in IDENTIFIER_SESSIONS) and not s.get("skipped")
+                for s in sessions):
+            sessions.append({"blocked_on": list(columns), "pairs": pairs, "skipped": True,
+                             "why": "identifier sessions ran"})
+            continue
+        if pairs < EM_MIN_PAIRS:
+            sessions.append({"blocked_on": list(columns), "pairs": pairs, "skipped": True})
+            continue
+        t0 = time.perf_counter()
+        rule = block_on(*columns)
+        if columns in (("email",), ("phone",)):
+            c = columns[0]
+            rule = f'l."{c}" = r."{c}" AND l."{c}_open" AND r."{c}_open"'
+            pairs = _blocked_pairs(frame.filter(pl.col(f"{c}_open")), columns)
+            if pairs < EM_MIN_PAIRS:
+                sessions.append({"blocked_on": list(columns), "pairs": pairs, "skipped": True})
+                continue
+        session = linker.training.estimate_parameters_using_expectation_maximisation(
+            rule, estimate_without_term_frequencies=True,
+            max_pairs=EM_MAX_PAIRS if pairs > EM_MAX_PAIRS else None)
+        iterations = len(session._lambda_history_records) \
+            if hasattr(session, "_lambda_history_records") else None
+        sessions.append({"blocked_on": list(columns), "pairs": pairs,
+                         "sampled_to": EM_MAX_PAIRS if pairs > EM_MAX_PAIRS else None,
+                         "iterations": iterations})
+        progress(f"identity-train: EM blocked on {' + '.join(columns)}: {pairs:,} pairs"
+                 f"{f' (sampled to {EM_MAX_PAIRS:,})' if pairs > EM_MAX_PAIRS else ''} "
+                 f"({time.perf_counter() - t0:.1f}s)")
+    n = frame.height
+    saved = _floor_unobserved(linker.misc.save_model_to_json(),
+                              m_floor=0.5 / max(n, 1), u_floor=0.5 / U_PAIRS)
+    base = 1e-4
+    saved["probability_two_random_records_match"] = base
+    scored = score(features, candidates, Model(saved, 0.0, {}))
+    # Bayes factors (log2) without the prior: the weight less the prior's log-odds.
+    bayes = scored["match_weight"].to_numpy() - np.log2(base / (1 - base))
+    total = n * (n - 1) / 2 if n > 1 else 1.0
+    prior = estimate_prior(bayes, known_matches, total)
+    saved["probability_two_random_records_match"] = prior
+    weights = bayes + np.log2(prior / (1 - prior))
+    threshold, f1 = expected_f1_threshold(weights, _posterior(bayes, prior))
+    trained = {**description, "method": "unsupervised (Splink: u by random sampling, m by "
+               "EM over blocked pairs; prior by EM over the candidate pairs; threshold at "
+               "the expected-F1 peak)", "seed": seed, "records": n,
+               "em_sessions": sessions, "candidate_pairs": int(scored.height),
+               "known_deterministic_matches": int(known_matches), "prior": prior,
+               "expected_matches_among_candidates": round(float(
+                   _posterior(bayes, prior).sum()), 1),
+               "expected_f1_at_threshold": round(f1, 4)}
+    progress(f"identity-train: prior {prior:.3g}, threshold match weight {threshold:.2f} "
+             f"(expected pairwise F1 {f1:.4f} over {scored.height:,} candidate pairs)")
+    return Model(saved, threshold, trained)
+
+
+def train_supervised(features: pl.DataFrame, pairs: pl.DataFrame, labels: pl.DataFrame,
+                     description: dict) -> Model:
     """Train m from labelled records (`labels`: node_id, true_id), u by random sampling,
     the prior from the labels; choose the threshold maximising pairwise F1 on `pairs`
     (the candidate pairs the pipeline would score)."""
@@ -230,8 +460,7 @@ def train(features: pl.DataFrame, pairs: pl.DataFrame, labels: pl.DataFrame,
     linker.training.estimate_m_from_label_column("true_id")
     saved = _floor_unobserved(linker.misc.save_model_to_json(), m_floor=0.5 / max(true_pairs, 1),
                               u_floor=0.5 / U_PAIRS)
-    model = Model(saved, 0.0, {})
-    scored = score(features, pairs, model).filter(unsupported().is_null())
+    scored = score(features, pairs, Model(saved, 0.0, {}))
     truth = labels.rename({"node_id": "node_l", "true_id": "t_l"})
     scored = (scored.join(truth, on="node_l").join(
         truth.rename({"node_l": "node_r", "t_l": "t_r"}), on="node_r")
@@ -243,8 +472,36 @@ def train(features: pl.DataFrame, pairs: pl.DataFrame, labels: pl.DataFrame,
     f1 = 2 * tp / (k + positives)
     best = int(f1.arg_max()) if scored.height else 0
     threshold = float(scored["match_weight"][best]) if scored.height else 0.0
-    trained = {**description, "candidate_pairs": scored.height,
-               "true_candidate_pairs": int(positives),
+    trained = {**description, "method": "labelled (m from the labels, u by random "
+               "sampling, threshold maximising pairwise F1 on the labelled candidates)",
+               "candidate_pairs": scored.height, "true_candidate_pairs": int(positives),
                "candidate_f1_at_threshold": round(float(f1[best]), 4) if scored.height else None,
                "prior": prior}
     return Model(saved, threshold, trained)
+
+
+def report(model: Model) -> str:
+    """The learnt weights per comparison level, the prior and the threshold, for a data
+    steward: how much each kind of agreement or disagreement counts (in bits: +1 doubles
+    the odds of a match, -1 halves them)."""
+    lines = [f"identity model v{model.version}" + (f" ({model.path})" if model.path else ""),
+             f"method: {model.trained.get('method', 'unknown')}"]
+    prior = model.splink.get("probability_two_random_records_match", 0.0)
+    lines.append(f"prior (two random records match): {prior:.3g} = "
+                 f"{math.log2(prior / (1 - prior)) if 0 < prior < 1 else float('nan'):+.1f} bits")
+    lines.append(f"threshold: a pair links at a total match weight >= {model.threshold:.2f} "
+                 f"(match probability {1 / (1 + 2 ** -model.threshold):.3f})")
+    for comparison in model.splink["comparisons"]:
+        lines.append(f"\n{comparison['output_column_name']}")
+        lines.append(f"  {'level':<58} {'m':>9} {'u':>9} {'weight':>7}")
+        for level in comparison["comparison_levels"]:
+            if level.get("is_null_level"):
+                lines.append(f"  {'either side missing':<58} {'':>9} {'':>9} {0:>+7.1f}")
+                continue
+            m, u = level.get("m_probability"), level.get("u_probability")
+            weight = math.log2(m / u) if m and u else float("nan")
+            lines.append(f"  {level.get('label_for_charts', level['sql_condition'])[:58]:<58} "
+                         f"{m:>9.2e} {u:>9.2e} {weight:>+7.1f}")
+    summary = {k: v for k, v in model.trained.items() if k not in ("method",)}
+    lines.append("\ntrained: " + json.dumps(summary, default=str))
+    return "\n".join(lines)

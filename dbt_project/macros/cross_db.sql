@@ -63,3 +63,18 @@
 {% macro databricks__c360_regex_match(column, pattern) %}
   {{ column }} rlike r'{{ pattern }}'
 {% endmacro %}
+
+{#- Whether two names are one spelling a typo apart (case and accents ignored): edit
+    distance (DuckDB: Damerau-Levenshtein, a swap counts once) at most 1, or 2 for names
+    of 8 characters or more. -#}
+{% macro c360_typo_close(a, b) %}
+  {{ return(adapter.dispatch('c360_typo_close', 'c360')(a, b)) }}
+{% endmacro %}
+{% macro default__c360_typo_close(a, b) %}
+  (damerau_levenshtein(lower(strip_accents({{ a }})), lower(strip_accents({{ b }})))
+   <= case when least(length({{ a }}), length({{ b }})) >= 8 then 2 else 1 end)
+{% endmacro %}
+{% macro databricks__c360_typo_close(a, b) %}
+  (levenshtein(lower({{ a }}), lower({{ b }}))
+   <= case when least(length({{ a }}), length({{ b }})) >= 8 then 2 else 1 end)
+{% endmacro %}

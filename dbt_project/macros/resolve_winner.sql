@@ -8,7 +8,11 @@
          characters): a 10,000-character e-mail never wins over a real one;
       0. the attribute's survivorship rule from config (gold.survivorship):
          source_priority -> its source order first; most_frequent -> the value most of
-         the person's records hold first; most_recent (default) -> nothing extra;
+         the person's records hold first; most_recent_unless_typo -> the spellings a
+         typo away from the latest value (`c360_typo_close`) first, among them the one
+         most records hold, then the older (a newer value a typo away from an older one
+         another record holds is a duplicate's typo; a different value is a change, and
+         the latest wins); most_recent (default) -> nothing extra;
       1. latest field time (`field_time`);
       2. higher `confidence`;
       3. better source priority (source_priority.csv, 1 = most trusted);
@@ -21,31 +25,46 @@
   {%- set rules = c360_setting('survivorship') -%}
   {%- set by_priority = [] -%}
   {%- set by_frequency = [] -%}
+  {%- set by_typo = [] -%}
   {%- for name, rule in rules.items() -%}
     {%- if rule['rule'] == 'source_priority' -%}{%- do by_priority.append(name) -%}{%- endif -%}
     {%- if rule['rule'] == 'most_frequent' -%}{%- do by_frequency.append(name) -%}{%- endif -%}
+    {%- if rule['rule'] == 'most_recent_unless_typo' -%}{%- do by_typo.append(name) -%}{%- endif -%}
   {%- endfor %}
+  {%- set counted = by_frequency + by_typo -%}
+  {%- set latest_first -%}
+        field_time desc,
+        confidence desc,
+        source_priority,
+        ingestion_order desc,
+        record_node_id
+  {%- endset -%}
+  {%- set demoted -%}
+        case when is_placeholder then 1 else 0 end,
+        {%- if c360_setting('demote_implausible') %}
+        case when is_implausible then 1 else 0 end,
+        {%- endif %}
+  {%- endset %}
   select
     ranked.*,
     count(*) over (partition by {{ partition_by | join(', ') }}) as candidate_records,
     row_number() over (
       partition by {{ partition_by | join(', ') }}
       order by
-        case when is_placeholder then 1 else 0 end,
-        {%- if c360_setting('demote_implausible') %}
-        case when is_implausible then 1 else 0 end,
-        {%- endif %}
+        {{ demoted }}
         {%- if by_priority %}
         rule_source_rank,
         {%- endif %}
         {%- if by_frequency %}
         rule_frequency desc,
         {%- endif %}
-        field_time desc,
-        confidence desc,
-        source_priority,
-        ingestion_order desc,
-        record_node_id
+        {%- if by_typo %}
+        rule_typo_family,
+        rule_family_frequency desc,
+        case when rule_typo_family = 0 and rule_family_frequency > 0
+             then field_time end asc nulls last,
+        {%- endif %}
+        {{ latest_first }}
     ) as candidate_rank
   from (
     select
@@ -65,15 +84,35 @@
         else 0 end as rule_source_rank
       {%- endif %}
       {%- if by_frequency %},
-      coalesce(frequency.holders, 0) as rule_frequency
+      case when c.{{ attribute }} in ('{{ by_frequency | join("', '") }}')
+           then coalesce(frequency.holders, 0) else 0 end as rule_frequency
       {%- endif %}
+      {%- if by_typo %},
+      -- Whether this value is a typo away from the latest one (or is it).
+      case when c.{{ attribute }} in ('{{ by_typo | join("', '") }}')
+                and not {{ c360_typo_close('c.value', 'c.rule_latest_value') }}
+           then 1 else 0 end as rule_typo_family,
+      case when c.{{ attribute }} in ('{{ by_typo | join("', '") }}')
+           then coalesce(frequency.holders, 0) else 0 end as rule_family_frequency
+      {%- endif %}
+    {%- if by_typo %}
+    from (
+      -- The latest value of each partition, in the default order.
+      select candidates.*, first_value(value) over (
+        partition by {{ partition_by | join(', ') }}
+        order by {{ demoted }} {{ latest_first }}) as rule_latest_value
+      from {{ candidates }} as candidates
+    ) as c
+    {%- else %}
     from {{ candidates }} as c
-    {%- if by_frequency %}
-    -- How many of the person's records hold each value (most_frequent attributes only).
+    {%- endif %}
+    {%- if counted %}
+    -- How many of the person's records hold each value (most_frequent and
+    -- most_recent_unless_typo attributes only).
     left join (
       select {{ partition_by | join(', ') }}, value, count(*) as holders
       from {{ candidates }}
-      where {{ attribute }} in ('{{ by_frequency | join("', '") }}')
+      where {{ attribute }} in ('{{ counted | join("', '") }}')
       group by {{ partition_by | join(', ') }}, value
     ) as frequency
       on {% for column in partition_by %}frequency.{{ column }} = c.{{ column }} and {% endfor -%}

@@ -16,6 +16,11 @@ The people:
 * Lena Fischer - one person in Salesforce, SAP, Shopify and Zendesk; her employer changed
   from Old Corp to New Corp in Salesforce.
 * Tom Gone - a Zendesk user who was deleted: no golden record.
+* James Porter - a newer Salesforce duplicate of him was keyed "Jmaes": a typo, the
+  older spelling stays his first name.
+* Kim Novak became Alex Novak: Shopify has the new first name, Salesforce the old one,
+  both the same e-mail and phone. One person (two identifiers agree), and the newer
+  first name is a real change: it wins.
 """
 
 from __future__ import annotations
@@ -85,7 +90,11 @@ def landing_files(root: Path) -> None:
            phone="+49 30 12345671", street="Hauptstr. 1", city="Berlin", postal="10115",
            synced="2026-02-01T09:05:00Z"),
         sf("003LENA", "Lena", "Fischer", "lena.fischer@t-online.de", "2025-01-01T10:00:00Z",
-           account="001OLD", city="München", postal="80331"))
+           account="001OLD", city="München", postal="80331"),
+        sf("003JAMES", "James", "Porter", "james.porter@posteo.de", "2025-01-01T10:00:00Z"),
+        sf("003JMAES", "Jmaes", "Porter", "james.porter@posteo.de", "2026-01-20T10:00:00Z"),
+        sf("003KIM", "Kim", "Novak", "k.novak@mailbox.org", "2025-01-01T10:00:00Z",
+           phone="+49 30 5550101"))
     put("salesforce", "account", D1, SF_ACCOUNT,
         "001OLD,Old Corp GmbH,false,2024-01-01T00:00:00Z,2026-02-01T09:00:00Z",
         "001NEW,New Corp AG,false,2024-01-01T00:00:00Z,2026-02-01T09:00:00Z")
@@ -110,7 +119,9 @@ def landing_files(root: Path) -> None:
         shop("70003", "clara.berg@gmx.de", "Clara", "Berg", "", "2024-01-01T10:00:00Z",
              "SUBSCRIBED", "2024-01-01T10:00:00Z"),
         shop("70004", "lena.fischer@t-online.de", "Lena", "Fischer", "",
-             "2025-06-01T10:00:00Z"))
+             "2025-06-01T10:00:00Z"),
+        shop("70005", "k.novak@mailbox.org", "Alex", "Novak", "+49 30 5550101",
+             "2026-01-15T10:00:00Z"))
     put("shopify", "customer_address", D1, SHOP_ADDRESS,
         "70002,80002,Am Markt 9,Hamburg,20095,DE,true,2026-02-01T03:00:00Z",
         "70004,80004,Unter den Linden 5,Berlin,10117,DE,true,2026-02-01T03:00:00Z")
@@ -275,7 +286,7 @@ def test_a_person_whose_records_are_all_deleted_has_no_profile(world):
     identity = pl.read_delta(str(world[1] / "silver" / "identity"))
     tom = identity.filter(pl.col("node_id") == "customer:zendesk:3605")["person_id"].item()
     assert tom not in profiles.get_column("customer_id").to_list()
-    assert profiles.height == 4  # Maria, Jonas, Clara, Lena
+    assert profiles.height == 6  # Maria, Jonas, Clara, Lena, James, Alex
 
 
 def test_monitoring_models_report_conflicts_completeness_and_freshness(world):
@@ -289,7 +300,7 @@ def test_monitoring_models_report_conflicts_completeness_and_freshness(world):
     completeness = gold(lake, "profile_completeness")
     email = completeness.filter(pl.col("attribute") == "email")
     assert email["attribute_share"].unique().to_list() == [1.0]
-    assert email["persons"].sum() == 4
+    assert email["persons"].sum() == 6
     freshness = gold(lake, "source_freshness").sort("source_system")
     assert freshness["source_system"].to_list() == sorted(
         ["salesforce", "sap", "shopify", "segment", "zendesk"])
@@ -335,6 +346,19 @@ def test_most_frequent_rule_prefers_the_value_most_records_hold(world, tmp_path)
     build(landing, copy, config=config, select="group:gold")
     lena = profile_of(copy, "lena.fischer@t-online.de")
     assert (lena["city"], lena["city_source"]) == ("München", "salesforce")
+
+
+def test_a_newer_typo_loses_to_the_older_spelling_but_a_real_change_wins(world):
+    """firstName's default rule is most_recent_unless_typo."""
+    james = profile_of(world[1], "james.porter@posteo.de")
+    assert (james["first_name"], james["source_record_count"]) == ("James", 2)
+    alex = profile_of(world[1], "k.novak@mailbox.org")
+    assert alex["source_record_count"] == 2  # Kim and Alex are one person
+    assert (alex["first_name"], alex["first_name_source"]) == ("Alex", "shopify")
+    rules = gold(world[1], "resolved_attributes").filter(
+        (pl.col("attribute") == "firstName")
+        & pl.col("customer_id").is_in([james["customer_id"], alex["customer_id"]]))
+    assert set(rules["rule"]) == {"most_recent_unless_typo"}
 
 
 def test_profile_command_prints_winner_source_time_and_losers(world, capsys):

@@ -143,6 +143,58 @@ def test_segment_anonymous_visitor_links_to_the_identified_user(dirs):
     assert report.links_by_rule == {"anonymous_id": 1}
 
 
+def test_asserted_anonymous_to_user_link_survives_a_differing_first_name(dirs):
+    """The anonymous visitor typed 'Jo' into a form; the identify that carried both ids
+    says 'Mia'. Segment itself asserted the link: no guard splits it, and explain says
+    it is asserted."""
+    deliver(dirs, "segment", "identifies", "2026-03-01", SEG,
+            "m1,,anon-8,2026-03-01T09:00:00Z,2026-03-01T09:00:01Z,,Jo,Lund",
+            "m2,u8,anon-8,2026-03-01T10:00:00Z,2026-03-01T10:00:01Z,mia@example.org,Mia,Lund")
+    report = resolve(dirs)
+    ids = persons(dirs[1])
+    assert ids["customer:segment:anon:anon-8"] == ids["customer:segment:u8"]
+    assert report.links_by_rule == {"anonymous_id": 1}
+    shared = read_silver(dirs[1], "identity_shared_values")
+    assert shared.filter(pl.col("kind") == "anonymous_id")["guard"].to_list() == [None]
+    text = explain_pair(dirs[1], "segment:anon:anon-8", "segment:u8")
+    assert "SAME PERSON" in text and "asserted by the source" in text
+
+
+def test_first_name_change_with_shared_email_and_phone_links(dirs):
+    """Jordan Lee became Mia Lee: Salesforce still has the old first name, Shopify the
+    new one; both hold her e-mail and her mobile. Two independent identifiers agree, so
+    the differing first name is weighed, not a veto."""
+    deliver(dirs, "salesforce", "contact", "2026-02-01", SF,
+            sf("003N1", "Jordan", "Lee", email="j.lee@posteo.de", phone="+4915198765432"))
+    deliver(dirs, "shopify", "customer", "2026-02-03", SHOP,
+            "7300,j.lee@posteo.de,Mia,Lee,+4915198765432,2026-02-03T00:00:00Z,"
+            "2026-02-03T00:00:00Z,false,2026-02-03T01:00:00Z")
+    resolve(dirs)
+    ids = persons(dirs[1])
+    assert ids["customer:salesforce:003N1"] == ids["customer:shopify:7300"]
+    links = read_silver(dirs[1], "identity_links")
+    assert links.filter(pl.col("status") == "accepted").height == 1
+    # With the first-name contradiction switched on as a hard rule, the veto returns.
+    resolve(dirs, hard_rules=["first_names_differ"])
+    ids = persons(dirs[1])
+    assert ids["customer:salesforce:003N1"] != ids["customer:shopify:7300"]
+
+
+def test_household_sharing_only_a_mailbox_stays_two_people(dirs):
+    """Anna Kurz and Ben Voss share kurz.voss@gmail.com and nothing else."""
+    deliver(dirs, "salesforce", "contact", "2026-02-01", SF,
+            sf("003H1", "Anna", "Kurz", email="kurz.voss@gmail.com"))
+    deliver(dirs, "shopify", "customer", "2026-02-03", SHOP,
+            "7400,kurz.voss@gmail.com,Ben,Voss,,2026-02-03T00:00:00Z,"
+            "2026-02-03T00:00:00Z,false,2026-02-03T01:00:00Z")
+    resolve(dirs)
+    ids = persons(dirs[1])
+    assert ids["customer:salesforce:003H1"] != ids["customer:shopify:7400"]
+    pair = read_silver(dirs[1], "identity_links").filter(pl.col("rule") == "probabilistic")
+    assert pair.height == 1 and pair["status"][0] in ("refused", "contradiction",
+                                                      "below_threshold")
+
+
 def test_salesforce_merge_chain_is_one_person(dirs):
     """A -> B -> C merged in Salesforce; no shared values between them."""
     deliver(dirs, "salesforce", "contact", "2026-02-01", SF,

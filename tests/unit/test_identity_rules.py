@@ -41,9 +41,35 @@ def test_contradictions_name_the_evidence():
         "birth_date": ["1980-01-01", None, None, "1990-02-02"],
     })
     pairs = pl.DataFrame({"node_l": ["a", "a", "c"], "node_r": ["b", "d", "c"]})
-    got = idn.contradictions(pairs, features, GUARDS, duckdb.connect()).to_list()
+    got = idn.contradictions(pairs, features, GUARDS.structural(), duckdb.connect()).to_list()
     assert got == ["first names differ (anna / peter)",
                    "birth dates differ (1980-01-01 / 1990-02-02)", None]
+    # As vetoes they are off by default (the model weighs them); hard rules switch one on.
+    assert idn.contradictions(pairs, features, GUARDS, duckdb.connect()).to_list() == [
+        None, None, None]
+    one = idn.Guards.from_config(load_config().identity, ("birth_dates_differ",))
+    assert idn.contradictions(pairs, features, one, duckdb.connect()).to_list() == [
+        None, "birth dates differ (1980-01-01 / 1990-02-02)", None]
+
+
+def test_household_guard_tells_a_family_mailbox_from_a_first_name_change():
+    features = pl.DataFrame({
+        "node_id": ["anna", "peter", "jordan", "mia", "ben", "anon"],
+        "first_name": ["anna", "peter", "jordan", "mia", "ben", None],
+        "last_name": ["berg", "berg", "lee", "lee", "voss", None],
+        "birth_date": ["1980-01-01", "1975-05-05", "1990-03-03", "1990-03-03", None, None],
+    })
+    pairs = pl.DataFrame({
+        "node_l": ["anna", "jordan", "anna", "anna", "anna"],
+        "node_r": ["peter", "mia", "ben", "ben", "anon"],
+        "held_kinds": [2, 1, 1, 2, 1],
+    })
+    got = idn.household(pairs, features, GUARDS, duckdb.connect()).to_list()
+    assert "first names (anna / peter) and birth dates" in got[0]  # both differ: two people
+    assert got[1] is None  # first name changed, birth date kept: one person
+    assert "nothing personal agreeing" in got[2]  # one mailbox and a different name
+    assert got[3] is None  # an e-mail and a phone: the model decides
+    assert "which of its holders" in got[4]  # nothing to compare
 
 
 def test_person_id_comes_from_the_oldest_record_whatever_the_row_order():
@@ -68,6 +94,8 @@ def test_events_log_absorbed_persons_and_splits():
 
 
 def test_unsupported_pairs_rest_on_identifiers_alone():
-    frame = pl.DataFrame({"matched_on": ["email", "email,phone", "email,last_name", None]})
+    frame = pl.DataFrame({"matched_on": ["email", "email,phone", "email,phone",
+                                         "email,last_name", None],
+                          "held_kinds": [0, 0, 2, 0, 0]})
     assert frame.select(idn.unsupported().is_not_null().alias("u"))["u"].to_list() == [
-        True, True, False, True]
+        True, True, False, False, False]
