@@ -14,6 +14,10 @@ attribute whose true current value some source landed (`observed` in
     Segment timestamp), or
   * sync time ("last synced": the latest `_fivetran_synced`, Segment `received_at`) -
     the seed's example, where a full re-sync makes a record newest.
+  A third baseline, "last modified, true identity", groups records by the *true*
+  person instead of c360's: what record-level survivorship would get with perfect
+  identity resolution. c360 must beat it too - a person c360 splits in two loses
+  values that baseline keeps.
 
 A true person maps to the c360 person holding most of its live records.
 """
@@ -35,7 +39,7 @@ CANONICAL = tuple(attribute for attribute, _ in ATTRIBUTES)
 
 @dataclass
 class Correctness:
-    by_attribute: pl.DataFrame  # attribute, pairs, c360, modified, synced (shares)
+    by_attribute: pl.DataFrame  # attribute, pairs, c360, modified, synced, true_identity
     contested: pl.DataFrame  # the same, only where the person's records disagree
     pairs: int
     c360: float
@@ -48,15 +52,18 @@ class Correctness:
         frame = self.contested if contested else self.by_attribute
         total = frame.select(pl.col("pairs").sum(), *(
             (pl.col(c) * pl.col("pairs")).sum() / pl.col("pairs").sum()
-            for c in ("c360", "modified", "synced"))).row(0, named=True)
+            for c in ("c360", "modified", "synced", "true_identity"))).row(0, named=True)
         lines = ["| attribute | (person, attribute) pairs | c360 | record-level latest, "
-                 "last modified | gap | record-level latest, last synced | gap |",
-                 "|---|---:|---:|---:|---:|---:|---:|"]
+                 "last modified | gap | record-level latest, last synced | gap | "
+                 "last modified, true identity | gap |",
+                 "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
         rows = [*frame.iter_rows(named=True), {"attribute": "**all**", **total}]
         for row in rows:
             lines.append(f"| {row['attribute']} | {row['pairs']:,} | {row['c360']:.2%} | "
                          f"{row['modified']:.2%} | {row['c360'] - row['modified']:+.2%} | "
-                         f"{row['synced']:.2%} | {row['c360'] - row['synced']:+.2%} |")
+                         f"{row['synced']:.2%} | {row['c360'] - row['synced']:+.2%} | "
+                         f"{row['true_identity']:.2%} | "
+                         f"{row['c360'] - row['true_identity']:+.2%} |")
         return "\n".join(lines)
 
 
@@ -125,16 +132,21 @@ def score(lake: Path, truth_dir: Path) -> Correctness:
     for by in ("modified", "synced"):
         naive = baseline(values, lake, by).rename({"value": f"{by}_value"})
         scored = scored.join(naive, on=["person_id", "attribute"], how="left")
+    perfect = (baseline(values.drop("person_id").join(
+        labels.rename({"true_id": "person_id"}), on="node_id"), lake, "modified")
+        .rename({"person_id": "true_id", "value": "true_identity_value"}))
+    scored = scored.join(perfect, on=["true_id", "attribute"], how="left")
     scored = scored.with_columns(
         (pl.col(f"{name}_value") == pl.col("true_value")).fill_null(False).alias(name)
-        for name in ("c360", "modified", "synced"))
+        for name in ("c360", "modified", "synced", "true_identity"))
     disagree = (values.group_by("person_id", "attribute").agg(pl.col("value").n_unique())
                 .filter(pl.col("value") > 1).select("person_id", "attribute"))
 
     def by_attribute(frame: pl.DataFrame) -> pl.DataFrame:
         return (frame.group_by("attribute")
                 .agg(pl.len().alias("pairs"), pl.col("c360").mean(),
-                     pl.col("modified").mean(), pl.col("synced").mean())
+                     pl.col("modified").mean(), pl.col("synced").mean(),
+                     pl.col("true_identity").mean())
                 .sort("attribute"))
     persons = truth.get_column("true_id").n_unique()
     return Correctness(by_attribute(scored),

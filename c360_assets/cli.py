@@ -11,6 +11,8 @@ from pathlib import Path
 from c360_assets.lib import config as cfg
 from c360_assets.lib.terminal import safe
 
+PROFILE_NAMES = ("default", "changes")  # c360_assets.generator.world.PROFILES (lazy import)
+
 DEMO_PERSONS = 2_000
 DEMO_DAYS = 14
 DEMO_SEED = 42
@@ -28,7 +30,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
     out = Path(args.out or cfg.landing_root())
     generate(args.persons, args.days, args.seed, out, start=args.start or DEFAULT_START,
-             fmt=args.format)
+             fmt=args.format, profile=args.profile)
     print(f"landing files under {out.absolute()}, truth under {out.absolute() / '_truth'}")
     return 0
 
@@ -236,6 +238,11 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--start", type=_date, help="first landing day (default 2026-01-01)")
     g.add_argument("--format", choices=("csv", "jsonl", "parquet"),
                    help="write every file in this format (default: each source's usual mix)")
+    g.add_argument("--profile", choices=tuple(PROFILE_NAMES), default="default",
+                   help="the world's habits: default (stable first names, typo'd Salesforce "
+                        "duplicates) or changes (real first-name changes, households sharing "
+                        "mailbox and landline, records with no e-mail or phone, heavier "
+                        "typos, another source mix)")
     g.set_defaults(func=cmd_generate)
 
     m = sub.add_parser("materialize", help="run the asset graph over landed partitions")

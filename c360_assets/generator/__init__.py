@@ -21,7 +21,7 @@ import numpy as np
 import polars as pl
 
 from c360_assets.generator import sources as src
-from c360_assets.generator.world import SOURCES, World, WorldSpec, build_world
+from c360_assets.generator.world import PROFILES, SOURCES, World, WorldSpec, build_world
 from c360_assets.generator.writer import write_table
 
 DEFAULT_START = dt.date(2026, 1, 1)
@@ -46,6 +46,7 @@ class GenerateReport:
     truth_attributes: int
     observed_share: float
     seconds: float
+    profile: str = "default"
 
 
 def truth_attributes(world: World, observed: pl.DataFrame) -> pl.DataFrame:
@@ -53,7 +54,7 @@ def truth_attributes(world: World, observed: pl.DataFrame) -> pl.DataFrame:
     p = world.persons
     initial = {
         "email": pl.col("email"), "firstName": pl.col("first_name"), "lastName": pl.col("last_name"),
-        "fullName": pl.format("{} {}", "first_name", "last_name"), "phone": pl.col("phone"),
+        "phone": pl.col("phone"),
         "mobilePhone": pl.col("mobile_phone"), "street": pl.col("street"), "city": pl.col("city"),
         "postalCode": pl.col("postal_code"), "country": pl.col("country"),
         "birthDate": pl.col("birth_date").cast(pl.String),
@@ -61,19 +62,27 @@ def truth_attributes(world: World, observed: pl.DataFrame) -> pl.DataFrame:
     }
     parts = [p.select("person_idx", pl.lit(a).alias("attribute"), e.cast(pl.String).alias("value"),
                       pl.col("created_at").alias("changed_at")) for a, e in initial.items()]
-    ev = world.events.join(p.select("person_idx", pl.col("first_name").alias("_first")), on="person_idx")
+    ev = world.events
     changed = {
         "email": ("email", pl.col("email")), "phone": ("phone", pl.col("phone")),
         "mobile": ("mobilePhone", pl.col("mobile_phone")),
         "last_name": ("lastName", pl.col("last_name")),
+        "first_name": ("firstName", pl.col("first_name")),
         "consent": ("emailConsent", pl.when("email_consent").then(pl.lit("true")).otherwise(pl.lit("false"))),
     }
     for group, (attribute, expr) in changed.items():
         parts.append(ev.filter(pl.col("group") == group).select(
             "person_idx", pl.lit(attribute).alias("attribute"), expr.alias("value"), pl.col("t").alias("changed_at")))
-    parts.append(ev.filter(pl.col("group") == "last_name").select(
-        "person_idx", pl.lit("fullName").alias("attribute"),
-        pl.format("{} {}", "_first", "last_name").alias("value"), pl.col("t").alias("changed_at")))
+    # The full name after every first- or last-name change: the names current then.
+    names = (pl.concat([p.select("person_idx", pl.col("created_at").alias("t"), "first_name",
+                                 "last_name"),
+                        ev.filter(pl.col("group").is_in(["first_name", "last_name"]))
+                        .select("person_idx", "t", "first_name", "last_name")])
+             .sort("person_idx", "t")
+             .with_columns(pl.col("first_name", "last_name").forward_fill().over("person_idx")))
+    parts.append(names.select("person_idx", pl.lit("fullName").alias("attribute"),
+                              pl.format("{} {}", "first_name", "last_name").alias("value"),
+                              pl.col("t").alias("changed_at")))
     for attribute, column in (("street", "street"), ("city", "city"), ("postalCode", "postal_code"),
                               ("country", "country")):
         parts.append(ev.filter(pl.col("group") == "address").select(
@@ -90,7 +99,8 @@ def truth_attributes(world: World, observed: pl.DataFrame) -> pl.DataFrame:
 
 
 def generate(persons: int, days: int, seed: int, out: Path, start: dt.date = DEFAULT_START,
-             fmt: str | None = None, progress: Callable[[str], None] = print) -> GenerateReport:
+             fmt: str | None = None, progress: Callable[[str], None] = print,
+             profile: str = "default") -> GenerateReport:
     """Simulate a world and write its landing files and truth under `out`.
 
     The five source folders and `_truth/` under `out` are replaced; anything else there
@@ -99,8 +109,11 @@ def generate(persons: int, days: int, seed: int, out: Path, start: dt.date = DEF
     if persons < 1 or days < 1:
         raise ValueError("persons and days must be at least 1")
     t0 = time.perf_counter()
-    spec = WorldSpec(persons=persons, days=days, seed=seed, start=start)
-    progress(f"simulating {persons:,} persons over {days} days (seed {seed}) ...")
+    if profile not in PROFILES:
+        raise ValueError(f"unknown world profile {profile!r} (known: {', '.join(PROFILES)})")
+    spec = WorldSpec(persons=persons, days=days, seed=seed, start=start, profile=profile)
+    progress(f"simulating {persons:,} persons over {days} days (seed {seed}, profile "
+             f"{profile}) ...")
     world = build_world(spec)
     progress(f"  world: {world.events.height:,} true changes ({time.perf_counter() - t0:.1f}s)")
     out.mkdir(parents=True, exist_ok=True)
@@ -127,7 +140,7 @@ def generate(persons: int, days: int, seed: int, out: Path, start: dt.date = DEF
         persons=persons, days=days, seed=seed, start=start.isoformat(), rows=rows, files=files,
         records=records.height, truth_attributes=attributes.height,
         observed_share=round(float(attributes["observed"].mean() or 0.0), 4),
-        seconds=round(time.perf_counter() - t0, 2))
+        seconds=round(time.perf_counter() - t0, 2), profile=profile)
     manifest = {k: v for k, v in asdict(report).items() if k != "seconds"}
     (truth_dir / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     progress(f"generated {files} files, {sum(rows.values()):,} rows, {records.height:,} source "

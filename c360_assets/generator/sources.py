@@ -24,7 +24,7 @@ from c360_assets.generator.reference import (
     JUNK_EMAILS,
     PRODUCTS,
 )
-from c360_assets.generator.world import GROUP_COLUMNS, World
+from c360_assets.generator.world import GROUP_COLUMNS, Habits, World
 
 US = pl.Datetime("us", "UTC")
 DAY_US = 86_400_000_000
@@ -183,6 +183,11 @@ def state_log(rng: np.random.Generator, world: World, source: str, records: pl.D
     ).drop("_master", "_consent_set")
     if "email_consent" in value_cols:
         log = log.with_columns(pl.col("email_consent").cum_max().over("record_id").alias("ever_consent"))
+    contact = [c for c in ("email", "phone", "mobile_phone") if c in value_cols]
+    if world.spec.habits.no_contact_share and contact:
+        hidden = no_contact("record_id", world.spec.habits)
+        log = log.with_columns(pl.when(hidden).then(None).otherwise(pl.col(c)).alias(c)
+                               for c in contact)
     return log
 
 
@@ -355,6 +360,24 @@ def _static_landings(world: World, source: str, frame: pl.DataFrame) -> pl.DataF
     return pl.concat(parts).with_columns(pl.col("synced").dt.date().alias("_landing_date"))
 
 
+def _typo_mask(habits: Habits) -> pl.Expr:
+    """Which Salesforce records are keyed with a first-name typo: duplicates (rank > 0)
+    at `duplicate_typo_share`, primaries at `primary_typo_share`. A share of 0.5 keeps
+    the parity rule the default world always used (its files stay byte for byte)."""
+    def share(p: float) -> pl.Expr:
+        if p == 0.5:
+            return pl.col("style") % 2 == 0
+        return pl.col("style") % 1000 < int(round(1000 * p))
+    return (pl.when(pl.col("rank") > 0).then(share(habits.duplicate_typo_share))
+            .otherwise(share(habits.primary_typo_share)))
+
+
+def no_contact(key: str | pl.Expr, habits: Habits) -> pl.Expr:
+    """The records (by `key`) that land with neither e-mail nor phone."""
+    k = pl.col(key) if isinstance(key, str) else key
+    return k.cast(pl.String).hash(13) % 1000 < int(round(1000 * habits.no_contact_share))
+
+
 def build_salesforce(rng: np.random.Generator, world: World, out: SourceOutput) -> None:
     start, end = _us(world.spec.start_ts), _us(world.spec.end_ts)
     base = _base_records(rng, world, "salesforce")
@@ -407,7 +430,7 @@ def build_salesforce(rng: np.random.Generator, world: World, out: SourceOutput) 
                            ).with_columns(
         pl.when((pl.col("style") % 100 < 40) & pl.col("role_mailbox").is_not_null())
         .then(pl.col("role_mailbox")).alias("role_email"),
-        ((pl.col("rank") > 0) & (pl.col("style") % 2 == 0)).alias("typo"),
+        _typo_mask(world.spec.habits).alias("typo"),
     ).drop("company_idx", "role_mailbox")
     out.records.append(_truth_records(records, world, "salesforce", "contact"))
 
@@ -631,6 +654,7 @@ _CHANGED_TRAITS = {
     "phone": ("phone",),
     "address": ("address_street", "address_city", "address_postal_code", "address_country"),
     "last_name": ("last_name", "name"),
+    "first_name": ("first_name", "name"),
 }
 
 
@@ -675,7 +699,8 @@ def build_segment(rng: np.random.Generator, world: World, out: SourceOutput) -> 
         *ids, pl.col("link").alias("t"), pl.col("user_id").alias("uid"), pl.col("anon").alias("aid"),
         pl.struct(full).alias("traits"))
     ev = world.events.filter(pl.col("delay_segment").is_not_null() & pl.col("group").is_in(list(_CHANGED_TRAITS)))
-    ch = ev.join(people.select(*ids, "created", "link", "first_name", pl.col("last_name").alias("_ln0")),
+    ch = ev.join(people.select(*ids, "created", "link", pl.col("first_name").alias("_fn0"),
+                               pl.col("last_name").alias("_ln0")),
                  on="person_idx", how="inner").with_columns(
         pl.max_horizontal(pl.col("t").dt.epoch("us") + (pl.col("delay_segment") * 1e6).cast(pl.Int64),
                           pl.col("created") + 1_000_000).alias("t"))
@@ -686,10 +711,13 @@ def build_segment(rng: np.random.Generator, world: World, out: SourceOutput) -> 
         pl.when(~identified_now | pl.col("device")).then(pl.col("anon")).alias("aid"),
         pl.struct(
             pl.when(pl.col("group") == "email").then(pl.col("email")).alias("email"),
-            pl.lit(None, pl.String).alias("first_name"),
+            pl.when(pl.col("group") == "first_name").then(pl.col("first_name"))
+            .alias("first_name"),
             pl.when(pl.col("group") == "last_name").then(pl.col("last_name")).alias("last_name"),
             pl.when((pl.col("group") == "last_name") & bit(2)).then(
-                pl.format("{} {}", "first_name", "last_name")).alias("name"),
+                pl.format("{} {}", "_fn0", "last_name"))
+            .when((pl.col("group") == "first_name") & bit(2)).then(
+                pl.format("{} {}", "first_name", "_ln0")).alias("name"),
             pl.when(pl.col("group") == "phone").then(pl.col("phone")).alias("phone"),
             pl.when(pl.col("group") == "address").then(pl.col("street")).alias("address_street"),
             pl.when(pl.col("group") == "address").then(pl.col("city")).alias("address_city"),
@@ -724,6 +752,10 @@ def build_segment(rng: np.random.Generator, world: World, out: SourceOutput) -> 
         pl.lit(None, US).alias("deleted_at"), pl.lit(None, pl.String).alias("merged_into"))
     out.records.append(_truth_records(records.sort("record_id"), world, "segment", "identifies"))
     flat = calls.unnest("traits")
+    if world.spec.habits.no_contact_share:
+        hidden = no_contact(pl.coalesce("uid", pl.format("anon:{}", "aid")), world.spec.habits)
+        flat = flat.with_columns(pl.when(hidden).then(None).otherwise(pl.col(c)).alias(c)
+                                 for c in ("email", "phone"))
     s = pl.col("mask") % 100
     out.tables["segment/identifies"] = flat.select(
         "id", pl.col("aid").alias("anonymous_id"), pl.col("uid").alias("user_id"),

@@ -29,12 +29,12 @@ HISTORY_START = dt.datetime(2019, 1, 1, tzinfo=UTC)
 
 # Which truth change groups each source stores (the contract's mapping table).
 CARRIES: dict[str, frozenset[str]] = {
-    "salesforce": frozenset({"email", "phone", "mobile", "address", "last_name", "consent",
-                             "employer"}),
-    "sap": frozenset({"email", "phone", "address", "last_name"}),
-    "shopify": frozenset({"email", "phone", "address", "last_name", "consent"}),
-    "segment": frozenset({"email", "phone", "address", "last_name"}),
-    "zendesk": frozenset({"email", "phone", "last_name", "employer"}),
+    "salesforce": frozenset({"email", "phone", "mobile", "address", "last_name", "first_name",
+                             "consent", "employer"}),
+    "sap": frozenset({"email", "phone", "address", "last_name", "first_name"}),
+    "shopify": frozenset({"email", "phone", "address", "last_name", "first_name", "consent"}),
+    "segment": frozenset({"email", "phone", "address", "last_name", "first_name"}),
+    "zendesk": frozenset({"email", "phone", "last_name", "first_name", "employer"}),
 }
 GROUP_COLUMNS: dict[str, tuple[str, ...]] = {
     "email": ("email",),
@@ -42,18 +42,50 @@ GROUP_COLUMNS: dict[str, tuple[str, ...]] = {
     "mobile": ("mobile_phone",),
     "address": ("street", "city", "postal_code", "country"),
     "last_name": ("last_name",),
+    "first_name": ("first_name",),
     "consent": ("email_consent",),
     "employer": ("company_idx",),
 }
-# Changes per person per day, by group.
+# Changes per person per day, by group (the default world: first names never change).
 CHANGE_RATES = {"email": 0.002, "phone": 0.0015, "mobile": 0.0005, "address": 0.001,
                 "last_name": 0.0003, "consent": 0.002, "employer": 0.0005}
 PROPAGATION = {"salesforce": 0.5, "sap": 0.4, "shopify": 0.5, "segment": 0.3, "zendesk": 0.5}
 MEMBERSHIP = {"sap": 0.25, "shopify": 0.55, "segment": 0.45, "zendesk": 0.35}
+
+
+@dataclass(frozen=True)
+class Habits:
+    """How a world's people and its sources behave: the generator's knobs. Two profiles
+    ship (`PROFILES`); c360's figures are reported on both, so no default is tuned to
+    one world's habits."""
+
+    change_rates: dict[str, float]
+    membership: dict[str, float]  # share of persons in each source (Salesforce: B2B-driven)
+    propagation: dict[str, float]  # chance a source learns a change made elsewhere
+    household_rate: float = 0.01  # persons heading a household (a partner shares mailbox)
+    household_shares_phone: bool = False  # the partner also shares the landline
+    no_contact_share: float = 0.0  # records landing with neither e-mail nor phone
+    primary_typo_share: float = 0.0  # Salesforce records keyed with a first-name typo
+    duplicate_typo_share: float = 0.5  # Salesforce duplicates keyed with one
+
+
+PROFILES: dict[str, Habits] = {
+    # c360's own generator: stable first names, typo'd Salesforce duplicates.
+    "default": Habits(CHANGE_RATES, MEMBERSHIP, PROPAGATION),
+    # A differently minded world: people really change first names, households share a
+    # mailbox *and* a landline and are three times as common, 15% of records carry no
+    # e-mail or phone, heavier typos, another source mix and propagation.
+    "changes": Habits(
+        {**CHANGE_RATES, "first_name": 0.0015},
+        {"sap": 0.45, "shopify": 0.35, "segment": 0.6, "zendesk": 0.2},
+        {"salesforce": 0.3, "sap": 0.6, "shopify": 0.4, "segment": 0.5, "zendesk": 0.3},
+        household_rate=0.03, household_shares_phone=True, no_contact_share=0.15,
+        primary_typo_share=0.03, duplicate_typo_share=1.0),
+}
 EVENT_VALUE_SCHEMA: dict[str, pl.DataType] = {
     "email": pl.String(), "phone": pl.String(), "mobile_phone": pl.String(), "street": pl.String(),
     "city": pl.String(), "postal_code": pl.String(), "country": pl.String(),
-    "last_name": pl.String(), "company_idx": pl.Int64(),
+    "last_name": pl.String(), "first_name": pl.String(), "company_idx": pl.Int64(),
 }
 
 @dataclass(frozen=True)
@@ -62,6 +94,11 @@ class WorldSpec:
     days: int
     seed: int
     start: dt.date
+    profile: str = "default"
+
+    @property
+    def habits(self) -> Habits:
+        return PROFILES[self.profile]
 
     @property
     def start_ts(self) -> dt.datetime:
@@ -222,8 +259,10 @@ def build_world(spec: WorldSpec) -> World:
         pl.format("P{}", pl.col("person_idx").cast(pl.String).str.zfill(8)).alias("person_id"),
     )
 
-    # Households: a partner shares last name, address and a family mailbox.
-    heads = np.flatnonzero(rng.random(n) < 0.01)
+    # Households: a partner shares last name, address and a family mailbox (and, in
+    # some worlds, the landline).
+    habits = spec.habits
+    heads = np.flatnonzero(rng.random(n) < habits.household_rate)
     heads = heads[heads + 1 < n]
     heads = heads[np.concatenate(([True], np.diff(heads) > 1))] if heads.size else heads
     partners = heads + 1
@@ -232,7 +271,9 @@ def build_world(spec: WorldSpec) -> World:
         fam_email = (head_rows.select(
             pl.format("{}.family{}@gmail.com", _slug_series(head_rows["last_name"]),
                       pl.Series(rng.integers(1, 100, heads.size)))).to_series())
-        for col_name in ("last_name", "street", "city", "postal_code", "country"):
+        shared_cols = ("last_name", "street", "city", "postal_code", "country",
+                       *(("phone",) if habits.household_shares_phone else ()))
+        for col_name in shared_cols:
             values = persons[col_name].to_numpy().copy()
             values[partners] = values[heads]
             persons = persons.with_columns(pl.Series(col_name, values, dtype=persons[col_name].dtype))
@@ -244,7 +285,7 @@ def build_world(spec: WorldSpec) -> World:
     # Source membership.
     member = {
         "salesforce": np.where(b2b, rng.random(n) < 0.9, rng.random(n) < 0.2),
-        **{s: rng.random(n) < p for s, p in MEMBERSHIP.items()},
+        **{s: rng.random(n) < p for s, p in habits.membership.items()},
     }
     is_partner = np.isin(np.arange(n), partners)
     member["shopify"][is_partner] = False  # one Shopify customer per e-mail per shop
@@ -322,7 +363,7 @@ def _events(rng: np.random.Generator, spec: WorldSpec, persons: pl.DataFrame, n_
     n = persons.height
     created_us = persons["created_at"].dt.epoch("us").to_numpy()
     frames = []
-    for group, rate in CHANGE_RATES.items():
+    for group, rate in spec.habits.change_rates.items():
         counts = rng.poisson(rate * spec.days, n)
         if group == "employer":
             counts = np.where(persons["company_idx"].to_numpy() >= 0, counts, 0)
@@ -350,6 +391,8 @@ def _events(rng: np.random.Generator, spec: WorldSpec, persons: pl.DataFrame, n_
             values["country"] = strs(new_country)
         elif group == "last_name":
             values["last_name"] = strs(_pick(rng, countries, "last_names"))
+        elif group == "first_name":
+            values["first_name"] = strs(_pick(rng, countries, "first_names"))
         elif group == "employer":
             values["company_idx"] = pl.Series(rng.integers(0, n_companies, idx.size), dtype=pl.Int64)
         frames.append(pl.DataFrame({"person_idx": idx.astype(np.int64), "group": group})
@@ -366,7 +409,7 @@ def _events(rng: np.random.Generator, spec: WorldSpec, persons: pl.DataFrame, n_
     events = _consent_toggles(events, persons)
     events = _recycle_phones(rng, events, persons)
     events = events.with_row_index("event_idx").with_columns(pl.col("event_idx").cast(pl.Int64))
-    return _origins(rng, events, persons)
+    return _origins(rng, events, persons, spec.habits)
 
 
 def _consent_toggles(events: pl.DataFrame, persons: pl.DataFrame) -> pl.DataFrame:
@@ -408,10 +451,12 @@ def _recycle_phones(rng: np.random.Generator, events: pl.DataFrame, persons: pl.
     return events.with_columns(strs(phones, "phone"))
 
 
-def _origins(rng: np.random.Generator, events: pl.DataFrame, persons: pl.DataFrame) -> pl.DataFrame:
+def _origins(rng: np.random.Generator, events: pl.DataFrame, persons: pl.DataFrame,
+             habits: Habits) -> pl.DataFrame:
     """Where each change is first recorded, and when (if ever) each other source learns it."""
     member = persons.select(["person_idx"] + [f"in_{s}" for s in SOURCES])
     ev = events.join(member, on="person_idx", how="left")
+    propagation = habits.propagation
     m = ev.height
     group = ev["group"].to_numpy()
     carries = {s: np.isin(group, list(CARRIES[s])) & ev[f"in_{s}"].to_numpy() for s in SOURCES}
@@ -425,7 +470,7 @@ def _origins(rng: np.random.Generator, events: pl.DataFrame, persons: pl.DataFra
     delays = {}
     for s in SOURCES:
         is_origin = origin == s
-        learns = carries[s] & (is_origin | (rng.random(m) < PROPAGATION[s]))
+        learns = carries[s] & (is_origin | (rng.random(m) < propagation[s]))
         delay_s = np.where(is_origin, 0.0, 60.0 + rng.exponential(2 * 86_400, m))
         delays[f"delay_{s}"] = pl.Series(np.where(learns, delay_s, np.nan)).fill_nan(None)
     return ev.drop([f"in_{s}" for s in SOURCES]).with_columns(

@@ -69,6 +69,9 @@ FEATURES_SCHEMA = pl.Schema({
     "first_name": pl.String(), "last_name": pl.String(), "birth_date": pl.String(),
     "street": pl.String(), "postal_code": pl.String(), "city": pl.String(),
     "country": pl.String(), "email": pl.String(), "phone": pl.String(),
+    # Every first name the record ever held (folded): a record whose first name changed
+    # from Lea to Anaïs says that a Lea and an Anaïs sharing its e-mail are one person.
+    "first_names": pl.List(pl.String()),
 })
 COMPARED = ("first_name", "last_name", "birth_date", "street", "postal_code", "city",
             "country", "email", "phone")
@@ -204,8 +207,38 @@ def record_features(records: pl.DataFrame, edges: pl.DataFrame) -> pl.DataFrame:
         pl.col("postal_code").str.to_uppercase().str.replace_all(" ", ""),
         pl.coalesce("phone", "mobile_phone").alias("phone"),
     )
+    history = first_name_history(rows)
+    wide = wide.join(history, on="node_id", how="left").with_columns(
+        pl.when(pl.col("first_name").is_not_null())
+        .then(pl.concat_list(pl.col("first_name"), pl.col("first_names").fill_null([]))
+              .list.unique().list.sort())
+        .otherwise(pl.col("first_names")).alias("first_names"))
     return (records.join(wide, on="node_id", how="left")
             .select(list(FEATURES_SCHEMA)).cast(dict(FEATURES_SCHEMA)).sort("node_id"))
+
+
+def first_name_history(rows: pl.DataFrame) -> pl.DataFrame:
+    """node_id, first_names: the folded first names of every firstName edge, current or
+    closed (and the first word of every fullName), for records that ever held more than
+    one value of them - the rest need no history."""
+    names = rows.filter(pl.col("attribute").is_in(["firstName", "fullName"]))
+    if names.height == 0:
+        return pl.DataFrame(schema={"node_id": pl.String, "first_names": pl.List(pl.String)})
+    many = names.group_by("node_id", "attribute").agg(pl.col("value").n_unique().alias("n")) \
+        .filter(pl.col("n") > 1).select("node_id").unique()
+    names = names.join(many, on="node_id", how="semi")
+    first = pl.when(pl.col("attribute") == "fullName").then(
+        fold(names["value"]).str.split(" ").list.first()).otherwise(fold(names["value"]))
+    return (names.select("node_id", first.alias("name")).drop_nulls()
+            .group_by("node_id").agg(pl.col("name").unique().sort().alias("first_names")))
+
+
+def names_alike_sql(t: float, left: str = "l", right: str = "r") -> str:
+    """SQL: some first name `left` ever held resembles (Jaro-Winkler >= t) some first name
+    `right` ever held (`first_names` lists)."""
+    return (f"(coalesce(len(list_filter({left}.first_names, lambda x: len(list_filter("
+            f"{right}.first_names, lambda y: jaro_winkler_similarity(x, y) >= {t})) > 0)), 0)"
+            f" > 0)")
 
 
 def identifier_keys(edges: pl.DataFrame, records: pl.DataFrame) -> pl.DataFrame:
@@ -258,7 +291,9 @@ def contradiction_sql(guards: Guards, kind: str = "p.kind") -> str:
     the contradictions `guards` trusts:
 
     * `first_names_differ`: Jaro-Winkler below the configured similarity, unless the
-      names are swapped between the first and last name fields;
+      names are swapped between the first and last name fields or a first name one
+      record held before resembles one the other held (a first-name change the record's
+      own history shows);
     * `birth_dates_differ`: more than one keying error apart (a typo or two swapped
       digits is not a different person; a family member's or a namesake's date is);
     * `last_names_differ_on_phone`: when the shared value is a phone, which carriers
@@ -272,7 +307,7 @@ def contradiction_sql(guards: Guards, kind: str = "p.kind") -> str:
         "first_names_differ": f"""
             WHEN l.first_name IS NOT NULL AND r.first_name IS NOT NULL
                  AND jaro_winkler_similarity(l.first_name, r.first_name) < {t}
-                 AND NOT {swapped}
+                 AND NOT {swapped} AND NOT {names_alike_sql(t)}
               THEN 'first names differ (' || l.first_name || ' / ' || r.first_name || ')'""",
         "birth_dates_differ": """
             WHEN l.birth_date IS NOT NULL AND r.birth_date IS NOT NULL
@@ -310,6 +345,10 @@ def unsupported() -> pl.Expr:
             .otherwise(pl.lit(None, pl.String)))
 
 
+UNKNOWN_HOLDER = ("a contested contact value and no first name or birth date to compare: "
+                  "which of its holders this record belongs to is unknown")
+
+
 def household(pairs: pl.DataFrame, features: pl.DataFrame, guards: Guards,
               con: duckdb.DuckDBPyConnection) -> pl.Series:
     """Why a held pair (`node_l`, `node_r`, `held_kinds` > 0: it shares only contested
@@ -319,8 +358,9 @@ def household(pairs: pl.DataFrame, features: pl.DataFrame, guards: Guards,
     or one disagrees, nothing personal agrees and only one identifier is shared (a
     family mailbox, nothing else). One person whose first name really changed shares
     an e-mail *and* a phone, or keeps the birth date. A record with nothing personal to
-    compare (an unnamed Segment visitor on a family mailbox) could be any holder's: it
-    is not linked through the contested value."""
+    compare (an unnamed Segment visitor on a family mailbox) could be any holder's:
+    `UNKNOWN_HOLDER`; `cluster` links it only if all its candidate holders end up one
+    person."""
     t = guards.first_name_min_similarity
     swapped = (f"(l.last_name IS NOT NULL AND r.last_name IS NOT NULL"
                f" AND jaro_winkler_similarity(l.first_name, r.last_name) >= {t}"
@@ -331,9 +371,11 @@ def household(pairs: pl.DataFrame, features: pl.DataFrame, guards: Guards,
         WITH x AS (
           SELECT p.i, p.held_kinds,
             CASE WHEN {both_first} AND jaro_winkler_similarity(l.first_name, r.first_name)
-                      < {t} AND NOT {swapped} THEN 1 ELSE 0 END AS first_differs,
+                      < {t} AND NOT {swapped} AND NOT {names_alike_sql(t)}
+                 THEN 1 ELSE 0 END AS first_differs,
             CASE WHEN {both_first} AND (jaro_winkler_similarity(l.first_name, r.first_name)
-                      >= {t} OR {swapped}) THEN 1 ELSE 0 END AS first_agrees,
+                      >= {t} OR {swapped} OR {names_alike_sql(t)})
+                 THEN 1 ELSE 0 END AS first_agrees,
             CASE WHEN {both_birth} AND damerau_levenshtein(l.birth_date, r.birth_date) > 1
                  THEN 1 ELSE 0 END AS birth_differs,
             CASE WHEN {both_birth} AND damerau_levenshtein(l.birth_date, r.birth_date) <= 1
@@ -343,8 +385,7 @@ def household(pairs: pl.DataFrame, features: pl.DataFrame, guards: Guards,
           WHERE coalesce(p.held_kinds, 0) > 0)
         SELECT i, CASE
           WHEN first_differs + birth_differs + first_agrees + birth_agrees = 0
-            THEN 'a contested contact value and no first name or birth date to compare: '
-                 || 'which of its holders this record belongs to is unknown'
+            THEN '{UNKNOWN_HOLDER}'
           WHEN first_differs + birth_differs >= 2
             THEN 'a shared contact value, but first names (' || fl || ' / ' || fr
                  || ') and birth dates (' || bl || ' / ' || br || ') differ: a household'
@@ -357,7 +398,7 @@ def household(pairs: pl.DataFrame, features: pl.DataFrame, guards: Guards,
           END AS c
         FROM x
     """, p=pairs.select("node_l", "node_r", "held_kinds").with_row_index("i"),
-        f=features.select("node_id", "first_name", "last_name", "birth_date"))
+        f=features.select("node_id", "first_name", "last_name", "birth_date", "first_names"))
     reasons = dict(zip(out["i"].to_list(), out["c"].to_list(), strict=True))
     return pl.Series("household", [reasons.get(i) for i in range(pairs.height)],
                      dtype=pl.String)
@@ -370,7 +411,7 @@ def contradictions(pairs: pl.DataFrame, features: pl.DataFrame, guards: Guards,
         SELECT p.i, {contradiction_sql(guards, "''")} AS c
         FROM p JOIN f l ON l.node_id = p.node_l JOIN f r ON r.node_id = p.node_r
     """, p=pairs.select("node_l", "node_r").with_row_index("i"),
-        f=features.select("node_id", "first_name", "last_name", "birth_date"))
+        f=features.select("node_id", "first_name", "last_name", "birth_date", "first_names"))
     return out.sort("i")["c"].alias("contradiction")
 
 
@@ -408,7 +449,8 @@ def deterministic_pairs(keys: pl.DataFrame, shared: pl.DataFrame, merges: pl.Dat
     # contested values, and one row per pair with the kinds it shares through open and
     # through contested values.
     frames = {"keys": keys, "open_values": open_values,
-              "f": features.select("node_id", "first_name", "last_name", "birth_date")}
+              "f": features.select("node_id", "first_name", "last_name", "birth_date",
+                                   "first_names")}
     for name, frame in frames.items():
         con.register(name, frame.to_arrow())
     try:
@@ -645,6 +687,12 @@ def cluster(features: pl.DataFrame, component: pl.Series, scored: pl.DataFrame,
         for c, f, la in frame.filter(pl.col("f").is_not_null()).select("c", "f", "l").unique() \
                 .iter_rows():
             names.setdefault(c, set()).add((f, la))
+        held_before = (pl.DataFrame({"c": comp}).with_columns(
+            features["first_names"].alias("fs"), features["last_name"].alias("l"))
+            .filter(pl.col("c").is_in(involved.implode()) & (pl.col("fs").list.len() > 1))
+            .explode("fs"))
+        for c, f, la in held_before.select("c", "fs", "l").unique().iter_rows():
+            names.setdefault(c, set()).add((f, la))
     hard = guards.contradictions
     t = guards.first_name_min_similarity
     penalty, inf = disagreement or {}, float("inf")
@@ -683,6 +731,31 @@ def cluster(features: pl.DataFrame, component: pl.Series, scored: pl.DataFrame,
             if merged:
                 sets[keep] = merged
         accepted.append((node_l, node_r, weight))
+    # An unnamed record on a contested value: linked only when every holder it could
+    # belong to ended up one person (a name changer's records), never between two.
+    unknown = strong.filter(pl.col("contradiction") == UNKNOWN_HOLDER)
+    if unknown.height:
+        unnamed = (features["first_name"].is_null() & features["birth_date"].is_null()).to_numpy()
+        options: dict[int, list[tuple]] = {}
+        for node_l, node_r, weight, il, ir in unknown.select(
+                "node_l", "node_r", "match_weight", "il", "ir").iter_rows():
+            for mine, other in ((il, ir), (ir, il)):
+                if unnamed[mine] and not unnamed[other]:
+                    options.setdefault(mine, []).append((other, node_l, node_r, weight))
+        late: set[tuple[str, str]] = set()
+        for mine, choices in sorted(options.items()):
+            holders = {find(comp[other]) for other, *_ in choices}
+            own = find(comp[mine])
+            if names.get(own) or births.get(own):
+                continue  # its person has names of its own: not an unnamed record
+            if len(holders) == 1 and own not in holders:
+                (target,) = holders
+                keep, gone = min(own, target), max(own, target)
+                parent[gone] = keep
+                _, node_l, node_r, weight = max(choices, key=lambda c: c[3])
+                accepted.append((node_l, node_r, weight))
+                late.add((node_l, node_r))
+        refused = [r for r in refused if (r[0], r[1]) not in late]
     roots = np.fromiter((find(c) for c in comp), dtype=np.int64, count=comp.size)
     return Clustering(
         pl.Series("cluster", roots),

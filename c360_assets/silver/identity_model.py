@@ -55,6 +55,9 @@ def comparisons() -> list:
         levels("first_name",
                cll.CustomLevel("first_name_nick_l = first_name_nick_r",
                                "nickname of each other"),
+               cll.CustomLevel("list_contains(first_names_l, first_name_r) "
+                               "OR list_contains(first_names_r, first_name_l)",
+                               "one record held the other's first name before"),
                cll.ColumnsReversedLevel("first_name", "last_name", symmetrical=True),
                cll.JaroWinklerLevel("first_name", 0.92), cll.JaroWinklerLevel("first_name", 0.8)),
         levels("last_name", cll.JaroWinklerLevel("last_name", 0.92),
@@ -215,7 +218,7 @@ def splink_input(features: pl.DataFrame) -> pl.DataFrame:
     """The compared columns plus the nickname class of the first name."""
     nick = nicknames()
     first = features["first_name"]
-    return features.select("node_id", *COMPARED).with_columns(
+    return features.select("node_id", *COMPARED, "first_names").with_columns(
         first.replace_strict(nick, default=first, return_dtype=pl.String)
         .alias("first_name_nick"))
 
@@ -349,12 +352,15 @@ def expected_f1_threshold(weights: np.ndarray, probabilities: np.ndarray
     if weights.size == 0:
         return 0.0, 0.0
     order = np.argsort(-weights, kind="stable")
-    p = probabilities[order]
+    w, p = weights[order], probabilities[order]
     tp = np.cumsum(p)
     k = np.arange(1, p.size + 1)
     f1 = 2 * tp / (k + p.sum())
-    best = int(np.argmax(f1))
-    return float(weights[order][best]), float(f1[best])
+    # A threshold takes every pair of its weight: only the last of equal weights counts
+    # (many pairs share one weight, e.g. names alike and nothing else known).
+    ends = np.flatnonzero(np.append(w[1:] != w[:-1], True))
+    best = int(ends[np.argmax(f1[ends])])
+    return float(w[best]), float(f1[best])
 
 
 def train_unsupervised(features: pl.DataFrame, candidates: pl.DataFrame,

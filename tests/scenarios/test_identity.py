@@ -180,6 +180,23 @@ def test_first_name_change_with_shared_email_and_phone_links(dirs):
     assert ids["customer:salesforce:003N1"] != ids["customer:shopify:7300"]
 
 
+def test_first_name_change_recorded_in_one_system_links_through_a_shared_email(dirs):
+    """Lea Roux becomes Anaïs Roux: Shopify's record changes its first name, Salesforce
+    keeps Lea. Only the e-mail is shared, but the Shopify record's own history holds
+    both names, so the e-mail is not contested: one person, linked deterministically."""
+    deliver(dirs, "salesforce", "contact", "2026-02-01", SF,
+            sf("003L1", "Lea", "Roux", email="lea.roux@posteo.de"))
+    shop = ("7500,lea.roux@posteo.de,{first},Roux,,2025-01-01T00:00:00Z,{t},false,{t}")
+    deliver(dirs, "shopify", "customer", "2026-02-02", SHOP,
+            shop.format(first="Lea", t="2026-02-02T00:00:00Z"))
+    deliver(dirs, "shopify", "customer", "2026-02-05", SHOP,
+            shop.format(first="Anaïs", t="2026-02-05T00:00:00Z"))
+    report = resolve(dirs)
+    ids = persons(dirs[1])
+    assert ids["customer:salesforce:003L1"] == ids["customer:shopify:7500"]
+    assert report.links_by_rule == {"email": 1}
+
+
 def test_household_sharing_only_a_mailbox_stays_two_people(dirs):
     """Anna Kurz and Ben Voss share kurz.voss@gmail.com and nothing else."""
     deliver(dirs, "salesforce", "contact", "2026-02-01", SF,

@@ -39,7 +39,7 @@ def test_contradictions_name_the_evidence():
         "first_name": ["anna", "peter", "jnoathan", "anna"],
         "last_name": ["berg", "berg", "miller", "novak"],
         "birth_date": ["1980-01-01", None, None, "1990-02-02"],
-    })
+    }).with_columns(pl.concat_list("first_name").alias("first_names"))
     pairs = pl.DataFrame({"node_l": ["a", "a", "c"], "node_r": ["b", "d", "c"]})
     got = idn.contradictions(pairs, features, GUARDS.structural(), duckdb.connect()).to_list()
     assert got == ["first names differ (anna / peter)",
@@ -58,7 +58,8 @@ def test_household_guard_tells_a_family_mailbox_from_a_first_name_change():
         "first_name": ["anna", "peter", "jordan", "mia", "ben", None],
         "last_name": ["berg", "berg", "lee", "lee", "voss", None],
         "birth_date": ["1980-01-01", "1975-05-05", "1990-03-03", "1990-03-03", None, None],
-    })
+    }).with_columns(pl.when(pl.col("first_name").is_not_null())
+                    .then(pl.concat_list("first_name")).alias("first_names"))
     pairs = pl.DataFrame({
         "node_l": ["anna", "jordan", "anna", "anna", "anna"],
         "node_r": ["peter", "mia", "ben", "ben", "anon"],
@@ -70,6 +71,32 @@ def test_household_guard_tells_a_family_mailbox_from_a_first_name_change():
     assert "nothing personal agreeing" in got[2]  # one mailbox and a different name
     assert got[3] is None  # an e-mail and a phone: the model decides
     assert "which of its holders" in got[4]  # nothing to compare
+
+
+def test_a_first_name_the_record_held_before_is_no_contradiction():
+    """Lea became Anaïs in Shopify (the record's own history holds both); Salesforce still
+    says Lea. A shared e-mail between them is not contested."""
+    features = pl.DataFrame({
+        "node_id": ["sf", "shop", "other"],
+        "first_name": ["lea", "anais", "ben"],
+        "last_name": ["roux", "roux", "roux"],
+        "birth_date": [None, None, None],
+        "first_names": [["lea"], ["anais", "lea"], ["ben"]],
+    })
+    pairs = pl.DataFrame({"node_l": ["sf", "other"], "node_r": ["shop", "shop"]})
+    got = idn.contradictions(pairs, features, GUARDS.structural(), duckdb.connect()).to_list()
+    assert got[0] is None
+    assert got[1] == "first names differ (ben / anais)"
+
+
+def test_first_name_history_lists_every_name_a_record_held():
+    rows = pl.DataFrame({
+        "node_id": ["r1", "r1", "r2", "r3"],
+        "attribute": ["firstName", "firstName", "firstName", "fullName"],
+        "value": ["Léa", "Anaïs", "Ben", "Ben Roux"],
+    })
+    history = idn.first_name_history(rows).sort("node_id")
+    assert history.rows() == [("r1", ["anais", "lea"])]  # only records that changed
 
 
 def test_person_id_comes_from_the_oldest_record_whatever_the_row_order():
