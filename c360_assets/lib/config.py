@@ -89,6 +89,11 @@ class IdentityConfig(_Strict):
     # Contradictions that veto a link outright (first_names_differ, birth_dates_differ,
     # last_names_differ_on_phone). Off by default: the model weighs them as evidence.
     hard_rules: list[str] = Field(default_factory=list)
+    # A held pair (sharing only contested values) whose first names differ, with no
+    # birth date or earlier first name agreeing: linkable when it shares an e-mail *and*
+    # a phone (one person whose first name changed). False where households share both a
+    # mailbox and a landline: such a pair then stays two people.
+    two_identifiers_link: bool = True
     # Alarms: a person with more records than this, or a largest person growing by more
     # than this factor since the previous run.
     cluster_size_alarm: int = Field(25, ge=2)

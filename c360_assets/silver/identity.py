@@ -69,8 +69,9 @@ FEATURES_SCHEMA = pl.Schema({
     "first_name": pl.String(), "last_name": pl.String(), "birth_date": pl.String(),
     "street": pl.String(), "postal_code": pl.String(), "city": pl.String(),
     "country": pl.String(), "email": pl.String(), "phone": pl.String(),
-    # Every first name the record ever held (folded): a record whose first name changed
-    # from Lea to Anaïs says that a Lea and an Anaïs sharing its e-mail are one person.
+    # Every first name the record ever held (folded), for records that held more than
+    # one (null: just `first_name`): a record whose first name changed from Lea to
+    # Anaïs says that a Lea and an Anaïs sharing its e-mail are one person.
     "first_names": pl.List(pl.String()),
 })
 COMPARED = ("first_name", "last_name", "birth_date", "street", "postal_code", "city",
@@ -100,6 +101,7 @@ class Guards:
     blocklist: dict[str, tuple[str, ...]] = field(default_factory=dict)  # kind -> regexes
     first_name_min_similarity: float = 0.8  # Jaro-Winkler below this contradicts
     contradictions: frozenset[str] = frozenset()  # hard rules: vetoes (default none)
+    two_identifiers_link: bool = True  # see config identity.two_identifiers_link
 
     @classmethod
     def from_config(cls, identity, hard_rules: tuple[str, ...] | None = None  # noqa: ANN001
@@ -108,12 +110,13 @@ class Guards:
         return cls(identity.shared_value_limit,
                    {k: tuple(v) for k, v in identity.blocklist.items()},
                    identity.first_name_min_similarity,
-                   frozenset(identity.hard_rules if hard_rules is None else hard_rules))
+                   frozenset(identity.hard_rules if hard_rules is None else hard_rules),
+                   identity.two_identifiers_link)
 
     def structural(self) -> Guards:
         """These guards with every contradiction on: what marks a shared value contested."""
         return Guards(self.shared_value_limit, self.blocklist, self.first_name_min_similarity,
-                      frozenset(CONTRADICTIONS))
+                      frozenset(CONTRADICTIONS), self.two_identifiers_link)
 
     def blocked(self, frame: pl.DataFrame) -> pl.Series:
         """The first blocklist pattern each row (`kind`, `value`) matches, else null. One
@@ -207,12 +210,7 @@ def record_features(records: pl.DataFrame, edges: pl.DataFrame) -> pl.DataFrame:
         pl.col("postal_code").str.to_uppercase().str.replace_all(" ", ""),
         pl.coalesce("phone", "mobile_phone").alias("phone"),
     )
-    history = first_name_history(rows)
-    wide = wide.join(history, on="node_id", how="left").with_columns(
-        pl.when(pl.col("first_name").is_not_null())
-        .then(pl.concat_list(pl.col("first_name"), pl.col("first_names").fill_null([]))
-              .list.unique().list.sort())
-        .otherwise(pl.col("first_names")).alias("first_names"))
+    wide = wide.join(first_name_history(rows), on="node_id", how="left")
     return (records.join(wide, on="node_id", how="left")
             .select(list(FEATURES_SCHEMA)).cast(dict(FEATURES_SCHEMA)).sort("node_id"))
 
@@ -236,8 +234,10 @@ def first_name_history(rows: pl.DataFrame) -> pl.DataFrame:
 def names_alike_sql(t: float, left: str = "l", right: str = "r") -> str:
     """SQL: some first name `left` ever held resembles (Jaro-Winkler >= t) some first name
     `right` ever held (`first_names` lists)."""
-    return (f"(coalesce(len(list_filter({left}.first_names, lambda x: len(list_filter("
-            f"{right}.first_names, lambda y: jaro_winkler_similarity(x, y) >= {t})) > 0)), 0)"
+    def names(side: str) -> str:
+        return f"coalesce({side}.first_names, [{side}.first_name])"
+    return (f"(coalesce(len(list_filter({names(left)}, lambda x: len(list_filter("
+            f"{names(right)}, lambda y: jaro_winkler_similarity(x, y) >= {t})) > 0)), 0)"
             f" > 0)")
 
 
@@ -325,6 +325,9 @@ def contradiction_sql(guards: Guards, kind: str = "p.kind") -> str:
 
 
 IDENTIFIER_COMPARISONS = ("email", "phone")
+# Comparisons that, agreeing alone, never link: names never link on their own, and a
+# shared country says nothing about who someone is.
+NAME_COMPARISONS = ("first_name", "last_name", "country")
 
 
 def unsupported() -> pl.Expr:
@@ -334,14 +337,21 @@ def unsupported() -> pl.Expr:
     deterministically), so such a pair rests on a value the guards stopped: it links
     only together with agreeing evidence - a name, a birth date, an address, or a second
     independent identifier held by both (an e-mail *and* a phone, both contested: the
-    same person with a changed first name, not a shared mailbox)."""
+    same person with a changed first name, not a shared mailbox). And names never link
+    on their own: a pair on which nothing but names (and the country) agree is refused,
+    however common or rare the name."""
     others = (pl.col("matched_on").fill_null("").str.split(",")
               .list.set_difference(pl.lit(["", *IDENTIFIER_COMPARISONS]))
               .list.len())
     identifier = pl.col("matched_on").fill_null("").str.contains(
         "|".join(rf"\b{c}\b" for c in IDENTIFIER_COMPARISONS))
+    agreed = pl.col("matched_on").fill_null("").str.split(",")
+    beyond_names = agreed.list.set_difference(pl.lit(["", *NAME_COMPARISONS])).list.len()
     return (pl.when(identifier & (others == 0) & (pl.col("held_kinds").fill_null(0) < 2))
             .then(pl.lit("nothing but a guarded e-mail or phone agrees"))
+            .when((agreed.list.set_difference(pl.lit([""])).list.len() > 0)
+                  & (beyond_names == 0))
+            .then(pl.lit("nothing but names agree (namesakes abound)"))
             .otherwise(pl.lit(None, pl.String)))
 
 
@@ -357,7 +367,8 @@ def household(pairs: pl.DataFrame, features: pl.DataFrame, guards: Guards,
     Personal values are the first name and the birth date. Two people: both disagree;
     or one disagrees, nothing personal agrees and only one identifier is shared (a
     family mailbox, nothing else). One person whose first name really changed shares
-    an e-mail *and* a phone, or keeps the birth date. A record with nothing personal to
+    an e-mail *and* a phone (unless `two_identifiers_link` is off: households sharing a
+    mailbox and a landline), or keeps the birth date. A record with nothing personal to
     compare (an unnamed Segment visitor on a family mailbox) could be any holder's:
     `UNKNOWN_HOLDER`; `cluster` links it only if all its candidate holders end up one
     person."""
@@ -390,7 +401,7 @@ def household(pairs: pl.DataFrame, features: pl.DataFrame, guards: Guards,
             THEN 'a shared contact value, but first names (' || fl || ' / ' || fr
                  || ') and birth dates (' || bl || ' / ' || br || ') differ: a household'
           WHEN first_differs + birth_differs = 1 AND first_agrees + birth_agrees = 0
-               AND held_kinds < 2
+               AND held_kinds < {2 if guards.two_identifiers_link else 99}
             THEN 'one shared contact value and ' || CASE WHEN first_differs = 1
                  THEN 'first names differ (' || fl || ' / ' || fr || ')'
                  ELSE 'birth dates differ (' || bl || ' / ' || br || ')' END

