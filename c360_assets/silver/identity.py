@@ -683,9 +683,12 @@ def cluster(features: pl.DataFrame, component: pl.Series, scored: pl.DataFrame,
                           maintain_order="left")
               .join(rows.rename({"node_id": "node_r", "i": "ir"}), on="node_r",
                     maintain_order="left"))
-    first = features["first_name"].to_list() if strong.height else []
-    last = features["last_name"].to_list() if strong.height else []
-    birth = features["birth_date"].to_list() if strong.height else []
+    # Each strong pair's own names and birth dates (fl, ll, bl / fr, lr, br).
+    own = features.select(pl.col("first_name").alias("f"), pl.col("last_name").alias("l"),
+                          pl.col("birth_date").alias("b"))
+    strong = strong.with_columns(
+        *[own[c].gather(strong["il"]).alias(f"{c}l") for c in own.columns],
+        *[own[c].gather(strong["ir"]).alias(f"{c}r") for c in own.columns])
     if strong.height:
         # Evidence of the components the links touch (all others never meet a link).
         involved = pl.Series(np.unique(comp[np.concatenate([strong["il"].to_numpy(),
@@ -708,17 +711,17 @@ def cluster(features: pl.DataFrame, component: pl.Series, scored: pl.DataFrame,
     t = guards.first_name_min_similarity
     penalty, inf = disagreement or {}, float("inf")
     accepted, refused = [], []
-    for node_l, node_r, weight, why, il, ir in strong.select(
-            "node_l", "node_r", "match_weight", "contradiction", "il", "ir").iter_rows():
+    for node_l, node_r, weight, why, il, ir, fl, ll, bl, fr, lr, br in strong.select(
+            "node_l", "node_r", "match_weight", "contradiction", "il", "ir",
+            "fl", "ll", "bl", "fr", "lr", "br").iter_rows():
         a, b = find(comp[il]), find(comp[ir])
         if a == b:
             continue
         if why is None:
             ba, bb = births.get(a), births.get(b)
             na, nb = names.get(a), names.get(b)
-            pair_births = ({birth[il]}, {birth[ir]}) if birth[il] and birth[ir] else None
-            pair_names = (({(first[il], last[il])}, {(first[ir], last[ir])})
-                          if first[il] and first[ir] else None)
+            pair_births = ({bl}, {br}) if bl and br else None
+            pair_names = ({(fl, ll)}, {(fr, lr)}) if fl and fr else None
             if (ba and bb and not _dates_agree(ba, bb)
                     and ("birth_dates_differ" in hard
                          or ((pair_births is None or _dates_agree(*pair_births))

@@ -31,6 +31,11 @@ def sf(rid: str, first: str, last: str, email: str = "", phone: str = "", street
             f"{deleted},{master},{created},{t},{t}")
 
 
+def shop(cid: str, email: str, first: str, last: str, phone: str = "",
+         t: str = "2026-02-03T00:00:00Z", created: str = "") -> str:
+    return f"{cid},{email},{first},{last},{phone},{created or t},{t},false,{t}"
+
+
 @pytest.fixture()
 def dirs(tmp_path: Path) -> tuple[Path, Path]:
     return tmp_path / "landing", tmp_path / "lake"
@@ -99,8 +104,7 @@ def test_recycled_phone_does_not_merge_its_old_and_new_owner(dirs):
     deliver(dirs, "salesforce", "contact", "2026-02-01", SF,
             sf("003P1", "Tom", "Berger", email="tom.berger@web.de", phone="+4915112345678"))
     deliver(dirs, "shopify", "customer", "2026-02-03", SHOP,
-            "7200,lisa.novak@gmx.de,Lisa,Novak,+4915112345678,2026-02-03T00:00:00Z,"
-            "2026-02-03T00:00:00Z,false,2026-02-03T01:00:00Z")
+            shop("7200", "lisa.novak@gmx.de", "Lisa", "Novak", "+4915112345678"))
     resolve(dirs)
     ids = persons(dirs[1])
     assert ids["customer:salesforce:003P1"] != ids["customer:shopify:7200"]
@@ -158,8 +162,7 @@ def test_first_name_change_with_shared_email_and_phone_links(dirs):
     deliver(dirs, "salesforce", "contact", "2026-02-01", SF,
             sf("003N1", "Jordan", "Lee", email="j.lee@posteo.de", phone="+4915198765432"))
     deliver(dirs, "shopify", "customer", "2026-02-03", SHOP,
-            "7300,j.lee@posteo.de,Mia,Lee,+4915198765432,2026-02-03T00:00:00Z,"
-            "2026-02-03T00:00:00Z,false,2026-02-03T01:00:00Z")
+            shop("7300", "j.lee@posteo.de", "Mia", "Lee", "+4915198765432"))
     resolve(dirs)
     ids = persons(dirs[1])
     assert ids["customer:salesforce:003N1"] == ids["customer:shopify:7300"]
@@ -177,11 +180,10 @@ def test_first_name_change_recorded_in_one_system_links_through_a_shared_email(d
     both names, so the e-mail is not contested: one person, linked deterministically."""
     deliver(dirs, "salesforce", "contact", "2026-02-01", SF,
             sf("003L1", "Lea", "Roux", email="lea.roux@posteo.de"))
-    shop = ("7500,lea.roux@posteo.de,{first},Roux,,2025-01-01T00:00:00Z,{t},false,{t}")
-    deliver(dirs, "shopify", "customer", "2026-02-02", SHOP,
-            shop.format(first="Lea", t="2026-02-02T00:00:00Z"))
-    deliver(dirs, "shopify", "customer", "2026-02-05", SHOP,
-            shop.format(first="Anaïs", t="2026-02-05T00:00:00Z"))
+    for day, first in (("2026-02-02", "Lea"), ("2026-02-05", "Anaïs")):
+        deliver(dirs, "shopify", "customer", day, SHOP,
+                shop("7500", "lea.roux@posteo.de", first, "Roux", t=f"{day}T00:00:00Z",
+                     created="2025-01-01T00:00:00Z"))
     report = resolve(dirs)
     ids = persons(dirs[1])
     assert ids["customer:salesforce:003L1"] == ids["customer:shopify:7500"]
@@ -193,8 +195,7 @@ def test_household_sharing_only_a_mailbox_stays_two_people(dirs):
     deliver(dirs, "salesforce", "contact", "2026-02-01", SF,
             sf("003H1", "Anna", "Kurz", email="kurz.voss@gmail.com"))
     deliver(dirs, "shopify", "customer", "2026-02-03", SHOP,
-            "7400,kurz.voss@gmail.com,Ben,Voss,,2026-02-03T00:00:00Z,"
-            "2026-02-03T00:00:00Z,false,2026-02-03T01:00:00Z")
+            shop("7400", "kurz.voss@gmail.com", "Ben", "Voss"))
     resolve(dirs)
     ids = persons(dirs[1])
     assert ids["customer:salesforce:003H1"] != ids["customer:shopify:7400"]
