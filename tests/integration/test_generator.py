@@ -198,3 +198,10 @@ def test_b2b_accounts_contacts_and_assets(rich) -> None:
     assert set(assets["account_id"]) <= accounts and assets.height > 50
     assert rich["zendesk_user"]["organization_id"].drop_nulls().is_in(
         rich["zendesk_organization"]["id"].implode()).all()
+
+
+def test_the_cli_offers_every_world_profile():
+    from c360_assets.cli import PROFILE_NAMES
+    from c360_assets.generator.world import PROFILES
+
+    assert tuple(PROFILES) == PROFILE_NAMES
