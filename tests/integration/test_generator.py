@@ -205,3 +205,28 @@ def test_the_cli_offers_every_world_profile():
     from c360_assets.generator.world import PROFILES
 
     assert tuple(PROFILES) == PROFILE_NAMES
+
+
+def test_the_changes_profile_changes_first_names_and_drops_contact_values(tmp_path):
+    """The second world: real first-name changes reach the truth and the sources, and
+    some records land with neither e-mail nor phone; the default world has neither."""
+    out = tmp_path / "changes"
+    report = generate(1500, 30, 5, out, start=WORLD_START, progress=lambda _: None,
+                      profile="changes")
+    assert report.profile == "changes"
+    window = dt.datetime.combine(WORLD_START, dt.time(), tzinfo=dt.UTC)
+
+    def first_names_set_in_window(root: Path) -> int:
+        truth = pl.read_parquet(root / "_truth" / "attributes.parquet")
+        return truth.filter((pl.col("attribute") == "firstName")
+                            & (pl.col("changed_at") >= window)).height
+    generate(1500, 30, 5, tmp_path / "default", start=WORLD_START, progress=lambda _: None)
+    # Both worlds have people who sign up in the window; only one has renamed people.
+    assert first_names_set_in_window(out) > first_names_set_in_window(tmp_path / "default") + 20
+    contacts = pl.concat([pl.read_csv(p, infer_schema=False) for p in
+                          (out / "salesforce" / "contact").rglob("*.csv")], how="diagonal")
+    bare = contacts.filter(pl.col("email").is_null() & pl.col("phone").is_null()
+                           & pl.col("mobile_phone").is_null())
+    assert bare.height > 0
+    with pytest.raises(ValueError, match="unknown world profile"):
+        generate(10, 1, 1, tmp_path / "x", progress=lambda _: None, profile="nope")
