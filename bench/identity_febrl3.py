@@ -20,6 +20,7 @@ from __future__ import annotations
 import datetime as dt
 import shutil
 import sys
+from pathlib import Path
 
 import polars as pl
 
@@ -71,19 +72,27 @@ def febrl3_contacts(name: str = "febrl3") -> pl.DataFrame:
     )
 
 
-def main() -> None:
-    work = OUT / "identity-febrl3"
+def land_febrl(work: Path, name: str = "febrl3") -> tuple[pl.DataFrame, pl.DataFrame]:
+    """A fresh `work` folder with FEBRL data set `name` landed as one Salesforce contact
+    file under `work/landing`, its labels in `work/labels.parquet` and a Dagster home
+    `work/dagster_home`. Returns (contacts, labels)."""
     shutil.rmtree(work, ignore_errors=True)
-    landing, lake = work / "landing", work / "lake"
-    env = {"DAGSTER_HOME": str(work / "dagster_home")}
     (work / "dagster_home").mkdir(parents=True)
-    contacts = febrl3_contacts()
-    target = landing / "salesforce" / "contact" / DAY
+    contacts = febrl3_contacts(name)
+    target = work / "landing" / "salesforce" / "contact" / DAY
     target.mkdir(parents=True)
     contacts.drop("person_id").write_csv(target / "part-0.csv")
     labels = contacts.select(pl.lit("salesforce").alias("source"),
                              pl.col("id").alias("record_id"), "person_id")
     labels.write_parquet(work / "labels.parquet")
+    return contacts, labels
+
+
+def main() -> None:
+    work = OUT / "identity-febrl3"
+    landing, lake = work / "landing", work / "lake"
+    env = {"DAGSTER_HOME": str(work / "dagster_home")}
+    contacts, labels = land_febrl(work)
     py = sys.executable
     cli = [py, "-m", "c360_assets.cli"]
     run_step("bronze + silver (FEBRL3 as Salesforce contacts)",

@@ -29,7 +29,7 @@ import polars as pl
 from bench.accuracy import HEADER, Accuracy, accuracy
 from bench.gold_accuracy import score
 from bench.harness import OUT, run_step
-from bench.identity_febrl3 import DAY, febrl3_contacts
+from bench.identity_febrl3 import land_febrl
 from c360_assets.silver.identity_build import truth_labels
 
 PY = sys.executable
@@ -42,17 +42,10 @@ def _identity(lake: Path, truth: pl.DataFrame) -> Accuracy:
 
 def febrl(name: str, rows: list[str]) -> None:
     work = OUT / f"worlds-{name}"
-    shutil.rmtree(work, ignore_errors=True)
-    landing, lake, home = work / "landing", work / "lake", work / "dagster_home"
-    home.mkdir(parents=True)
-    contacts = febrl3_contacts(name)
-    target = landing / "salesforce" / "contact" / DAY
-    target.mkdir(parents=True)
-    contacts.drop("person_id").write_csv(target / "part-0.csv")
-    contacts.select(pl.lit("salesforce").alias("source"), pl.col("id").alias("record_id"),
-                    "person_id").write_parquet(work / "labels.parquet")
+    land_febrl(work, name)
+    landing, lake = work / "landing", work / "lake"
     truth = truth_labels(work / "labels.parquet")
-    env = {"DAGSTER_HOME": str(home)}
+    env = {"DAGSTER_HOME": str(work / "dagster_home")}
     run_step(f"{name}: bronze + silver + identity (shipped model)",
              [*CLI, "materialize", "--landing", str(landing), "--lake", str(lake), "--select",
               "salesforce,group:silver", "--log-level", "WARNING"], env=env)

@@ -280,6 +280,14 @@ def shared_values(keys: pl.DataFrame, guards: Guards) -> pl.DataFrame:
 # ---------------------------------------------------------------------------- links
 
 
+def swapped_sql(t: float) -> str:
+    """SQL: records `l` and `r` hold each other's first and last names (Jaro-Winkler >= t
+    both ways): names entered in the wrong fields, not different people."""
+    return (f"(l.last_name IS NOT NULL AND r.last_name IS NOT NULL"
+            f" AND jaro_winkler_similarity(l.first_name, r.last_name) >= {t}"
+            f" AND jaro_winkler_similarity(l.last_name, r.first_name) >= {t})")
+
+
 def contested_sql(guards: Guards, kind: str = "p.kind") -> str:
     """`contradiction_sql` with every contradiction on: whether a shared value's holders
     look like different people (the value is then contested, whatever the hard rules)."""
@@ -300,9 +308,7 @@ def contradiction_sql(guards: Guards, kind: str = "p.kind") -> str:
       recycle, last names different.
     """
     t = guards.first_name_min_similarity
-    swapped = (f"(l.last_name IS NOT NULL AND r.last_name IS NOT NULL"
-               f" AND jaro_winkler_similarity(l.first_name, r.last_name) >= {t}"
-               f" AND jaro_winkler_similarity(l.last_name, r.first_name) >= {t})")
+    swapped = swapped_sql(t)
     cases = {
         "first_names_differ": f"""
             WHEN l.first_name IS NOT NULL AND r.first_name IS NOT NULL
@@ -340,17 +346,14 @@ def unsupported() -> pl.Expr:
     same person with a changed first name, not a shared mailbox). And names never link
     on their own: a pair on which nothing but names (and the country) agree is refused,
     however common or rare the name."""
-    others = (pl.col("matched_on").fill_null("").str.split(",")
-              .list.set_difference(pl.lit(["", *IDENTIFIER_COMPARISONS]))
-              .list.len())
-    identifier = pl.col("matched_on").fill_null("").str.contains(
-        "|".join(rf"\b{c}\b" for c in IDENTIFIER_COMPARISONS))
-    agreed = pl.col("matched_on").fill_null("").str.split(",")
-    beyond_names = agreed.list.set_difference(pl.lit(["", *NAME_COMPARISONS])).list.len()
+    agreed = pl.col("matched_on").fill_null("").str.split(",").list.set_difference(
+        pl.lit([""]))
+    others = agreed.list.set_difference(pl.lit(list(IDENTIFIER_COMPARISONS))).list.len()
+    identifier = agreed.list.len() > others  # an e-mail or phone agreed
+    beyond_names = agreed.list.set_difference(pl.lit(list(NAME_COMPARISONS))).list.len()
     return (pl.when(identifier & (others == 0) & (pl.col("held_kinds").fill_null(0) < 2))
             .then(pl.lit("nothing but a guarded e-mail or phone agrees"))
-            .when((agreed.list.set_difference(pl.lit([""])).list.len() > 0)
-                  & (beyond_names == 0))
+            .when((agreed.list.len() > 0) & (beyond_names == 0))
             .then(pl.lit("nothing but names agree (namesakes abound)"))
             .otherwise(pl.lit(None, pl.String)))
 
@@ -373,9 +376,7 @@ def household(pairs: pl.DataFrame, features: pl.DataFrame, guards: Guards,
     `UNKNOWN_HOLDER`; `cluster` links it only if all its candidate holders end up one
     person."""
     t = guards.first_name_min_similarity
-    swapped = (f"(l.last_name IS NOT NULL AND r.last_name IS NOT NULL"
-               f" AND jaro_winkler_similarity(l.first_name, r.last_name) >= {t}"
-               f" AND jaro_winkler_similarity(l.last_name, r.first_name) >= {t})")
+    swapped = swapped_sql(t)
     both_first = "(l.first_name IS NOT NULL AND r.first_name IS NOT NULL)"
     both_birth = "(l.birth_date IS NOT NULL AND r.birth_date IS NOT NULL)"
     out = _sql(con, f"""

@@ -394,26 +394,24 @@ def train_unsupervised(features: pl.DataFrame, candidates: pl.DataFrame,
     from splink import block_on
 
     sessions: list[dict] = []
+    identifier_ran = False
     for columns in EM_SESSIONS:
-        pairs = _blocked_pairs(frame, columns)
-        if columns == ("first_name", "last_name") and any(
-                s["blocked_on"] in ([*c] for c in IDENTIFIER_SESSIONS) and not s.get("skipped")
-                for s in sessions):
+        identifier = columns in IDENTIFIER_SESSIONS
+        # An identifier session blocks only on open values (`<kind>_open`).
+        block = frame.filter(pl.col(f"{columns[0]}_open")) if identifier else frame
+        pairs = _blocked_pairs(block, columns)
+        if columns == ("first_name", "last_name") and identifier_ran:
             sessions.append({"blocked_on": list(columns), "pairs": pairs, "skipped": True,
                              "why": "identifier sessions ran"})
             continue
         if pairs < EM_MIN_PAIRS:
             sessions.append({"blocked_on": list(columns), "pairs": pairs, "skipped": True})
             continue
+        identifier_ran |= identifier
         t0 = time.perf_counter()
-        rule = block_on(*columns)
-        if columns in (("email",), ("phone",)):
-            c = columns[0]
-            rule = f'l."{c}" = r."{c}" AND l."{c}_open" AND r."{c}_open"'
-            pairs = _blocked_pairs(frame.filter(pl.col(f"{c}_open")), columns)
-            if pairs < EM_MIN_PAIRS:
-                sessions.append({"blocked_on": list(columns), "pairs": pairs, "skipped": True})
-                continue
+        c = columns[0]
+        rule = (f'l."{c}" = r."{c}" AND l."{c}_open" AND r."{c}_open"' if identifier
+                else block_on(*columns))
         session = linker.training.estimate_parameters_using_expectation_maximisation(
             rule, estimate_without_term_frequencies=True,
             max_pairs=EM_MAX_PAIRS if pairs > EM_MAX_PAIRS else None)
@@ -441,7 +439,8 @@ def train_unsupervised(features: pl.DataFrame, candidates: pl.DataFrame,
     prior = estimate_prior(bayes, known_matches, total)
     saved["probability_two_random_records_match"] = prior
     weights = bayes + np.log2(prior / (1 - prior))
-    threshold, f1 = expected_f1_threshold(weights, _posterior(bayes, prior))
+    posterior = _posterior(bayes, prior)
+    threshold, f1 = expected_f1_threshold(weights, posterior)
     # Never link a pair the model itself finds more likely two people than one: a wrong
     # merge leaks one customer's data into another's profile, worse than a miss.
     threshold = max(threshold, MIN_THRESHOLD)
@@ -450,8 +449,7 @@ def train_unsupervised(features: pl.DataFrame, candidates: pl.DataFrame,
                "the expected-F1 peak, at least match probability 0.5)", "seed": seed, "records": n,
                "em_sessions": sessions, "candidate_pairs": int(scored.height),
                "known_deterministic_matches": int(known_matches), "prior": prior,
-               "expected_matches_among_candidates": round(float(
-                   _posterior(bayes, prior).sum()), 1),
+               "expected_matches_among_candidates": round(float(posterior.sum()), 1),
                "expected_f1_at_threshold": round(f1, 4)}
     progress(f"identity-train: prior {prior:.3g}, threshold match weight {threshold:.2f} "
              f"(expected pairwise F1 {f1:.4f} over {scored.height:,} candidate pairs)")
