@@ -562,6 +562,8 @@ BLOCKING_RULES: tuple[tuple[str, ...], ...] = (
     ("last_name", "city"),
     ("street",),
     ("first_name=last_name", "last_name=first_name"),
+    # One name in the other field (the other name corrupted), at one postcode.
+    ("first_name=last_name", "postal_code"),
     ("email",),
     ("phone",),
     # Typos in both names: the first three letters of one name and the postcode.

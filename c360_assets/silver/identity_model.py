@@ -48,6 +48,9 @@ def comparisons() -> list:
     import splink.comparison_level_library as cll
     import splink.comparison_library as cl
 
+    def crossed(a: str, b: str) -> str:  # `a` of the left record resembles `b` of the right
+        return f"jaro_winkler_similarity({a}_l, {b}_r) >= 0.92"
+
     def levels(col: str, *middle: object) -> object:
         return cl.CustomComparison(output_column_name=col, comparison_levels=[
             cll.NullLevel(col), cll.ExactMatchLevel(col), *middle, cll.ElseLevel()])
@@ -60,7 +63,13 @@ def comparisons() -> list:
                                "OR list_contains(first_names_r, first_name_l)",
                                "one record held the other's first name before"),
                cll.ColumnsReversedLevel("first_name", "last_name", symmetrical=True),
-               cll.JaroWinklerLevel("first_name", 0.92), cll.JaroWinklerLevel("first_name", 0.8)),
+               cll.CustomLevel(f"{crossed('first_name', 'last_name')} AND "
+                               f"{crossed('last_name', 'first_name')}",
+                               "names swapped between the fields, a typo apart"),
+               cll.JaroWinklerLevel("first_name", 0.92), cll.JaroWinklerLevel("first_name", 0.8),
+               cll.CustomLevel(f"{crossed('first_name', 'last_name')} OR "
+                               f"{crossed('last_name', 'first_name')}",
+                               "one record's first name is the other's last name")),
         levels("last_name", cll.JaroWinklerLevel("last_name", 0.92),
                cll.JaroWinklerLevel("last_name", 0.8)),
         levels("birth_date", cll.DamerauLevenshteinLevel("birth_date", 1),
@@ -104,6 +113,12 @@ def address() -> object:
         cll.CustomLevel(f"{same('street')} AND {same('city')}", "same street and city"),
         cll.CustomLevel(f"{near('street', 0.8)} AND ({same('postal_code')} OR {same('city')})",
                         "similar street, same postcode or city"),
+        cll.CustomLevel(f"{near('street', 0.92)} AND ("
+                        f'damerau_levenshtein("postal_code_l", "postal_code_r") <= 1 OR '
+                        f"{near('city', 0.9)})",
+                        "street, and postcode or city, each a typo apart"),
+        cll.CustomLevel(f"{near('street', 0.92)}", "same or nearly the same street, "
+                        "postcode and city apart"),
         cll.CustomLevel(same("postal_code"), "same postcode"),
         cll.CustomLevel(same("city"), "same city"),
         cll.ElseLevel(),

@@ -131,3 +131,68 @@ def test_unsupported_pairs_rest_on_identifiers_alone():
                           "held_kinds": [0, 0, 2, 0, 0]})
     assert frame.select(idn.unsupported().is_not_null().alias("u"))["u"].to_list() == [
         True, True, False, False, False]
+
+
+def _levels(features: pl.DataFrame, pairs: list[tuple[str, str]]) -> list[dict[str, str]]:
+    """The comparison level each pair lands in, per comparison: every level is given its
+    own weight (level i: 2^i times likelier among matches), so the weight names it."""
+    from c360_assets.silver import identity_model as im
+
+    saved = im.settings().get_settings("duckdb").as_dict()
+    labels = {}
+    for comparison in saved["comparisons"]:
+        levels = [lv for lv in comparison["comparison_levels"] if not lv.get("is_null_level")]
+        for i, level in enumerate(levels, start=1):
+            level["m_probability"], level["u_probability"] = 2.0 ** i / 2 ** 12, 1 / 2 ** 12
+        labels[comparison["output_column_name"]] = {
+            float(i): lv["label_for_charts"] for i, lv in enumerate(levels, start=1)}
+    model = im.Model(saved, 0.0, {})
+    frame = pl.DataFrame(pairs, schema=["node_l", "node_r"], orient="row")
+    scored = im.score(features, frame, model).sort("node_l", "node_r")
+    return [{name: labels[name].get(round(row[f"mw_{name}"], 6), "null")
+             for name in labels} for row in scored.iter_rows(named=True)]
+
+
+def _features(rows: list[dict]) -> pl.DataFrame:
+    frame = pl.DataFrame(rows)
+    for column, dtype in idn.FEATURES_SCHEMA.items():
+        if column not in frame.columns:
+            frame = frame.with_columns(pl.lit(None, dtype).alias(column))
+    return frame.select(list(idn.FEATURES_SCHEMA)).cast(dict(idn.FEATURES_SCHEMA))
+
+
+def test_corrupted_duplicates_land_in_the_levels_that_tolerate_them():
+    """Keyed-in duplicates (the public linkage benchmarks' corruptions): names swapped
+    between the fields *and* mistyped, one name in the other's field, a street and a
+    postcode each mistyped. Each lands in a level of its own, whose weight the data
+    decides, instead of in "all other comparisons"."""
+    features = _features([
+        {"node_id": "a1", "first_name": "rolliqns", "last_name": "ashleigh"},
+        {"node_id": "a2", "first_name": "ashleigh", "last_name": "rollins"},
+        {"node_id": "b1", "first_name": "capurso", "last_name": "ruby"},
+        {"node_id": "b2", "first_name": "harrison", "last_name": "capurso"},
+        {"node_id": "c1", "street": "26 maribyrno ng avenue", "postal_code": "4578",
+         "city": "leicjhardt"},
+        {"node_id": "c2", "street": "26 maribyrnong avenue", "postal_code": "4570",
+         "city": "leichhardt"},
+        {"node_id": "d1", "street": "46 cedar ln", "postal_code": "10001", "city": "new york"},
+        {"node_id": "d2", "street": "46 cedar ln", "postal_code": "94105",
+         "city": "san francisco"},
+    ])
+    got = _levels(features, [("a1", "a2"), ("b1", "b2"), ("c1", "c2"), ("d1", "d2")])
+    assert got[0]["first_name"] == "names swapped between the fields, a typo apart"
+    assert got[1]["first_name"] == "one record's first name is the other's last name"
+    assert got[2]["address"] == "street, and postcode or city, each a typo apart"
+    assert got[3]["address"] == "same or nearly the same street, postcode and city apart"
+
+
+def test_one_name_in_the_other_field_at_one_postcode_is_a_candidate_pair():
+    features = _features([
+        {"node_id": "a", "first_name": "sporn", "last_name": "abyb", "postal_code": "2340"},
+        {"node_id": "b", "first_name": "abby", "last_name": "sporn", "postal_code": "2340"},
+        {"node_id": "c", "first_name": "lily", "last_name": "sporn", "postal_code": "9999"},
+    ])
+    component = pl.Series("component", [0, 1, 2], dtype=pl.Int64)
+    extra = pl.DataFrame(schema={"node_l": pl.String, "node_r": pl.String})
+    pairs = idn.candidate_pairs(features, component, extra, duckdb.connect())
+    assert pairs.select("node_l", "node_r").rows() == [("a", "b")]
