@@ -47,3 +47,50 @@ def accuracy(predicted: pl.DataFrame, truth: pl.DataFrame) -> Accuracy:
     exact = cells.filter((pl.col("len") == pl.col("n_true")) & (pl.col("len") == pl.col("n_pred")))
     return Accuracy(got.height, true_sizes.height, pred_sizes.height, precision, recall, f1,
                     exact.height / true_sizes.height if true_sizes.height else 1.0)
+
+
+@dataclass
+class Ceiling:
+    """What no linker can recover: true pairs that touch an *unplaceable* record, one
+    holding no identifier (e-mail, phone, anonymous id) ever, no birth date and no
+    address - nothing but a name - whose name several true persons share (or no name at
+    all). Which of the namesakes it belongs to is not in the data."""
+
+    unplaceable_records: int
+    true_pairs: int
+    lost_pairs: int
+
+    @property
+    def recall(self) -> float:
+        return 1 - self.lost_pairs / self.true_pairs if self.true_pairs else 1.0
+
+    @property
+    def f1(self) -> float:  # at perfect precision
+        return 2 * self.recall / (1 + self.recall)
+
+    def line(self, label: str) -> str:
+        return (f"{label}: {self.unplaceable_records:,} records carry nothing but a name "
+                f"shared by several persons (or none); they touch {self.lost_pairs:,} of "
+                f"{self.true_pairs:,} true pairs: recall at most {self.recall:.4f}, F1 at "
+                f"most {self.f1:.4f} for a linker that does not guess among namesakes")
+
+
+def ceiling(features: pl.DataFrame, identified: pl.Series, truth: pl.DataFrame) -> Ceiling:
+    """`features`: identity.record_features rows; `identified`: node ids holding any
+    identifying value; `truth`: node_id, true_id."""
+    f = features.join(truth, on="node_id", how="inner")
+    names = f.group_by("first_name", "last_name").agg(
+        pl.col("true_id").n_unique().alias("namesakes"))
+    bare = (f.filter(~pl.col("node_id").is_in(identified.implode())
+                     & pl.col("birth_date").is_null() & pl.col("street").is_null()
+                     & pl.col("postal_code").is_null() & pl.col("city").is_null())
+            .join(names, on=["first_name", "last_name"], how="left", nulls_equal=False)
+            .filter(pl.col("namesakes").fill_null(2) > 1))
+    per = (f.with_columns(pl.col("node_id").is_in(bare["node_id"].implode()).alias("bare"))
+           .group_by("true_id").agg(pl.len().alias("n"), pl.col("bare").sum().alias("b")))
+    # Pairs with at least one unplaceable record: all pairs minus pairs of placeable ones.
+    lost = per.select((pl.col("n") * (pl.col("n") - 1) // 2
+                       - (pl.col("n") - pl.col("b")) * (pl.col("n") - pl.col("b") - 1) // 2)
+                      .sum()).item()
+    total = per.select((pl.col("n") * (pl.col("n") - 1) // 2).sum()).item()
+    return Ceiling(bare.height, int(total), int(lost))

@@ -26,11 +26,12 @@ from pathlib import Path
 
 import polars as pl
 
-from bench.accuracy import HEADER, Accuracy, accuracy
+from bench.accuracy import HEADER, Accuracy, accuracy, ceiling
 from bench.gold_accuracy import score
 from bench.harness import OUT, run_step
 from bench.identity_febrl3 import land_febrl
-from c360_assets.silver.identity_build import truth_labels
+from c360_assets.silver import identity as idn
+from c360_assets.silver.identity_build import read_graph, truth_labels
 
 PY = sys.executable
 CLI = [PY, "-m", "c360_assets.cli"]
@@ -38,6 +39,13 @@ CLI = [PY, "-m", "c360_assets.cli"]
 
 def _identity(lake: Path, truth: pl.DataFrame) -> Accuracy:
     return accuracy(pl.read_delta(str(lake / "silver" / "identity")), truth)
+
+
+def recall_ceiling(lake: Path, truth: pl.DataFrame, label: str) -> str:
+    """bench.accuracy.ceiling for a lake: the recall no linker can pass."""
+    records, edges, _ = read_graph(lake)
+    identified = idn.identifier_keys(edges, records)["node_id"].unique()
+    return ceiling(idn.record_features(records, edges), identified, truth).line(label)
 
 
 def febrl(name: str, rows: list[str]) -> None:
@@ -74,6 +82,7 @@ def world(profile: str, persons: int, days: int, seed: int, rows: list[str],
     run_step(f"{profile}: whole pipeline (shipped model)", pipeline, env=env)
     truth = truth_labels(landing / "_truth" / "records.parquet")
     rows.append(_identity(lake, truth).row(f"{label}, shipped model"))
+    gold.append("\n" + recall_ceiling(lake, truth, label) + "\n")
     shipped = score(lake, landing / "_truth")
     train = run_step(f"{profile}: identity-train (no labels)",
                      [*CLI, "identity-train", "--lake", str(lake)])
