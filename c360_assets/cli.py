@@ -197,7 +197,12 @@ def cmd_gold_vars(args: argparse.Namespace) -> int:
 
 def cmd_identity_train(args: argparse.Namespace) -> int:
     from c360_assets.silver.identity_build import read_labels, train_on_lake
-    from c360_assets.silver.identity_model import load_model, report, save_lake_model
+    from c360_assets.silver.identity_model import (
+        lake_model_path,
+        load_model,
+        report,
+        save_lake_model,
+    )
 
     lake = Path(args.lake or cfg.lake_root())
     try:
@@ -220,8 +225,10 @@ def cmd_identity_train(args: argparse.Namespace) -> int:
     model = load_model(out)
     if args.report:
         print(report(model))
+    uses = ("the next identity run uses it and re-resolves every person" if not args.out
+            else f"identity runs use it only once it is copied to {lake_model_path(lake)}")
     print(f"threshold (match weight): {model.threshold:.2f}; model v{model.version} "
-          f"written to {out}; the next identity run uses it and re-resolves every person")
+          f"written to {out}; {uses}")
     return 0
 
 

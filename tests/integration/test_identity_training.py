@@ -106,6 +106,18 @@ def test_the_report_shows_every_comparison_level_with_its_weight(trained_world, 
     assert capsys.readouterr().out.startswith(report(model).splitlines()[0])
 
 
+def test_a_model_written_elsewhere_leaves_the_lakes_model_in_use(trained_world, tmp_path,
+                                                                  capsys):
+    _, lake = _copy(trained_world, tmp_path)
+    before = load_model(lake=lake)
+    out = tmp_path / "candidate.json"
+    assert main(["identity-train", "--lake", str(lake), "--out", str(out)]) == 0
+    said = capsys.readouterr().out
+    assert f"written to {out}; identity runs use it only once it is copied to" in said
+    assert load_model(lake=lake).to_json() == before.to_json()  # untouched
+    assert load_model(out).splink
+
+
 def test_labels_refine_the_model_full_or_as_clerical_pairs(trained_world, tmp_path, capsys):
     landing, lake = _copy(trained_world, tmp_path)
     truth = landing / "_truth" / "records.parquet"
