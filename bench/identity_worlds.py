@@ -14,7 +14,8 @@ model trained on each world's own records without labels.
 For each: pairwise identity precision/recall/F1 with the shipped model, then after
 `c360 identity-train --lake` (no labels) and a re-run; for the generated worlds also the
 golden values against the truth and against record-level baselines (bench.gold_accuracy),
-including one with perfect identity.
+including one with perfect identity, and the recall no linker can pass on them
+(bench.accuracy.ceiling: records with nothing but a name several persons share).
 """
 
 from __future__ import annotations
