@@ -369,9 +369,10 @@ def household(pairs: pl.DataFrame, features: pl.DataFrame, guards: Guards,
 
     Personal values are the first name and the birth date. Two people: both disagree;
     or one disagrees, nothing personal agrees and only one identifier is shared (a
-    family mailbox, nothing else). One person whose first name really changed shares
-    an e-mail *and* a phone (unless `two_identifiers_link` is off: households sharing a
-    mailbox and a landline), or keeps the birth date. A record with nothing personal to
+    family mailbox, nothing else) or only a family's values (`family`: one source holds
+    two people on them). One person whose first name really changed shares an e-mail
+    *and* a phone (unless `two_identifiers_link` is off: households sharing a mailbox
+    and a landline), or keeps the birth date. A record with nothing personal to
     compare (an unnamed Segment visitor on a family mailbox) could be any holder's:
     `UNKNOWN_HOLDER`; `cluster` links it only if all its candidate holders end up one
     person."""
@@ -381,7 +382,7 @@ def household(pairs: pl.DataFrame, features: pl.DataFrame, guards: Guards,
     both_birth = "(l.birth_date IS NOT NULL AND r.birth_date IS NOT NULL)"
     out = _sql(con, f"""
         WITH x AS (
-          SELECT p.i, p.held_kinds,
+          SELECT p.i, p.held_kinds, coalesce(p.family, false) AS family,
             CASE WHEN {both_first} AND jaro_winkler_similarity(l.first_name, r.first_name)
                       < {t} AND NOT {swapped} AND NOT {names_alike_sql(t)}
                  THEN 1 ELSE 0 END AS first_differs,
@@ -402,14 +403,18 @@ def household(pairs: pl.DataFrame, features: pl.DataFrame, guards: Guards,
             THEN 'a shared contact value, but first names (' || fl || ' / ' || fr
                  || ') and birth dates (' || bl || ' / ' || br || ') differ: a household'
           WHEN first_differs + birth_differs = 1 AND first_agrees + birth_agrees = 0
-               AND held_kinds < {2 if guards.two_identifiers_link else 99}
-            THEN 'one shared contact value and ' || CASE WHEN first_differs = 1
+               AND (held_kinds < {2 if guards.two_identifiers_link else 99} OR family)
+            THEN CASE WHEN held_kinds < 2 THEN 'one shared contact value and '
+                      ELSE 'only a family''s contact values shared (one source holds two '
+                           || 'people on them) and ' END || CASE WHEN first_differs = 1
                  THEN 'first names differ (' || fl || ' / ' || fr || ')'
                  ELSE 'birth dates differ (' || bl || ' / ' || br || ')' END
                  || ' with nothing personal agreeing: a household'
           END AS c
         FROM x
-    """, p=pairs.select("node_l", "node_r", "held_kinds").with_row_index("i"),
+    """, p=pairs.select("node_l", "node_r", "held_kinds",
+                        pl.col("family") if "family" in pairs.columns
+                        else pl.lit(False).alias("family")).with_row_index("i"),
         f=features.select("node_id", "first_name", "last_name", "birth_date", "first_names"))
     reasons = dict(zip(out["i"].to_list(), out["c"].to_list(), strict=True))
     return pl.Series("household", [reasons.get(i) for i in range(pairs.height)],
@@ -419,6 +424,8 @@ def household(pairs: pl.DataFrame, features: pl.DataFrame, guards: Guards,
 def contradictions(pairs: pl.DataFrame, features: pl.DataFrame, guards: Guards,
                    con: duckdb.DuckDBPyConnection) -> pl.Series:
     """`contradiction_sql` for each (node_l, node_r) of `pairs`, in order."""
+    if not guards.contradictions:  # no hard rule switched on (the default)
+        return pl.Series("contradiction", [None] * pairs.height, dtype=pl.String)
     out = _sql(con, f"""
         SELECT p.i, {contradiction_sql(guards, "''")} AS c
         FROM p JOIN f l ON l.node_id = p.node_l JOIN f r ON r.node_id = p.node_r
@@ -451,6 +458,11 @@ def deterministic_pairs(keys: pl.DataFrame, shared: pl.DataFrame, merges: pl.Dat
     value links none of its holders by itself (a family mailbox, a recycled number, or
     one person whose first name changed: the data must tell which); its pairs are held
     and left to the probabilistic model and the household guard.
+    A contested value is a *family's* (`held`'s `family`) when one source holds two of
+    its holders under clearly different first names, neither held by the other before
+    and neither record merged away: a source rarely holds one person twice under two
+    names (its duplicates carry typos), so the value is shared by two people. Pairs that
+    share only such values do not link on sharing an e-mail *and* a phone (`household`).
     Asserted links always hold: Salesforce merges, and a Segment anonymous id shared
     with the user it was identified as (never contested).
     """
@@ -462,7 +474,8 @@ def deterministic_pairs(keys: pl.DataFrame, shared: pl.DataFrame, merges: pl.Dat
     # through contested values.
     frames = {"keys": keys, "open_values": open_values,
               "f": features.select("node_id", "first_name", "last_name", "birth_date",
-                                   "first_names")}
+                                   "first_names"),
+              "merged": merges.select("node_id")}
     for name, frame in frames.items():
         con.register(name, frame.to_arrow())
     try:
@@ -472,12 +485,21 @@ def deterministic_pairs(keys: pl.DataFrame, shared: pl.DataFrame, merges: pl.Dat
             p AS (SELECT a.kind, a.value, a.node_id AS node_l, b.node_id AS node_r
                   FROM k a JOIN k b ON a.kind = b.kind AND a.value = b.value
                                     AND a.node_id < b.node_id)
-            SELECT p.*, {contested_sql(guards)} AS contradiction
+            SELECT p.*, {contested_sql(guards)} AS contradiction,
+                   split_part(p.node_l, ':', 2) = split_part(p.node_r, ':', 2)
+                   AND p.node_l NOT IN (SELECT node_id FROM merged)
+                   AND p.node_r NOT IN (SELECT node_id FROM merged) AS same_source
             FROM p JOIN f l ON l.node_id = p.node_l JOIN f r ON r.node_id = p.node_r""")
         asserted = ", ".join(f"'{k}'" for k in ASSERTED_RULES)
         contested = con.sql(f"""
             SELECT kind, value,
-                   'its holders contradict each other: ' || min(contradiction) AS _why
+                   'its holders contradict each other: ' || min(contradiction)
+                   || CASE WHEN bool_or(same_source AND starts_with(contradiction,
+                                                                     'first names differ'))
+                      THEN '; a family''s: one source holds two of its holders under '
+                           || 'different first names' ELSE '' END AS _why,
+                   bool_or(same_source AND starts_with(contradiction, 'first names differ'))
+                     AS family
             FROM c360_value_pairs
             WHERE contradiction IS NOT NULL AND kind NOT IN ({asserted})
             GROUP BY kind, value
@@ -487,7 +509,8 @@ def deterministic_pairs(keys: pl.DataFrame, shared: pl.DataFrame, merges: pl.Dat
             SELECT node_l, node_r,
                    coalesce(bit_or({bits}) FILTER (WHERE v._why IS NULL), 0) AS open_bits,
                    coalesce(bit_or({bits}) FILTER (WHERE v._why IS NOT NULL), 0) AS held_bits,
-                   min(v._why) AS contradiction
+                   min(v._why) AS contradiction,
+                   coalesce(bool_or(v.family), false) AS family
             FROM c360_value_pairs LEFT JOIN contested v USING (kind, value)
             GROUP BY node_l, node_r
         """).pl()
@@ -507,7 +530,7 @@ def deterministic_pairs(keys: pl.DataFrame, shared: pl.DataFrame, merges: pl.Dat
     links = per_pair.filter(pl.col("open_bits") > 0).select(
         "node_l", "node_r", *named("open_bits"))
     held = per_pair.filter(pl.col("open_bits") == 0).select(
-        "node_l", "node_r", *named("held_bits"), "contradiction")
+        "node_l", "node_r", *named("held_bits"), "contradiction", "family")
     merge_links = (merges.join(features.select("node_id"), on="node_id", how="semi")
                    .join(features.select("node_id"), left_on="master", right_on="node_id",
                          how="semi")
@@ -521,7 +544,8 @@ def deterministic_pairs(keys: pl.DataFrame, shared: pl.DataFrame, merges: pl.Dat
     # A pair linked through another value (or a merge) is not held.
     held = held.join(links, on=["node_l", "node_r"], how="anti")
     shared = shared.join(contested, on=["kind", "value"], how="left").with_columns(
-        pl.coalesce("guard", pl.format("contested, {}", "_why")).alias("guard")).drop("_why")
+        pl.coalesce("guard", pl.format("contested, {}", "_why")).alias("guard")).drop(
+        "_why", "family")
     return links, held, shared
 
 

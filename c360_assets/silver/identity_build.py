@@ -212,27 +212,25 @@ def resolve(features: pl.DataFrame, keys: pl.DataFrame, merges: pl.DataFrame,
     lap(f"{candidates.height:,} candidate pairs; scoring {fresh.height:,} with Splink, "
         f"reusing {reuse.height:,} stored scores")
     scored_new = score(features, fresh, model)
-    if scored_new.height:
-        mw = [c for c in scored_new.columns if c.startswith("mw_")]
-        scored_new = scored_new.join(held_kinds(held), on=["node_l", "node_r"], how="left",
-                                     maintain_order="left")
-        scored_new = scored_new.with_columns(
-            pl.struct([pl.col(c).round(3).alias(c[3:]) for c in mw]).struct.json_encode()
-            .alias("weights"),
-            pl.coalesce(idn.contradictions(scored_new, features, guards, con),
-                        idn.household(scored_new, features, guards, con),
-                        idn.unsupported()).alias("contradiction")).drop(*mw, "held_kinds")
-    else:
-        scored_new = scored_new.with_columns(pl.lit(None, pl.String).alias("weights"),
-                                             pl.lit(None, pl.String).alias("contradiction"))
-    cols = ["node_l", "node_r", "match_weight", "match_probability", "matched_on", "weights",
-            "contradiction"]
+    mw = [c for c in scored_new.columns if c.startswith("mw_")]
+    scored_new = scored_new.with_columns(
+        pl.struct([pl.col(c).round(3).alias(c[3:]) for c in mw]).struct.json_encode()
+        .alias("weights") if scored_new.height and mw
+        else pl.lit(None, pl.String).alias("weights")).drop(mw)
+    cols = ["node_l", "node_r", "match_weight", "match_probability", "matched_on", "weights"]
     reused = (reuse.select("node_l", "node_r", "match_weight", "match_probability",
-                           pl.col("evidence").alias("matched_on"), "weights",
-                           "contradiction") if reuse.height
+                           pl.col("evidence").alias("matched_on"), "weights") if reuse.height
               else pl.DataFrame(schema={c: scored_new.schema.get(c, pl.String) for c in cols}))
     scored = pl.concat([scored_new.select(cols), reused.select(cols).cast(
         dict(scored_new.select(cols).schema))])  # type: ignore[arg-type]
+    # Why a pair may not link, for reused pairs too: whether a shared value is a family's
+    # can change with a record that touches neither end of the pair.
+    scored = scored.join(held_kinds(held), on=["node_l", "node_r"], how="left",
+                         maintain_order="left")
+    scored = scored.with_columns(pl.coalesce(
+        idn.contradictions(scored, features, guards, con),
+        idn.household(scored, features, guards, con),
+        idn.unsupported()).alias("contradiction")).drop("held_kinds", "family")
     lap("scored")
     clustering = idn.cluster(features, component, scored, model.threshold, guards,
                              disagreement_weights(model))
@@ -248,11 +246,13 @@ def resolve(features: pl.DataFrame, keys: pl.DataFrame, merges: pl.DataFrame,
 
 
 def held_kinds(held: pl.DataFrame) -> pl.DataFrame:
-    """node_l, node_r, held_kinds: how many identifier kinds (e-mail, phone) each held
-    pair shares through contested values."""
+    """node_l, node_r, held_kinds, family: how many identifier kinds (e-mail, phone)
+    each held pair shares through contested values, and whether one of them is a
+    family's (`deterministic_pairs`)."""
     kinds = pl.col("evidence").str.split(",").list.set_intersection(
         pl.lit(list(idn.IDENTIFIER_COMPARISONS))).list.len()
-    return held.select("node_l", "node_r", kinds.cast(pl.Int32).alias("held_kinds"))
+    return held.select("node_l", "node_r", kinds.cast(pl.Int32).alias("held_kinds"),
+                       "family")
 
 
 def _links_table(det: pl.DataFrame, held: pl.DataFrame, scored: pl.DataFrame,

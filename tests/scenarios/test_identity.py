@@ -204,6 +204,27 @@ def test_household_sharing_only_a_mailbox_stays_two_people(dirs):
                                                       "below_threshold")
 
 
+def test_household_sharing_mailbox_and_landline_stays_two_when_one_source_holds_both(dirs):
+    """Anna and Ben Kurz share kurz.family@gmail.com and the landline. Salesforce holds
+    them as two contacts (a source holding one person twice under two different first
+    names is rare: its duplicates carry typos), so the two shared identifiers are a
+    family's, not one person's whose first name changed. Shopify's Ben joins Salesforce's
+    Ben, whose name agrees; Anna stays her own person."""
+    mailbox, landline = "kurz.family@gmail.com", "+4930123456"
+    deliver(dirs, "salesforce", "contact", "2026-02-01", SF,
+            sf("003K1", "Anna", "Kurz", email=mailbox, phone=landline),
+            sf("003K2", "Ben", "Kurz", email=mailbox, phone=landline))
+    deliver(dirs, "shopify", "customer", "2026-02-03", SHOP,
+            shop("7600", mailbox, "Ben", "Kurz", landline))
+    resolve(dirs)
+    ids = persons(dirs[1])
+    assert ids["customer:salesforce:003K2"] == ids["customer:shopify:7600"]
+    assert ids["customer:salesforce:003K1"] != ids["customer:shopify:7600"]
+    shared = read_silver(dirs[1], "identity_shared_values")
+    assert shared.filter(pl.col("value") == mailbox)["guard"].str.contains(
+        "one source holds two of its holders").all()
+
+
 def test_salesforce_merge_chain_is_one_person(dirs):
     """A -> B -> C merged in Salesforce; no shared values between them."""
     deliver(dirs, "salesforce", "contact", "2026-02-01", SF,
