@@ -482,27 +482,28 @@ def deterministic_pairs(keys: pl.DataFrame, shared: pl.DataFrame, merges: pl.Dat
         con.execute(f"""
             CREATE OR REPLACE TEMP TABLE c360_value_pairs AS
             WITH k AS (SELECT keys.* FROM keys JOIN open_values USING (kind, value)),
-            p AS (SELECT a.kind, a.value, a.node_id AS node_l, b.node_id AS node_r
+            p AS (SELECT a.kind, a.value, a.node_id AS node_l, b.node_id AS node_r,
+                         a.source_system = b.source_system AS same_source
                   FROM k a JOIN k b ON a.kind = b.kind AND a.value = b.value
                                     AND a.node_id < b.node_id)
-            SELECT p.*, {contested_sql(guards)} AS contradiction,
-                   split_part(p.node_l, ':', 2) = split_part(p.node_r, ':', 2)
-                   AND p.node_l NOT IN (SELECT node_id FROM merged)
+            SELECT p.kind, p.value, p.node_l, p.node_r, {contested_sql(guards)} AS contradiction,
+                   p.same_source AND p.node_l NOT IN (SELECT node_id FROM merged)
                    AND p.node_r NOT IN (SELECT node_id FROM merged) AS same_source
             FROM p JOIN f l ON l.node_id = p.node_l JOIN f r ON r.node_id = p.node_r""")
         asserted = ", ".join(f"'{k}'" for k in ASSERTED_RULES)
         contested = con.sql(f"""
             SELECT kind, value,
-                   'its holders contradict each other: ' || min(contradiction)
-                   || CASE WHEN bool_or(same_source AND starts_with(contradiction,
-                                                                     'first names differ'))
-                      THEN '; a family''s: one source holds two of its holders under '
-                           || 'different first names' ELSE '' END AS _why,
-                   bool_or(same_source AND starts_with(contradiction, 'first names differ'))
-                     AS family
-            FROM c360_value_pairs
-            WHERE contradiction IS NOT NULL AND kind NOT IN ({asserted})
-            GROUP BY kind, value
+                   'its holders contradict each other: ' || why
+                   || CASE WHEN family THEN '; a family''s: one source holds two of its '
+                                            || 'holders under different first names'
+                      ELSE '' END AS _why,
+                   family
+            FROM (SELECT kind, value, min(contradiction) AS why,
+                         bool_or(same_source AND starts_with(contradiction,
+                                                             'first names differ')) AS family
+                  FROM c360_value_pairs
+                  WHERE contradiction IS NOT NULL AND kind NOT IN ({asserted})
+                  GROUP BY kind, value)
         """).pl()
         con.register("contested", contested.to_arrow())
         per_pair = con.sql(f"""
