@@ -227,11 +227,14 @@ def resolve(features: pl.DataFrame, keys: pl.DataFrame, merges: pl.DataFrame,
     # can change with a record that touches neither end of the pair.
     scored = scored.join(held_kinds(held), on=["node_l", "node_r"], how="left",
                          maintain_order="left")
+    by_evidence, strata = idn.household_by_evidence(scored, features, guards,
+                                                    model.threshold, con)
     scored = scored.with_columns(pl.coalesce(
         idn.contradictions(scored, features, guards, con),
         idn.household(scored, features, guards, con),
+        by_evidence,
         idn.unsupported()).alias("contradiction")).drop("held_kinds", "family")
-    lap("scored")
+    lap("scored; " + household_summary(strata))
     clustering = idn.cluster(features, component, scored, model.threshold, guards,
                              disagreement_weights(model))
     persons = idn.person_ids(features, clustering.cluster)
@@ -243,6 +246,14 @@ def resolve(features: pl.DataFrame, keys: pl.DataFrame, merges: pl.DataFrame,
     return {"features": features, "shared": shared, "links": links,
             "identity": rows, "scored": fresh.height, "reused": reuse.height,
             "held": held.height, "refused": clustering.refused.height}
+
+
+def household_summary(strata: pl.DataFrame) -> str:
+    """One progress line: what `household_by_evidence` found, per stratum."""
+    parts = [f"{'' if r['contact'] else 'no '}shared contact: {r['one_person']} of "
+             f"{r['pairs_that_tell']} one person{', households' if r['households'] else ''}"
+             for r in strata.iter_rows(named=True) if r["pairs_that_tell"]]
+    return "first names differing, " + ("; ".join(parts) or "no pairs to tell")
 
 
 def held_kinds(held: pl.DataFrame) -> pl.DataFrame:

@@ -7,12 +7,14 @@ recycled phone) are where customer data platforms most often fail their users.
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 import polars as pl
 import pytest
 
 from c360_assets.silver.explain import explain_pair, explain_person
+from c360_assets.silver.identity_model import Model, load_model, save_lake_model
 from tests.helpers import csv_text, identity, ingest, land, persons, read_silver, silver
 
 SF = ("id,first_name,last_name,email,phone,mailing_street,mailing_city,mailing_postal_code,"
@@ -223,6 +225,78 @@ def test_household_sharing_mailbox_and_landline_stays_two_when_one_source_holds_
     shared = read_silver(dirs[1], "identity_shared_values")
     assert shared.filter(pl.col("value") == mailbox)["guard"].str.contains(
         "one source holds two of its holders").all()
+
+
+# Five couples at five addresses, each a Salesforce contact pair: one last name, one
+# address, first names and birth dates both differ (two people each time).
+COUPLES = [("Petra", "Koch", "1975-11-05", "Jonas", "1973-02-14", "Kirchstr. 12", "30868"),
+           ("Emily", "Braun", "1979-07-13", "Felix", "1977-03-30", "Birkenweg 4", "26943"),
+           ("Marie", "Neumann", "1962-09-04", "Tobias", "1960-12-01", "Schulstr. 73", "97785"),
+           ("Sabine", "Meyer", "1979-05-26", "Lukas", "1981-08-19", "Waldweg 25", "12171"),
+           ("Hannah", "Engel", "1990-01-31", "Dirk", "1988-06-07", "Hauptstr. 137", "06124")]
+
+
+def names_change_here(lake: Path) -> None:
+    """Give the lake a model like one `identity-train` learns where first names change
+    or get replaced (FEBRL, the `changes` world): a clearly different first name is
+    worth -6 bits, not the shipped model's -18.7, so agreeing last name and address
+    outweigh it."""
+    model = load_model()
+    splink = copy.deepcopy(model.splink)
+    first = next(c for c in splink["comparisons"] if c["output_column_name"] == "first_name")
+    other = first["comparison_levels"][-1]
+    other["m_probability"] = other["u_probability"] * 2 ** -6
+    save_lake_model(lake, Model(splink, model.threshold, {"method": "test"}))
+
+
+def test_a_different_first_name_at_one_address_without_birth_dates_stays_apart_where_the_data_shows_households(
+        dirs):
+    """In this data, every pair that agrees on last name and address but not on the
+    first name, and whose birth dates can be compared, disagrees on the birth date too:
+    such pairs are households here. So Francois Koch, a contact at Petra Koch's address
+    with no birth date, is her partner, not Petra under another name - although the
+    shared address and last name outweigh the differing first name in the model."""
+    rows = []
+    for i, (f1, last, b1, f2, b2, street, postal) in enumerate(COUPLES):
+        home = dict(street=street, city="Hannover", postal=postal)
+        rows += [sf(f"003C{i}a", f1, last, birth=b1, **home),
+                 sf(f"003C{i}b", f2, last, birth=b2, **home)]
+    rows.append(sf("003C9", "Francois", "Koch", street="Kirchstr. 12", city="Hannover",
+                   postal="30868"))
+    deliver(dirs, "salesforce", "contact", "2026-02-01", SF, *rows)
+    names_change_here(dirs[1])
+    resolve(dirs)
+    ids = persons(dirs[1])
+    assert len(set(ids.values())) == 11
+    pair = read_silver(dirs[1], "identity_links").filter(
+        (pl.col("node_l") == "customer:salesforce:003C0a")
+        & (pl.col("node_r") == "customer:salesforce:003C9"))
+    assert pair["match_weight"][0] >= 0 and pair["status"][0] == "refused"
+    assert "0 of the 5 pairs" in pair["reason"][0] and "a household" in pair["reason"][0]
+    text = explain_pair(dirs[1], "salesforce:003C0a", "salesforce:003C9")
+    assert "DIFFERENT PERSONS" in text and "a household" in text
+
+
+def test_a_different_first_name_at_one_address_without_birth_dates_links_where_the_data_shows_name_changes(
+        dirs):
+    """The counter-case: here the pairs that agree on last name and address but not on
+    the first name keep their birth date (one person under a changed or replaced first
+    name, as in FEBRL), so a pair without birth dates is weighed by the model as usual
+    and Francois joins Petra."""
+    rows = []
+    for i, (f1, last, b1, f2, _, street, postal) in enumerate(COUPLES):
+        home = dict(street=street, city="Hannover", postal=postal)
+        rows += [sf(f"003C{i}a", f1, last, birth=b1, **home),
+                 sf(f"003C{i}b", f2, last, birth=b1, **home)]
+    rows.append(sf("003C9", "Francois", "Koch", street="Kirchstr. 12", city="Hannover",
+                   postal="30868"))
+    deliver(dirs, "salesforce", "contact", "2026-02-01", SF, *rows)
+    names_change_here(dirs[1])
+    resolve(dirs)
+    ids = persons(dirs[1])
+    assert all(ids[f"customer:salesforce:003C{i}a"] == ids[f"customer:salesforce:003C{i}b"]
+               for i in range(5))
+    assert ids["customer:salesforce:003C9"] == ids["customer:salesforce:003C0a"]
 
 
 def test_salesforce_merge_chain_is_one_person(dirs):
