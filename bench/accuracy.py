@@ -5,7 +5,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import polars as pl
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
 
 
 @dataclass
@@ -51,12 +54,15 @@ def accuracy(predicted: pl.DataFrame, truth: pl.DataFrame) -> Accuracy:
 
 @dataclass
 class Ceiling:
-    """What no linker can recover: true pairs that touch an *unplaceable* record, one
-    holding no identifier (e-mail, phone, anonymous id) ever, no birth date and no
-    address - nothing but a name - whose name several true persons share (or no name at
-    all). Which of the namesakes it belongs to is not in the data."""
+    """What no linker can recover without guessing: true pairs whose records nothing but
+    a name several persons share ties together. Two records of one person are
+    comparable when they share an identifying value (e-mail, phone, anonymous id, a
+    merge), both carry a birth date, both carry an address, or both carry a full name
+    no other person holds; a chain of comparable records is placeable. Pairs across
+    chains are lost: which of the namesakes a record belongs to is not in the data.
+    (An upper bound: two birth dates or addresses may still disagree.)"""
 
-    unplaceable_records: int
+    unplaceable_records: int  # records outside the largest chain of their person
     true_pairs: int
     lost_pairs: int
 
@@ -69,28 +75,48 @@ class Ceiling:
         return 2 * self.recall / (1 + self.recall)
 
     def line(self, label: str) -> str:
-        return (f"{label}: {self.unplaceable_records:,} records carry nothing but a name "
-                f"shared by several persons (or none); they touch {self.lost_pairs:,} of "
+        return (f"{label}: {self.unplaceable_records:,} records share nothing with the rest "
+                f"of their person but a name several persons hold (no identifier, birth date "
+                f"or address on both sides); they cost {self.lost_pairs:,} of "
                 f"{self.true_pairs:,} true pairs: recall at most {self.recall:.4f}, F1 at "
                 f"most {self.f1:.4f} for a linker that does not guess among namesakes")
 
 
-def ceiling(features: pl.DataFrame, identified: pl.Series, truth: pl.DataFrame) -> Ceiling:
-    """`features`: identity.record_features rows; `identified`: node ids holding any
-    identifying value; `truth`: node_id, true_id."""
-    f = features.join(truth, on="node_id", how="inner")
-    names = f.group_by("first_name", "last_name").agg(
+def ceiling(features: pl.DataFrame, keys: pl.DataFrame, truth: pl.DataFrame) -> Ceiling:
+    """`features`: identity.record_features rows; `keys`: node_id, kind, value (every
+    identifying value each record ever held, merges too); `truth`: node_id, true_id."""
+    f = (features.join(truth, on="node_id", how="inner").sort("node_id")
+         .with_row_index("i"))
+    namesakes = f.group_by("first_name", "last_name").agg(
         pl.col("true_id").n_unique().alias("namesakes"))
-    bare = (f.filter(~pl.col("node_id").is_in(identified.implode())
-                     & pl.col("birth_date").is_null() & pl.col("street").is_null()
-                     & pl.col("postal_code").is_null() & pl.col("city").is_null())
-            .join(names, on=["first_name", "last_name"], how="left", nulls_equal=False)
-            .filter(pl.col("namesakes").fill_null(2) > 1))
-    per = (f.with_columns(pl.col("node_id").is_in(bare["node_id"].implode()).alias("bare"))
-           .group_by("true_id").agg(pl.len().alias("n"), pl.col("bare").sum().alias("b")))
-    # Pairs with at least one unplaceable record: all pairs minus pairs of placeable ones.
-    lost = per.select((pl.col("n") * (pl.col("n") - 1) // 2
-                       - (pl.col("n") - pl.col("b")) * (pl.col("n") - pl.col("b") - 1) // 2)
-                      .sum()).item()
-    total = per.select((pl.col("n") * (pl.col("n") - 1) // 2).sum()).item()
-    return Ceiling(bare.height, int(total), int(lost))
+    f = f.join(namesakes, on=["first_name", "last_name"], how="left", nulls_equal=False)
+    tagged = pl.concat([
+        f.filter(pl.col("birth_date").is_not_null()).select("i", "true_id",
+                                                            pl.lit("birth").alias("tag")),
+        f.filter(pl.any_horizontal(pl.col("street", "postal_code", "city").is_not_null()))
+        .select("i", "true_id", pl.lit("address").alias("tag")),
+        f.filter(pl.col("namesakes") == 1).select(
+            "i", "true_id", pl.format("name:{} {}", "first_name", "last_name").alias("tag")),
+        keys.join(f.select("node_id", "i", "true_id"), on="node_id").select(
+            "i", "true_id", pl.format("{}:{}", "kind", "value").alias("tag")),
+    ])
+    # Records of one person carrying one tag form a chain (consecutive pairs suffice).
+    chained = tagged.unique().sort("true_id", "tag", "i").with_columns(
+        pl.col("i").shift(-1).over("true_id", "tag").alias("j")).drop_nulls("j")
+    n = f.height
+    graph = coo_matrix((np.ones(chained.height, dtype=np.int8),
+                        (chained["i"].to_numpy(), chained["j"].to_numpy())), shape=(n, n))
+    _, label = connected_components(graph, directed=False)
+    parts = (f.select("true_id").with_columns(pl.Series("part", label))
+             .group_by("true_id", "part").len())
+
+    def pairs(col: pl.Expr) -> pl.Expr:
+        return (col * (col - 1) // 2).sum()
+
+    per = parts.group_by("true_id").agg(pl.col("len").sum().alias("n"),
+                                        pairs(pl.col("len")).alias("kept"),
+                                        pl.col("len").max().alias("largest"))
+    total = per.select(pairs(pl.col("n"))).item()
+    lost = total - per["kept"].sum()
+    outside = per.select((pl.col("n") - pl.col("largest")).sum()).item()
+    return Ceiling(int(outside), int(total), int(lost))

@@ -15,7 +15,8 @@ For each: pairwise identity precision/recall/F1 with the shipped model, then aft
 `c360 identity-train --lake` (no labels) and a re-run; for the generated worlds also the
 golden values against the truth and against record-level baselines (bench.gold_accuracy),
 including one with perfect identity, and the recall no linker can pass on them
-(bench.accuracy.ceiling: records with nothing but a name several persons share).
+(bench.accuracy.ceiling: records that share nothing but a name several persons hold
+with the rest of their person).
 """
 
 from __future__ import annotations
@@ -44,9 +45,14 @@ def _identity(lake: Path, truth: pl.DataFrame) -> Accuracy:
 
 def recall_ceiling(lake: Path, truth: pl.DataFrame, label: str) -> str:
     """bench.accuracy.ceiling for a lake: the recall no linker can pass."""
-    records, edges, _ = read_graph(lake)
-    identified = idn.identifier_keys(edges, records)["node_id"].unique()
-    return ceiling(idn.record_features(records, edges), identified, truth).line(label)
+    records, edges, merges = read_graph(lake)
+    keys = pl.concat([idn.identifier_keys(edges, records).select("node_id", "kind", "value"),
+                      merges.select("node_id", pl.lit("merge").alias("kind"),
+                                    pl.col("master").alias("value")),
+                      merges.select(pl.col("master").alias("node_id"),
+                                    pl.lit("merge").alias("kind"),
+                                    pl.col("master").alias("value"))])
+    return ceiling(idn.record_features(records, edges), keys, truth).line(label)
 
 
 def febrl(name: str, rows: list[str]) -> None:
