@@ -14,7 +14,8 @@ model trained on each world's own records without labels.
 For each: pairwise identity precision/recall/F1 with the shipped model, then after
 `c360 identity-train --lake` (no labels) and a re-run; for the generated worlds also the
 golden values against the truth and against record-level baselines (bench.gold_accuracy),
-including one with perfect identity, and the recall no linker can pass on them
+including one with perfect identity, c360's own survivorship on the true identity (gold
+rebuilt on a copy of the lake), and the recall no linker can pass on them
 (bench.accuracy.ceiling: records that share nothing but a name several persons hold
 with the rest of their person).
 """
@@ -29,7 +30,7 @@ from pathlib import Path
 import polars as pl
 
 from bench.accuracy import HEADER, Accuracy, accuracy, ceiling
-from bench.gold_accuracy import score
+from bench.gold_accuracy import Correctness, score
 from bench.harness import OUT, run_step
 from bench.identity_febrl3 import land_febrl
 from c360_assets.silver import identity as idn
@@ -101,10 +102,42 @@ def world(profile: str, persons: int, days: int, seed: int, rows: list[str],
     gold.append(f"\n**{label}**: golden values right for {shipped.c360:.2%} with the "
                 f"shipped model, {own.c360:.2%} with its own model.\n")
     gold.append(own.table())
-    behind = own.by_attribute.filter(
-        (pl.col("c360") < pl.col("modified")) | (pl.col("c360") < pl.col("true_identity")))
     gold.append("\nAttributes where c360 (own model) is behind a baseline: "
-                + (", ".join(behind["attribute"]) or "none") + "\n")
+                + behind(own) + "\n")
+    perfect = survivorship_alone(work, landing, truth, env)
+    gold.append(f"\nc360's survivorship alone (gold rebuilt on a copy of the lake whose "
+                f"identity is the truth): {perfect.c360:.2%}; attributes where it is behind "
+                f"a baseline: {behind(perfect)}; where it only ties: {ties(perfect)}.\n")
+    gold.append(perfect.table())
+
+
+def behind(c: Correctness) -> str:
+    rows = c.by_attribute.filter((pl.col("c360") < pl.col("modified"))
+                                 | (pl.col("c360") < pl.col("true_identity")))
+    return ", ".join(rows["attribute"]) or "none"
+
+
+def ties(c: Correctness) -> str:
+    rows = c.by_attribute.filter(pl.col("c360") == pl.col("true_identity"))
+    return ", ".join(rows["attribute"]) or "none"
+
+
+def survivorship_alone(work: Path, landing: Path, truth: pl.DataFrame,
+                       env: dict[str, str]) -> Correctness:
+    """Golden values with identity taken from the truth: what survivorship gets right on
+    its own, so a gold figure's shortfall splits into identity's and survivorship's."""
+    copy = work / "lake-true-identity"
+    shutil.rmtree(copy, ignore_errors=True)
+    shutil.copytree(work / "lake", copy)
+    table = copy / "silver" / "identity"
+    ident = pl.read_delta(str(table))
+    ident.join(truth, on="node_id", how="left").with_columns(
+        pl.coalesce(pl.format("p_true_{}", "true_id"), "person_id").alias("person_id")
+    ).select(ident.columns).write_delta(str(table), mode="overwrite")
+    run_step("gold on the true identity", [*CLI, "materialize", "--landing", str(landing),
+                                           "--lake", str(copy), "--select", "group:gold",
+                                           "--log-level", "WARNING"], env=env)
+    return score(copy, landing / "_truth")
 
 
 def main() -> None:
