@@ -1,8 +1,9 @@
 """The landing contract as data: which tables each source lands, with column types.
 
-`../shared/docs/landing-contract.md` is the public interface; this module is its
-machine-readable form. Each source module (`salesforce.py`, `sap.py`, ...) declares
-its tables with these specs, and `landing.py` reads and types files against them.
+`docs/landing-contract.md` is the public interface; its per-table section is generated
+from these specs (`markdown`, checked by a test). Each source module (`salesforce.py`,
+`sap.py`, ...) declares its tables with these specs, and `landing.py` reads and types
+files against them.
 """
 
 from __future__ import annotations
@@ -125,3 +126,30 @@ def col(name: str, type_: ColType = ColType.STR, *, required: bool = False,
         pii: Pii | None = None, aliases: tuple[str, ...] = (),
         plausible_time: bool = True) -> ColumnSpec:
     return ColumnSpec(name, type_, required, pii, aliases, plausible_time)
+
+
+TYPE_WORDS = {ColType.STR: "", ColType.INT64: "64-bit integer", ColType.BOOL: "boolean",
+              ColType.FLOAT: "number", ColType.TIMESTAMP: "ISO-8601 timestamp",
+              ColType.DATE: "date", ColType.SAP_DATE: "SAP date YYYYMMDD"}
+
+
+def markdown(sources: tuple[SourceSpec, ...]) -> str:
+    """The landing contract's tables as Markdown: per source and table, what it is and
+    its columns (required ones in bold, typed ones with their type)."""
+    lines: list[str] = []
+    for source in sources:
+        lines += [f"### {source.name} ({source.title})", "", source.description, ""]
+        for table in source.tables:
+            cols = []
+            for c in table.columns:
+                name = f"**{c.name}**" if c.required else c.name
+                notes = [TYPE_WORDS[c.type]] if TYPE_WORDS[c.type] else []
+                notes += [f"also spelt `{a}`" for a in c.aliases]
+                if c.type == ColType.TIMESTAMP and not c.plausible_time:
+                    notes.append("a device clock: not checked for plausibility")
+                cols.append(f"{name} ({'; '.join(notes)})" if notes else name)
+            lines.append(f"* `{source.name}/{table.name}`: {table.description} Columns: "
+                         + ", ".join(cols) + ".")
+            lines += [f"  Rejected: {reason}." for _, reason in table.row_checks]
+        lines.append("")
+    return "\n".join(lines).rstrip() + "\n"

@@ -157,3 +157,25 @@ def parse_registry(registry_path: Path, priority_path: Path) -> Registry:
 def load_registry(folder: Path | None = None) -> Registry:
     folder = folder or config_dir()
     return parse_registry(folder / REGISTRY_FILE, folder / PRIORITY_FILE)
+
+
+def markdown(registry: Registry, sources: tuple[str, ...] = SOURCE_NAMES) -> str:
+    """Which landed column feeds which canonical attribute, as a Markdown table: one row
+    per attribute, one column per source (`table.field`, a fallback chain with "else")."""
+    attributes = list(dict.fromkeys(m.canonical_name for m in registry.mappings))
+    lines = ["| attribute | edge | identifying | " + " | ".join(sources) + " |",
+             "|---|---|---|" + "---|" * len(sources)]
+    for attribute in attributes:
+        rows = [m for m in registry.mappings if m.canonical_name == attribute]
+        cells = []
+        for source in sources:
+            chains: dict[str, list[str]] = {}
+            for m in rows:
+                if m.source_system == source:
+                    chains.setdefault(m.source_table, []).append(m.source_field)
+            cells.append("; ".join(f"`{t}.{fs[0]}`" + "".join(f", else `{f}`" for f in fs[1:])
+                                   for t, fs in chains.items()) or "-")
+        lines.append(f"| {attribute} | {rows[0].rel_type} | "
+                     f"{'yes' if any(m.identifying for m in rows) else 'no'} | "
+                     + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
