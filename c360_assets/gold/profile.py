@@ -11,7 +11,6 @@ candidates that lost) come from silver: the current edges of the person's record
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
@@ -30,15 +29,6 @@ ATTRIBUTES = (("email", "email"), ("firstName", "first_name"), ("lastName", "las
 
 class ProfileError(ValueError):
     """Nothing to show: no gold yet, or no person with that e-mail or id."""
-
-
-@dataclass
-class Candidate:
-    value: str
-    source: str
-    record: str
-    field_time: object
-    confidence: float
 
 
 def _scan(path: Path, what: str, version: int | None = None) -> pl.LazyFrame:

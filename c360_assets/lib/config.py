@@ -124,10 +124,6 @@ class IdentityConfig(_Strict):
         return value
 
 
-SURVIVORSHIP_RULES = ("most_recent", "source_priority", "most_frequent",
-                      "most_recent_unless_typo")
-
-
 class SurvivorshipRule(_Strict):
     """How one attribute's winner is chosen among a person's current values.
 

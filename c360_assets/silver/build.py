@@ -295,7 +295,7 @@ class _Chunk:
 def _compute(bronze: dict[str, pl.DataFrame], registry: Registry,
              old_merges: pl.DataFrame | None, touched: set[str] | None) -> _Chunk:
     """Pure: bronze rows of some records -> their silver rows (with buckets)."""
-    changes, _ = field_changes(bronze, registry)
+    changes = field_changes(bronze, registry)
     changes = graph.with_targets(changes)
     edges = graph.attribute_edges(changes)
     direct = graph.direct_merges(changes)

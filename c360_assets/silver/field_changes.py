@@ -39,9 +39,6 @@ FIELD_CHANGES_SCHEMA = pl.Schema({
     "landing_date": pl.Date(), "source_file": pl.String(), "source_line": pl.Int64(),
     "ingested_at": pl.Datetime("us", "UTC"),
 })
-STD = ["record_node_id", "record_id", "source_system", "source_table", "record_time",
-       "fivetran_synced", "landing_date", "source_file", "source_line", "ingested_at",
-       "deleted", "time_precision", "source_event_id"]
 
 
 def _col(name: str) -> pl.Expr:
@@ -233,10 +230,8 @@ def table_changes(table: RecordTable, frame: pl.DataFrame, registry: Registry,
     return diff_snapshots(snap, table, registry, attributes), snap
 
 
-def field_changes(bronze: dict[str, pl.DataFrame], registry: Registry
-                  ) -> tuple[pl.DataFrame, dict[str, pl.DataFrame]]:
-    """Bronze frames (by `source/table`, all rows of the records to compute) -> changes,
-    plus each main table's snapshot frame (for entity nodes).
+def field_changes(bronze: dict[str, pl.DataFrame], registry: Registry) -> pl.DataFrame:
+    """Bronze frames (by `source/table`, all rows of the records to compute) -> changes.
 
     Row order is part of the contract (the graph builds edges from neighbours): the rows
     of one (record, attribute) are contiguous and in field-time order."""
@@ -256,8 +251,7 @@ def field_changes(bronze: dict[str, pl.DataFrame], registry: Registry
         out.append(changes)
         if table.main is None:
             snaps[table.key] = snap
-    changes = pl.concat(out) if out else pl.DataFrame(schema=FIELD_CHANGES_SCHEMA)
-    return changes, snaps
+    return pl.concat(out) if out else pl.DataFrame(schema=FIELD_CHANGES_SCHEMA)
 
 
 def _empty_like_kna1() -> pl.DataFrame:

@@ -17,8 +17,6 @@ Pure functions over polars frames. Two tables (architecture, "Silver: the graph"
 
 from __future__ import annotations
 
-import json
-
 import polars as pl
 
 from c360_assets.lib.frames import next_in_group, row_number_in_group
@@ -255,5 +253,3 @@ def sap_company_nodes(changes: pl.DataFrame) -> pl.DataFrame:
         list(NODES_SCHEMA))
 
 
-def dumps(value: object) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"))

@@ -111,7 +111,7 @@ def test_field_changes_come_grouped_by_record_and_attribute_in_time_order(small_
     lake = tmp_path / "lake"
     for source, day in PARTITIONS:
         ingest(small_world, lake, source, day)
-    changes, _ = field_changes(read_bronze(lake, None), load_registry())
+    changes = field_changes(read_bronze(lake, None), load_registry())
     keyed = changes.with_row_index("i").with_columns(
         pl.struct("record_node_id", "attribute").alias("k"))
     runs = keyed.select((pl.col("k") != pl.col("k").shift(1)).fill_null(True).sum()).item()

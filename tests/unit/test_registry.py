@@ -87,6 +87,6 @@ def test_a_new_registry_row_is_a_new_attribute_without_code(tmp_path):
                _fivetran_deleted=False, _landing_date=dt.date(2026, 1, 1), _source_file="f",
                _source_line=1, _ingested_at=t)
     frame = pl.DataFrame([row], schema=USER.schema())
-    changes, _ = field_changes({"zendesk/user": frame}, reg)
+    changes = field_changes({"zendesk/user": frame}, reg)
     crm = changes.filter(pl.col("attribute") == "crmId").row(0, named=True)
     assert (crm["value"], crm["rel_type"], crm["raw_value"]) == ("CRM-7", "HAS_CRM_ID", " CRM-7 ")
