@@ -449,26 +449,28 @@ def household_by_evidence(pairs: pl.DataFrame, features: pl.DataFrame, guards: G
     dates, undecided for want of a first name, was tried: it split true FEBRL4
     duplicates, whose first name is missing *because* they are corrupted.)"""
     t = guards.first_name_min_similarity
-    weight = {c: pl.col("weights").str.json_path_match(f"$.{c}").cast(pl.Float64).fill_null(0.0)
-              for c in ("first_name", "birth_date", "email", "phone")}
+    used = ("first_name", "birth_date", "email", "phone")
+    decoded = pl.col("weights").str.json_decode(pl.Struct({c: pl.Float64 for c in used}))
+    weight = {c: decoded.struct.field(c).fill_null(0.0) for c in used}
     contact = (weight["email"] > 0) | (weight["phone"] > 0)
     if "held_kinds" in pairs.columns:
         contact = contact | (pl.col("held_kinds").fill_null(0) > 0)
+    # Only pairs that would link on their other evidence matter: few of the scored ones.
     p = pairs.select(
         "node_l", "node_r", contact.alias("contact"),
         (pl.col("match_weight") - weight["first_name"] - weight["birth_date"]).alias("rest"),
-    ).with_row_index("i")
+    ).with_row_index("i").filter(pl.col("rest") >= threshold)
+    ends = pl.concat([p["node_l"], p["node_r"]]).unique().implode()
     x = _sql(con, f"""
         SELECT p.i, p.contact, l.first_name AS first_l, r.first_name AS first_r,
                CASE WHEN l.birth_date IS NULL OR r.birth_date IS NULL THEN NULL
                     ELSE damerau_levenshtein(l.birth_date, r.birth_date) <= 1
                END AS birth_agrees
         FROM p JOIN f l ON l.node_id = p.node_l JOIN f r ON r.node_id = p.node_r
-        WHERE p.rest >= {threshold}
-          AND jaro_winkler_similarity(l.first_name, r.first_name) < {t}
+        WHERE jaro_winkler_similarity(l.first_name, r.first_name) < {t}
           AND NOT {swapped_sql(t)} AND NOT {names_alike_sql(t)}
-    """, p=p, f=features.select("node_id", "first_name", "last_name", "birth_date",
-                                "first_names"))
+    """, p=p, f=features.filter(pl.col("node_id").is_in(ends)).select(
+        "node_id", "first_name", "last_name", "birth_date", "first_names"))
     reasons: dict[int, str] = {}
     strata = []
     for shares in (True, False):
