@@ -14,7 +14,6 @@ was built from, the step builds and publishes nothing.
 import contextlib
 import functools
 import hashlib
-import importlib.metadata
 import json
 import os
 import shutil
@@ -33,7 +32,6 @@ from dagster_dbt import (
     DbtProject,
     dbt_assets,
 )
-from packaging import version
 
 from c360_assets.bronze.assets import OWNERS
 from c360_assets.gold.publish import (
@@ -75,26 +73,10 @@ def dbt_executable() -> str:
     return "dbt"
 
 
-class C360DbtCli(DbtCliResource):
-    """DbtCliResource that knows its dbt version without running `dbt --version`.
-
-    dagster-dbt asks the executable for its version before every command; here that
-    costs ~6 s (dbt's start-up plus an update check that cannot reach the internet).
-    The executable is the dbt-core installed with this Python, so its version is the
-    installed package's.
-    """
-
-    @functools.cached_property
-    def _cli_version(self) -> version.Version:
-        here = Path(sys.executable).parent
-        if self.dbt_executable in (str(here / "dbt"), str(here / "c360-dbt")):
-            return version.parse(importlib.metadata.version("dbt-core"))
-        return super()._cli_version
-
-
 def dbt_resource() -> DbtCliResource:
-    return C360DbtCli(project_dir=dbt_project(), dbt_executable=dbt_executable(),
-                      target=dbt_target())
+    """dagster-dbt's resource over `c360-dbt` (which answers `--version` at once)."""
+    return DbtCliResource(project_dir=dbt_project(), dbt_executable=dbt_executable(),
+                          target=dbt_target())
 
 
 def _project_files() -> Iterator[Path]:

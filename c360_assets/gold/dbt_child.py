@@ -10,6 +10,7 @@ same arguments, same exit code. Elsewhere it only becomes dbt.
 from __future__ import annotations
 
 import ctypes
+import importlib.metadata
 import os
 import signal
 import sys
@@ -19,6 +20,12 @@ PR_SET_PDEATHSIG = 1
 
 
 def main() -> None:
+    if sys.argv[1:] == ["--version"]:
+        # dagster-dbt asks for the version before every command; dbt itself takes ~6 s
+        # to answer (start-up plus an update check that may not reach the internet).
+        # The dbt this wraps is the dbt-core installed with this Python.
+        print(f"c360-dbt: dbt-core {importlib.metadata.version('dbt-core')}")
+        return
     dbt = Path(sys.executable).parent / "dbt"
     parent = os.getppid()
     if sys.platform.startswith("linux"):

@@ -16,6 +16,7 @@ from typing import Literal
 
 import polars as pl
 import yaml
+from croniter import croniter
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -238,9 +239,7 @@ class AutomationConfig(_Strict):
     @field_validator("schedule_cron")
     @classmethod
     def _valid_cron(cls, value: str) -> str:
-        from dagster._utils.schedules import is_valid_cron_string
-
-        if not is_valid_cron_string(value):
+        if len(value.split()) != 5 or not croniter.is_valid(value):
             raise ValueError(f"not a cron expression: {value!r}")
         return value
 

@@ -28,19 +28,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import dagster as dg
-from dagster._core.events import DagsterEventType
-from dagster._core.storage.asset_check_execution_record import (
-    AssetCheckExecutionRecord,
-    AssetCheckExecutionRecordStatus,
-)
 
 from c360_assets.lib.config import AlertsConfig, C360Config
+from c360_assets.ops import dagster_storage
 from c360_assets.resources import C360Paths
 
 ALERT_SENSOR = "alert_sensor"
 BATCH = 1000
 PASSED, FAILED = "passed", "failed"
-COMPLETED = (AssetCheckExecutionRecordStatus.SUCCEEDED, AssetCheckExecutionRecordStatus.FAILED)
 
 
 @dataclass
@@ -134,26 +129,24 @@ def check_alert(evaluation, state: str, run_id: str | None) -> Alert:  # noqa: A
                  run_id=run_id, details=details)
 
 
-def _check_records(instance: dg.DagsterInstance, key: dg.AssetCheckKey, after: int,
-                   ) -> list[AssetCheckExecutionRecord]:
+def _check_records(instance: dg.DagsterInstance, key: dg.AssetCheckKey, after: int) -> list:
     """Completed evaluations of one check with ids after `after`, oldest first."""
-    found: list[AssetCheckExecutionRecord] = []
+    found = []
     cursor = None
     while True:  # the history is newest first; page back until `after`
-        page = instance.event_log_storage.get_asset_check_execution_history(
-            key, limit=BATCH, cursor=cursor)
+        page = dagster_storage.check_history(instance, key, BATCH, cursor)
         found += [r for r in page if r.id > after]
         if len(page) < BATCH or page[-1].id <= after:
             break
         cursor = page[-1].id
-    done = [r for r in found if r.status in COMPLETED and r.event is not None]
+    done = [r for r in found if dagster_storage.completed(r)]
     return sorted(done, key=lambda r: r.id)
 
 
 def _run_failures(instance: dg.DagsterInstance, cursor: str | None) -> tuple[list, str | None]:
     records = []
     while True:
-        result = instance.fetch_run_status_changes(DagsterEventType.RUN_FAILURE, limit=BATCH,
+        result = instance.fetch_run_status_changes(dg.DagsterEventType.RUN_FAILURE, limit=BATCH,
                                                    cursor=cursor, ascending=True)
         records += result.records
         cursor = result.cursor or cursor
@@ -189,7 +182,7 @@ def evaluate_alerts(instance: dg.DagsterInstance, check_keys: list[dg.AssetCheck
     if not baseline:
         for record in failures:
             entry = record.event_log_entry
-            data = entry.dagster_event.event_specific_data
+            data = entry.get_dagster_event().event_specific_data
             error = getattr(data, "error", None)
             message = entry.message or "run failed"
             if error is not None and getattr(error, "message", None):

@@ -19,6 +19,7 @@ import polars as pl
 from c360_assets.gold.publish import gold_table
 from c360_assets.lib import delta
 from c360_assets.lib.config import C360Config
+from c360_assets.ops import dagster_storage
 from c360_assets.ops.automation import FOLLOW_UPSTREAM
 from c360_assets.resources import C360Paths
 from c360_assets.silver import build
@@ -88,8 +89,7 @@ def no_duplicate_current_edges(c360: C360Paths) -> dg.AssetCheckResult:
 def previous_value(instance: dg.DagsterInstance, key: dg.AssetCheckKey,
                    field: str) -> float | None:
     """`field` from the metadata of the check's latest completed evaluation."""
-    records = instance.event_log_storage.get_asset_check_execution_history(key, limit=10)
-    for record in records:
+    for record in dagster_storage.check_history(instance, key, limit=10):
         event = record.event
         data = event.dagster_event.event_specific_data if event and event.dagster_event else None
         metadata = getattr(data, "metadata", None) or {}

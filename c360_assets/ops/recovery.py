@@ -28,6 +28,7 @@ import dagster as dg
 import psutil
 
 from c360_assets.lib import lock
+from c360_assets.ops import dagster_storage
 from c360_assets.resources import C360Paths
 
 LAKE_TAG = "c360/lake"
@@ -68,11 +69,10 @@ def _alive_holder(run: dg.DagsterRun, lake: Path) -> bool:
 
 
 def _slots_of(instance: dg.DagsterInstance, run_id: str) -> list[str]:
-    storage = instance.event_log_storage
-    if not storage.supports_global_concurrency_limits:
+    if not dagster_storage.pools_supported(instance):
         return []
-    return [f"{key} ({slot.step_key})" for key in sorted(storage.get_concurrency_keys())
-            for slot in storage.get_concurrency_info(key).claimed_slots if slot.run_id == run_id]
+    return [f"{key} ({slot.step_key})" for key, info in dagster_storage.pools(instance)
+            for slot in info.claimed_slots if slot.run_id == run_id]
 
 
 def _label(run: dg.DagsterRun, record: dg.RunRecord | None) -> str:
@@ -106,8 +106,7 @@ def recover_dead_runs(instance: dg.DagsterInstance, lake: Path,
             run, message=f"c360: the process running this run ended without finishing it "
                          f"(killed or crashed); marked failed by pid {os.getpid()} on "
                          f"{socket.gethostname()}, which now holds the lake")
-        if instance.event_log_storage.supports_global_concurrency_limits:
-            instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
+        dagster_storage.free_pool_slots(instance, run.run_id)
         line = (f"recovered {_label(run, record)}: its process ended without finishing it; "
                 f"marked failed" + (f", freed pool slot(s) {', '.join(slots)}" if slots else ""))
         echo(line)
@@ -135,7 +134,7 @@ class PoolWatch:
         self._said: dict[tuple[str, str], float] = {}
 
     def __enter__(self) -> PoolWatch:
-        if self.instance.event_log_storage.supports_global_concurrency_limits:
+        if dagster_storage.pools_supported(self.instance):
             self._thread.start()
         return self
 
@@ -159,12 +158,10 @@ class PoolWatch:
     def check(self) -> list[str]:
         """One look: a line per pool one of this process's runs has waited on for longer
         than `first_after_s` (repeated every `every_s`)."""
-        storage = self.instance.event_log_storage
         mine = self._mine()
         now = time.time()
         said = []
-        for key in sorted(storage.get_concurrency_keys()):
-            info = storage.get_concurrency_info(key)
+        for key, info in dagster_storage.pools(self.instance):
             for pending in info.pending_steps:
                 if pending.run_id not in mine or pending.assigned_timestamp is not None:
                     continue

@@ -17,11 +17,12 @@ it for match weights, so scoring is deterministic and costs only the pairs score
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -238,6 +239,30 @@ def splink_input(features: pl.DataFrame) -> pl.DataFrame:
         .alias("first_name_nick"))
 
 
+@contextlib.contextmanager
+def _em_iterations() -> Iterator[list[str]]:
+    """The EM iterations Splink logs ("Iteration N: ...") while the block runs, kept
+    out of the user's output."""
+    seen: list[str] = []
+
+    class Iterations(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if record.getMessage().startswith("Iteration "):
+                seen.append(record.getMessage())
+
+    log = logging.getLogger("splink")
+    handler, level, propagate = Iterations(logging.INFO), log.level, log.propagate
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    log.propagate = False
+    try:
+        yield seen
+    finally:
+        log.removeHandler(handler)
+        log.setLevel(level)
+        log.propagate = propagate
+
+
 def _linker(frame: pl.DataFrame, model_settings, con: duckdb.DuckDBPyConnection):  # noqa: ANN001, ANN202
     from splink import DuckDBAPI, Linker
 
@@ -267,7 +292,7 @@ def score(features: pl.DataFrame, pairs: pl.DataFrame, model: Model) -> pl.DataF
     linker.table_management.register_blocked_pairs_for_predict(blocked)
     out = pl.from_arrow(linker.inference.predict(warning_mode="never").as_duckdbpyrelation()
                         .arrow())
-    names = [c.output_column_name for c in linker._settings_obj.comparisons]
+    names = [c["output_column_name"] for c in model.splink["comparisons"]]
     agreed = pl.concat_str([pl.when(pl.col(f"mw_{c}") > 0).then(pl.lit(c)) for c in names],
                            separator=",", ignore_nulls=True)
     return out.select(pl.col("node_id_l").alias("node_l"), pl.col("node_id_r").alias("node_r"),
@@ -401,7 +426,8 @@ def train_unsupervised(features: pl.DataFrame, candidates: pl.DataFrame,
             (pl.col(kind).is_not_null() & ~pl.col(kind).is_in(stopped.implode()))
             .alias(f"{kind}_open"))
     logging.getLogger("splink").setLevel(logging.WARNING)
-    _, linker = _linker(frame, settings(1e-4), con)
+    model_settings = settings(1e-4)
+    _, linker = _linker(frame, model_settings, con)
     t0 = time.perf_counter()
     linker.training.estimate_u_using_random_sampling(max_pairs=U_PAIRS, seed=seed)
     progress(f"identity-train: u from {U_PAIRS:,} random pairs "
@@ -427,14 +453,14 @@ def train_unsupervised(features: pl.DataFrame, candidates: pl.DataFrame,
         c = columns[0]
         rule = (f'l."{c}" = r."{c}" AND l."{c}_open" AND r."{c}_open"' if identifier
                 else block_on(*columns))
-        session = linker.training.estimate_parameters_using_expectation_maximisation(
-            rule, estimate_without_term_frequencies=True,
-            max_pairs=EM_MAX_PAIRS if pairs > EM_MAX_PAIRS else None)
-        # Splink keeps every iteration's parameters; it stops early once the largest
-        # change is below em_convergence, else after max_iterations.
-        history = getattr(session, "_core_model_settings_history", None)
-        iterations = len(history) - 1 if history else None
-        limit = linker._settings_obj.training_settings.max_iterations
+        # Splink stops early once the largest change is below em_convergence, else after
+        # max_iterations; it logs each iteration.
+        with _em_iterations() as iterations_seen:
+            linker.training.estimate_parameters_using_expectation_maximisation(
+                rule, estimate_without_term_frequencies=True,
+                max_pairs=EM_MAX_PAIRS if pairs > EM_MAX_PAIRS else None)
+        iterations = len(iterations_seen) or None
+        limit = model_settings.max_iterations
         sessions.append({"blocked_on": list(columns), "pairs": pairs,
                          "sampled_to": EM_MAX_PAIRS if pairs > EM_MAX_PAIRS else None,
                          "iterations": iterations,
