@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 from c360_assets.lib import config as cfg
+from c360_assets.lib import layout
 from c360_assets.lib.terminal import safe
 
 PROFILE_NAMES = ("default", "changes")  # c360_assets.generator.world.PROFILES (lazy import)
@@ -198,7 +199,6 @@ def cmd_gold_vars(args: argparse.Namespace) -> int:
 def cmd_identity_train(args: argparse.Namespace) -> int:
     from c360_assets.silver.identity_build import read_labels, train_on_lake
     from c360_assets.silver.identity_model import (
-        lake_model_path,
         load_model,
         report,
         save_lake_model,
@@ -226,7 +226,7 @@ def cmd_identity_train(args: argparse.Namespace) -> int:
     if args.report:
         print(report(model))
     uses = ("the next identity run uses it and re-resolves every person" if not args.out
-            else f"identity runs use it only once it is copied to {lake_model_path(lake)}")
+            else f"identity runs use it only once it is copied to {layout.identity_model(lake)}")
     print(f"threshold (match weight): {model.threshold:.2f}; model v{model.version} "
           f"written to {out}; {uses}")
     return 0

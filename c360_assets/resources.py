@@ -9,7 +9,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from c360_assets.lib import config
+from c360_assets.lib import config, layout
 from c360_assets.lib.lock import LakeLocked, lake_lock
 
 
@@ -35,10 +35,10 @@ class C360Paths(dg.ConfigurableResource):
         return Path(self.lake_root)
 
     def bronze_table(self, key: str) -> Path:
-        return self.lake / "bronze" / key
+        return layout.bronze_table(self.lake, key)
 
     def quarantine_table(self, key: str) -> Path:
-        return self.lake / "quarantine" / key
+        return layout.quarantine_table(self.lake, key)
 
     @contextlib.contextmanager
     def writer(self, context: dg.OpExecutionContext) -> Iterator[None]:

@@ -22,7 +22,7 @@ from c360_assets.bronze.contract import SourceSpec
 from c360_assets.bronze.landing import LandingProblem, landed_days
 from c360_assets.definitions import build_definitions
 from c360_assets.gold.assets import dbt_resource
-from c360_assets.lib import delta
+from c360_assets.lib import delta, layout
 from c360_assets.lib.config import C360Config, load_config
 from c360_assets.lib.lock import lake_lock
 from c360_assets.ops.checks import DUPLICATE_EDGES_CHECK
@@ -275,7 +275,7 @@ def _materialize(landing: Path, lake: Path, select: str | None,
         echo("gold: skipped (an earlier run failed)")
     for key in sorted(keys, key=lambda k: k.to_user_string()):
         name = key.to_user_string()
-        path = paths.lake / "/".join(key.path)  # gold/<relation>: the published Delta table
+        path = layout.asset_table(paths.lake, key.path)  # gold/<relation>: published Delta
         if name not in summary.tables and delta.table_exists(path):  # selected, nothing new
             summary.tables[name] = TableSummary(name)
         table = summary.tables.get(name)

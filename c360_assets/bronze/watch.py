@@ -25,9 +25,8 @@ from pathlib import Path
 
 from c360_assets.bronze.contract import SourceSpec
 from c360_assets.bronze.landing import FORMATS, landed_days, outside_root, table_dir
+from c360_assets.lib import layout
 from c360_assets.lib.config import BronzeConfig
-
-LEDGER_DIR = Path("_ops") / "ingested"
 
 
 def day_fingerprint(root: Path, source: SourceSpec, day: dt.date) -> str | None:
@@ -97,8 +96,6 @@ def range_digest(fingerprints: Mapping[str, str], first: dt.date, last: dt.date)
     return hashlib.sha256(json.dumps(items).encode()).hexdigest()[:12]
 
 
-def ledger_path(lake: Path, source: str) -> Path:
-    return lake / LEDGER_DIR / f"{source}.json"
 
 
 # Bump when the typing code changes what bronze holds for the same files and settings.
@@ -118,7 +115,7 @@ def rules_digest(source: SourceSpec, rules: BronzeConfig) -> str:
 
 
 def _read(lake: Path, source: str) -> dict[str, dict[str, str]]:
-    path = ledger_path(lake, source)
+    path = layout.ingest_ledger(lake, source)
     if not path.exists():
         return {"days": {}, "rules": {}}
     try:
@@ -167,10 +164,6 @@ def record_ingested(lake: Path, source: str, fingerprints: Mapping[str, str | No
                 ledger["rules"].pop(day, None)
             else:
                 ledger["rules"][day] = digest
-    path = ledger_path(lake, source)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".{os.getpid()}.tmp")
-    tmp.write_text(json.dumps({"format": 2, "days": dict(sorted(ledger["days"].items())),
-                               "rules": dict(sorted(ledger["rules"].items()))}, indent=0),
-                   encoding="utf-8")
-    tmp.replace(path)
+    layout.write_json_atomic(layout.ingest_ledger(lake, source),
+                             {"format": 2, "days": ledger["days"], "rules": ledger["rules"]},
+                             indent=0)

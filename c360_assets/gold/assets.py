@@ -35,14 +35,12 @@ from dagster_dbt import (
 
 from c360_assets.bronze.assets import OWNERS
 from c360_assets.gold.publish import (
-    gold_db,
-    gold_table,
     interrupted,
     publish_tables,
     up_to_date,
 )
 from c360_assets.gold.settings import dbt_vars_json
-from c360_assets.lib import delta, failpoints
+from c360_assets.lib import delta, failpoints, layout
 from c360_assets.lib.config import REPO_ROOT, C360Config
 from c360_assets.lib.registry import load_registry
 from c360_assets.ops.automation import FOLLOW_UPSTREAM
@@ -197,9 +195,9 @@ def _failed_nodes(invocation: Any) -> list[str]:
 
 
 def _row_counts(lake: Path, relations: list[str]) -> dict[str, int]:
-    if not relations or not gold_db(lake).exists():
+    if not relations or not layout.gold_db(lake).exists():
         return {}
-    with duckdb.connect(str(gold_db(lake)), read_only=True) as con:
+    with duckdb.connect(str(layout.gold_db(lake)), read_only=True) as con:
         present = {r[0] for r in con.execute(
             "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'"
         ).fetchall()}
@@ -207,9 +205,6 @@ def _row_counts(lake: Path, relations: list[str]) -> dict[str, int]:
                 for r in relations if r in present}
 
 
-def dbt_target_path(lake: Path) -> Path:
-    """dbt's target folder (artifacts, logs, partial parse) for one lake."""
-    return lake.absolute() / "_ops" / "dbt_target"
 
 
 @functools.cache
@@ -225,7 +220,7 @@ def gold_inputs(lake: Path, dbt_vars: str) -> str:
     """What a gold build is made from: the silver tables' data versions (maintenance
     commits do not count), the dbt vars (config/) and the dbt project. Equal inputs build
     equal gold (but for its build timestamp)."""
-    versions = {name: delta.data_version(lake / "silver" / name)
+    versions = {name: delta.data_version(layout.silver_table(lake, name))
                 for name in ("field_changes", "nodes", "relationships", "identity")}
     return hashlib.sha256(json.dumps([versions, dbt_vars, _project_digest(), dbt_target()],
                                      sort_keys=True).encode()).hexdigest()[:16]
@@ -262,7 +257,7 @@ def _build_and_publish(context: dg.AssetExecutionContext, dbt: DbtCliResource,
         # One target folder per lake, reused: no folder per run piling up under
         # dbt_project/, and dbt's partial parse carries over between runs.
         invocation = dbt.cli(["build", "--vars", dbt_vars], context=context,
-                             raise_on_error=False, target_path=dbt_target_path(c360.lake))
+                             raise_on_error=False, target_path=layout.dbt_target(c360.lake))
         events = []
         for event in invocation.stream():
             events.append(event)
@@ -284,7 +279,7 @@ def _build_and_publish(context: dg.AssetExecutionContext, dbt: DbtCliResource,
                 extra["dagster/row_count"] = extra["rows_written"] = counts[relation]
             if relation in published:
                 extra["published_to"] = dg.MetadataValue.path(
-                    str(gold_table(c360.lake, relation)))
+                    str(layout.gold_table(c360.lake, relation)))
                 extra["published_version"] = published[relation].version
                 extra["published_new_commit"] = published[relation].committed
             if extra:

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import polars as pl
 
-from c360_assets.gold.publish import gold_table, read_version
-from c360_assets.lib import delta
+from c360_assets.gold.publish import read_version
+from c360_assets.lib import delta, layout
 from c360_assets.lib.registry import load_registry
 
 PROFILE = "customer_profile_v2"
@@ -41,7 +41,7 @@ def find_profiles(lake: Path, key: str) -> pl.DataFrame:
     """Profiles for a person id (`p_…`) or an e-mail (the golden e-mail, else any current
     e-mail of one of the person's records)."""
     # The last complete publish, also while one is under way or was interrupted.
-    profiles = _scan(gold_table(lake, PROFILE), "gold is not built yet",
+    profiles = _scan(layout.gold_table(lake, PROFILE), "gold is not built yet",
                      read_version(lake, PROFILE))
     key = key.strip()
     if key.startswith("p_"):
@@ -64,7 +64,7 @@ def find_profiles(lake: Path, key: str) -> pl.DataFrame:
 def example_email(lake: Path) -> str | None:
     """The golden e-mail of a person with the most live records and a disagreement
     resolved (for the demo's hint), or None before gold exists."""
-    path = gold_table(lake, PROFILE)
+    path = layout.gold_table(lake, PROFILE)
     if not delta.table_exists(path):
         return None
     top = (pl.scan_delta(str(path)).filter(pl.col("email").is_not_null()
@@ -76,15 +76,15 @@ def example_email(lake: Path) -> str | None:
 
 def _holders(lake: Path, attribute: str, value: str) -> list[str]:
     """Persons with a record currently holding `attribute` = `value`."""
-    nodes = _scan(lake / "silver" / "nodes", "silver is not built yet")
+    nodes = _scan(layout.silver_table(lake, "nodes"), "silver is not built yet")
     targets = (nodes.filter((pl.col("node_type") == attribute) & (pl.col("value") == value))
                .select("node_id").collect().to_series().to_list())
     if not targets:
         return []
-    records = (_scan(lake / "silver" / "relationships", "silver is not built yet")
+    records = (_scan(layout.silver_table(lake, "relationships"), "silver is not built yet")
                .filter(pl.col("is_current") & pl.col("target_node_id").is_in(targets))
                .select("source_node_id").collect().to_series().to_list())
-    return (_scan(lake / "silver" / "identity", "identity is not built yet")
+    return (_scan(layout.silver_table(lake, "identity"), "identity is not built yet")
             .filter(pl.col("node_id").is_in(records)).select("person_id").unique()
             .collect().to_series().to_list())
 
@@ -92,15 +92,15 @@ def _holders(lake: Path, attribute: str, value: str) -> list[str]:
 def candidates(lake: Path, person_id: str) -> pl.DataFrame:
     """Every current attribute value of the person's records: attribute, value, source,
     record, field time, confidence; newest first."""
-    records = (_scan(lake / "silver" / "identity", "identity is not built yet")
+    records = (_scan(layout.silver_table(lake, "identity"), "identity is not built yet")
                .filter(pl.col("person_id") == person_id).select("node_id")
                .collect().to_series().to_list())
-    edges = (_scan(lake / "silver" / "relationships", "silver is not built yet")
+    edges = (_scan(layout.silver_table(lake, "relationships"), "silver is not built yet")
              .filter(pl.col("is_current") & pl.col("source_node_id").is_in(records)
                      & pl.col("rel_type").str.starts_with("HAS_"))
              .select("source_node_id", "target_node_id", "source_system", "updated_at",
                      "confidence").collect())
-    values = (_scan(lake / "silver" / "nodes", "silver is not built yet")
+    values = (_scan(layout.silver_table(lake, "nodes"), "silver is not built yet")
               .filter(pl.col("node_id").is_in(edges.get_column("target_node_id").unique().to_list()))
               .select("node_id", pl.col("node_type").alias("attribute"), "value").collect())
     priority = load_registry().priorities

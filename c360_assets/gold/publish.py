@@ -21,29 +21,22 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import duckdb
 
-from c360_assets.lib import delta, failpoints
+from c360_assets.lib import delta, failpoints, layout
 
-GOLD_DB = "gold.duckdb"
 BATCH_ROWS = 500_000
-JOURNAL = "_published.json"
 JOURNAL_FORMAT = 1
 # Columns stamped with the build's own time: not content.
 BUILD_TIME_COLUMNS = frozenset({"profile_resolved_at"})
 
 
-def gold_db(lake: Path) -> Path:
-    return lake / GOLD_DB
 
 
-def gold_table(lake: Path, name: str) -> Path:
-    return lake / "gold" / name
 
 
 @dataclass(frozen=True)
@@ -57,7 +50,7 @@ class Published:
 
 def read_journal(lake: Path) -> dict[str, Any]:
     """The publish journal ({} before the first publish, or when unreadable)."""
-    path = lake / "gold" / JOURNAL
+    path = layout.gold_journal(lake)
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -66,12 +59,8 @@ def read_journal(lake: Path) -> dict[str, Any]:
 
 
 def _write_journal(lake: Path, journal: dict[str, Any]) -> None:
-    path = lake / "gold" / JOURNAL
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".{os.getpid()}.tmp")
-    tmp.write_text(json.dumps({**journal, "format": JOURNAL_FORMAT}, indent=1, sort_keys=True)
-                   + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    layout.write_json_atomic(layout.gold_journal(lake), {**journal, "format": JOURNAL_FORMAT},
+                             indent=1)
 
 
 def interrupted(lake: Path) -> bool:
@@ -83,11 +72,11 @@ def up_to_date(lake: Path, tables: list[str], inputs: str) -> bool:
     """Whether every table of `tables` was last published, completely, from `inputs` and
     is still at that version (so building again would publish nothing new)."""
     journal = read_journal(lake)
-    if journal.get("publishing") or not gold_db(lake).exists():
+    if journal.get("publishing") or not layout.gold_db(lake).exists():
         return False
     known = (journal.get("complete") or {}).get("tables") or {}
     return all(name in known and known[name].get("inputs") == inputs
-               and delta.data_version(gold_table(lake, name)) == known[name].get("version")
+               and delta.data_version(layout.gold_table(lake, name)) == known[name].get("version")
                for name in tables)
 
 
@@ -105,7 +94,7 @@ def read_version(lake: Path, name: str) -> int | None:
     version = published_versions(lake).get(name)
     if not journal.get("publishing") or version is None:
         return None
-    return None if delta.data_version(gold_table(lake, name)) == version else version
+    return None if delta.data_version(layout.gold_table(lake, name)) == version else version
 
 
 def content_digest(con: duckdb.DuckDBPyConnection, name: str) -> str:
@@ -136,11 +125,11 @@ def publish_tables(lake: Path, tables: list[str], inputs: str = "") -> list[Publ
                              "started_at": _now(), "redo": redo}
     _write_journal(lake, journal)
     done: list[Published] = []
-    with duckdb.connect(str(gold_db(lake)), read_only=True) as con:
+    with duckdb.connect(str(layout.gold_db(lake)), read_only=True) as con:
         con.execute("SET TimeZone = 'UTC'")
         con.execute("SET arrow_large_buffer_size = true")  # large_string, as every lake table
         for name in tables:
-            path = gold_table(lake, name)
+            path = layout.gold_table(lake, name)
             digest = content_digest(con, name)
             rows = int(digest.split(":", 1)[0])
             before = known.get(name)
@@ -150,7 +139,7 @@ def publish_tables(lake: Path, tables: list[str], inputs: str = "") -> list[Publ
                 done.append(Published(name, path, rows, int(before["version"]), False))
                 continue
             reader = con.sql(f'SELECT * FROM main."{name}"').to_arrow_reader(BATCH_ROWS)
-            version = delta._commit(path, reader, mode="overwrite", schema_mode="overwrite")
+            version = delta.commit(path, reader, mode="overwrite", schema_mode="overwrite")
             known[name] = {"version": version, "content": digest, "rows": rows,
                            "inputs": inputs}
             done.append(Published(name, path, rows, version, True))

@@ -90,7 +90,7 @@ def replace_day_partitions(path: str | Path, frame: pl.DataFrame, *, partition_c
         if outside.len():
             raise ValueError(f"rows for {partition_col} {outside.min()}..{outside.max()} "
                              f"outside the days replaced")
-    return _commit(path, to_arrow(frame), mode="overwrite",
+    return commit(path, to_arrow(frame), mode="overwrite",
                    predicate=day_predicate(partition_col, days), partition_by=[partition_col])
 
 
@@ -169,8 +169,12 @@ def row_count(path: str | Path) -> int:
     return int(actions.get_column("num_records").sum()) if actions.height else 0
 
 
-def _commit(path: str | Path, data, **kwargs) -> int:
-    """write_deltalake with CDF on and retries on a lost commit race; returns the version."""
+def commit(path: str | Path, data, **kwargs) -> int:
+    """Write `data` (Arrow) to the Delta table at `path` the way every c360 table is
+    written: `write_deltalake` with the Change Data Feed on (`TABLE_CONFIGURATION`) and
+    retries when another writer wins the commit race. `kwargs` go to `write_deltalake`
+    (mode, partition_by, predicate, schema_mode, commit_properties). Returns the new
+    version."""
     for attempt in range(1, COMMIT_RETRIES + 1):
         try:
             write_deltalake(str(path), data, configuration=TABLE_CONFIGURATION, **kwargs)

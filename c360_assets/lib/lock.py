@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-LOCK_FILE = Path("_ops") / "lake.lock"
+from c360_assets.lib import layout
 
 _held: dict[Path, tuple[int, int]] = {}  # lake -> (fd, depth) held by this process
 _guard = threading.Lock()
@@ -70,8 +70,6 @@ def describe(holder: Holder | None) -> str:
     return f"pid {holder.pid} on {holder.host} (`{holder.command}`, since {holder.since})"
 
 
-def lock_path(lake: Path) -> Path:
-    return Path(lake) / LOCK_FILE
 
 
 def _key(lake: Path) -> Path:
@@ -80,7 +78,7 @@ def _key(lake: Path) -> Path:
 
 def current_holder(lake: Path) -> Holder | None:
     """Who holds the lake's lock now (None: nobody, or not readable)."""
-    path = lock_path(lake)
+    path = layout.lock_file(lake)
     if not path.exists():
         return None
     try:
@@ -142,7 +140,7 @@ def lake_lock(lake: Path, command: str, *, wait_s: float = 0.0,
 
 def _acquire(lake: Path, command: str, wait_s: float, echo: Callable[[str], None],
              poll_s: float, report_every_s: float) -> int:
-    path = lock_path(lake)
+    path = layout.lock_file(lake)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     t0 = time.monotonic()

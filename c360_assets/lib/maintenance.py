@@ -31,9 +31,7 @@ from pathlib import Path
 
 from deltalake import DeltaTable
 
-from c360_assets.lib import delta
-
-LAYERS = ("bronze", "quarantine", "silver", "gold")
+from c360_assets.lib import delta, layout
 
 
 @dataclass
@@ -69,7 +67,7 @@ class MaintenanceReport:
 def lake_tables(lake: Path) -> list[Path]:
     """Every Delta table of the lake's layers."""
     out = []
-    for layer in LAYERS:
+    for layer in layout.LAYERS:
         folder = lake / layer
         if folder.is_dir():
             out += sorted(p for p in folder.iterdir() if delta.table_exists(p))
@@ -78,7 +76,7 @@ def lake_tables(lake: Path) -> list[Path]:
 
 def _unread_by_silver(lake: Path) -> dict[str, int]:
     """bronze table -> the version up to which silver has read its changes."""
-    path = lake / "silver" / "_watermarks.json"
+    path = layout.silver_watermarks(lake)
     try:
         data = json.loads(path.read_text())
         return {str(k): int(v) for k, v in (data.get("bronze_versions") or {}).items()}

@@ -16,8 +16,7 @@ the query to reproduce.
 import dagster as dg
 import polars as pl
 
-from c360_assets.gold.publish import gold_table
-from c360_assets.lib import delta
+from c360_assets.lib import delta, layout
 from c360_assets.lib.config import C360Config
 from c360_assets.ops import dagster_storage
 from c360_assets.ops.automation import FOLLOW_UPSTREAM
@@ -78,7 +77,7 @@ def duplicate_edges_result(duplicates: pl.DataFrame, path: str) -> dg.AssetCheck
     automation_condition=FOLLOW_UPSTREAM,
 )
 def no_duplicate_current_edges(c360: C360Paths) -> dg.AssetCheckResult:
-    path = build.silver_path(c360.lake, build.RELATIONSHIPS)
+    path = layout.silver_table(c360.lake, build.RELATIONSHIPS)
     if not delta.table_exists(path):
         return dg.AssetCheckResult(passed=False, description=f"no table at {path}: run silver",
                                    metadata={"path": dg.MetadataValue.path(str(path))})
@@ -150,7 +149,7 @@ def build_conflicts_check(config: C360Config) -> dg.AssetChecksDefinition:
     )
     def conflicts_within_trend(context: dg.AssetCheckExecutionContext,
                                c360: C360Paths) -> dg.AssetCheckResult:
-        path = gold_table(c360.lake, "attribute_conflicts")
+        path = layout.gold_table(c360.lake, "attribute_conflicts")
         if not delta.table_exists(path):
             return dg.AssetCheckResult(
                 passed=False, severity=dg.AssetCheckSeverity.WARN,

@@ -10,7 +10,7 @@ import polars as pl
 
 from c360_assets.bronze import SOURCES
 from c360_assets.bronze.assets import OWNERS, bronze_key
-from c360_assets.lib import delta
+from c360_assets.lib import delta, layout
 from c360_assets.lib.registry import load_registry
 from c360_assets.ops.automation import FOLLOW_UPSTREAM
 from c360_assets.resources import C360Paths
@@ -66,7 +66,7 @@ def build_silver_asset() -> dg.AssetsDefinition:
         }
         for key, name in ((FIELD_CHANGES_KEY, build.FIELD_CHANGES), (NODES_KEY, build.NODES),
                           (RELATIONSHIPS_KEY, build.RELATIONSHIPS)):
-            path = build.silver_path(c360.lake, name)
+            path = layout.silver_table(c360.lake, name)
             yield dg.MaterializeResult(asset_key=key, metadata={
                 **common, **per_table[key],
                 "rows_written": report.rows_added.get(name, 0),
@@ -150,7 +150,7 @@ def build_identity_asset() -> dg.AssetsDefinition:
                    IDENTITY_EVENTS_KEY: report.merges + report.splits}  # events appended
         for key, name in ((IDENTITY_KEY, identity_build.IDENTITY),
                           (IDENTITY_EVENTS_KEY, identity_build.EVENTS)):
-            p = identity_build.path(c360.lake, name)
+            p = layout.silver_table(c360.lake, name)
             yield dg.MaterializeResult(asset_key=key, metadata={
                 **common,
                 "rows_written": written[key],
@@ -159,7 +159,7 @@ def build_identity_asset() -> dg.AssetsDefinition:
                 "path": dg.MetadataValue.path(str(p)),
             })
         previous = report.previous_largest_cluster
-        identity_path = identity_build.path(c360.lake, identity_build.IDENTITY)
+        identity_path = layout.silver_table(c360.lake, identity_build.IDENTITY)
         sizes = (pl.scan_delta(str(identity_path)).group_by("person_id")
                  .agg(pl.len().alias("records"), pl.col("rule").mode().first().alias("rule"))
                  .filter(pl.col("records") > 1).collect()

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -34,7 +33,7 @@ import polars as pl
 from deltalake import DeltaTable
 
 from c360_assets.bronze import SOURCES_BY_NAME
-from c360_assets.lib import delta, failpoints
+from c360_assets.lib import delta, failpoints, layout
 from c360_assets.lib.hashing import BUCKETS, bucket_of
 from c360_assets.lib.registry import Registry
 from c360_assets.silver import graph, sources
@@ -46,7 +45,6 @@ FIELD_CHANGES = "field_changes"
 NODES = "nodes"
 RELATIONSHIPS = "relationships"
 TABLE_NAMES = (FIELD_CHANGES, NODES, RELATIONSHIPS)
-WATERMARK_FILE = "_watermarks.json"
 WATERMARK_FORMAT = 1
 
 
@@ -67,19 +65,13 @@ class SilverReport:
     seconds: float = 0.0
 
 
-def silver_path(lake: Path, name: str) -> Path:
-    return lake / "silver" / name
-
-
-def bronze_path(lake: Path, table: sources.RecordTable) -> Path:
-    return lake / "bronze" / table.bronze_key
 
 
 # ---------------------------------------------------------------------------- watermarks
 
 
 def _read_watermark_file(lake: Path) -> dict | None:
-    path = lake / "silver" / WATERMARK_FILE
+    path = layout.silver_watermarks(lake)
     if not path.exists():
         return None
     try:
@@ -98,7 +90,7 @@ def load_watermark(lake: Path) -> dict[str, int] | None:
 
 
 def silver_versions(lake: Path) -> dict[str, int | None]:
-    return {n: delta.data_version(silver_path(lake, n)) for n in TABLE_NAMES}
+    return {n: delta.data_version(layout.silver_table(lake, n)) for n in TABLE_NAMES}
 
 
 def watermark_state(lake: Path) -> str:
@@ -120,19 +112,15 @@ def watermark_state(lake: Path) -> str:
 
 
 def save_watermark(lake: Path, versions: dict[str, int]) -> None:
-    path = lake / "silver" / WATERMARK_FILE
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"format": WATERMARK_FORMAT, "bronze_versions": versions,
-                               "silver_versions": silver_versions(lake)},
-                              indent=2, sort_keys=True) + "\n")
-    os.replace(tmp, path)
+    layout.write_json_atomic(layout.silver_watermarks(lake), {
+        "format": WATERMARK_FORMAT, "bronze_versions": versions,
+        "silver_versions": silver_versions(lake)})
 
 
 def bronze_versions(lake: Path) -> dict[str, int]:
     out = {}
     for table in sources.TABLES:
-        version = delta.table_version(bronze_path(lake, table))
+        version = delta.table_version(layout.bronze_table(lake, table.bronze_key))
         if version is not None:
             out[table.bronze_key] = version
     return out
@@ -171,10 +159,10 @@ def changed_records(lake: Path, watermark: dict[str, int], versions: dict[str, i
         try:
             # From the first commit that changed data: maintenance commits (compaction,
             # vacuum) in between hold no changes, and a log cleanup may have removed them.
-            changed = delta.data_versions_after(bronze_path(lake, table), since)
+            changed = delta.data_versions_after(layout.bronze_table(lake, table.bronze_key), since)
             if not changed:
                 continue
-            reader = DeltaTable(str(bronze_path(lake, table))).load_cdf(
+            reader = DeltaTable(str(layout.bronze_table(lake, table.bronze_key))).load_cdf(
                 starting_version=changed[0], columns=list(table.key_columns))
             rows = pl.from_arrow(reader.read_all())
         except Exception as exc:  # noqa: BLE001 - any CDF gap means: rebuild
@@ -197,7 +185,7 @@ def _bronze_schema(table: sources.RecordTable) -> pl.Schema:
 
 def _read(lake: Path, table: sources.RecordTable, columns: list[str] | None = None,
           filter_: pl.Expr | None = None) -> pl.DataFrame:
-    path = bronze_path(lake, table)
+    path = layout.bronze_table(lake, table.bronze_key)
     if not delta.table_exists(path):
         empty = pl.DataFrame(schema=_bronze_schema(table))
         return empty.select(columns) if columns else empty
@@ -259,7 +247,7 @@ def _keys(ids: set[str], name: str) -> pl.Series:
 
 
 def _existing_direct_merges(lake: Path) -> pl.DataFrame:
-    path = silver_path(lake, FIELD_CHANGES)
+    path = layout.silver_table(lake, FIELD_CHANGES)
     if not delta.table_exists(path):
         return pl.DataFrame(schema=FIELD_CHANGES_SCHEMA)
     return (pl.scan_delta(str(path)).filter(pl.col("attribute") == "mergedInto")
@@ -275,7 +263,7 @@ def _display_specs() -> dict[str, dict]:
 
 def _upsert_first_seen(lake: Path, fresh: pl.DataFrame) -> pl.DataFrame:
     """Value / SAP company nodes keep the earliest created_at ever seen."""
-    path = silver_path(lake, NODES)
+    path = layout.silver_table(lake, NODES)
     if fresh.height == 0 or not delta.table_exists(path):
         return fresh
     old = (pl.scan_delta(str(path))
@@ -342,14 +330,14 @@ def build_silver(lake: Path, registry: Registry, *, full: bool = False,
         progress("silver: a silver table is older than its watermark or gone: rebuilding "
                  "in full")
     watermark = None if full or state == "inconsistent" else load_watermark(lake)
-    have_tables = all(delta.table_exists(silver_path(lake, n)) for n in TABLE_NAMES)
+    have_tables = all(delta.table_exists(layout.silver_table(lake, n)) for n in TABLE_NAMES)
     touched = (changed_records(lake, watermark, versions)
                if watermark is not None and have_tables else None)
     if touched is not None and not touched:
         if versions != watermark or state != "clean":
             save_watermark(lake, versions)
         return SilverReport(mode="no-op", watermark=versions,
-                            versions={n: delta.table_version(silver_path(lake, n))
+                            versions={n: delta.table_version(layout.silver_table(lake, n))
                                       for n in TABLE_NAMES},
                             committed=dict.fromkeys(TABLE_NAMES, False),
                             seconds=time.perf_counter() - t0)
@@ -358,7 +346,7 @@ def build_silver(lake: Path, registry: Registry, *, full: bool = False,
     else:
         report = _incremental(lake, registry, touched, progress, t0)
     for name in TABLE_NAMES:
-        report.versions[name] = delta.table_version(silver_path(lake, name))
+        report.versions[name] = delta.table_version(layout.silver_table(lake, name))
     save_watermark(lake, versions)
     report.watermark = versions
     report.seconds = time.perf_counter() - t0
@@ -368,7 +356,7 @@ def build_silver(lake: Path, registry: Registry, *, full: bool = False,
 def _full_build(lake: Path, registry: Registry, progress: Callable[[str], None],
                 t0: float) -> SilverReport:
     """Every record, one source system at a time (peak memory: the largest source)."""
-    (lake / "silver" / WATERMARK_FILE).unlink(missing_ok=True)  # a crash means: full again
+    layout.silver_watermarks(lake).unlink(missing_ok=True)  # a crash means: full again
     report = SilverReport(mode="full")
     first_seen: list[pl.DataFrame] = []
     # One writer thread: a source's rows are written while the next source is computed.
@@ -391,7 +379,7 @@ def _full_build(lake: Path, registry: Registry, progress: Callable[[str], None],
             for future in pending:  # the previous source's writes, before these append
                 future.result()
                 failpoints.reached("silver.table_written")
-            pending = [writer.submit(delta.write_rows, silver_path(lake, name), frame,
+            pending = [writer.submit(delta.write_rows, layout.silver_table(lake, name), frame,
                                      append=i > 0)
                        for name, frame in ((FIELD_CHANGES, chunk.changes),
                                            (RELATIONSHIPS, chunk.relationships),
@@ -406,7 +394,7 @@ def _full_build(lake: Path, registry: Registry, progress: Callable[[str], None],
     report.committed.update(dict.fromkeys(TABLE_NAMES, True))
     values = _with_bucket(_first_seen(first_seen), "node_id", VALUE_NODE_BUCKETS)
     _add(report.rows_added, NODES, values.height)
-    delta.write_rows(silver_path(lake, NODES), values, append=True)
+    delta.write_rows(layout.silver_table(lake, NODES), values, append=True)
     progress(f"silver: {values.height:,} value nodes ({time.perf_counter() - t0:.1f}s)")
     return report
 
@@ -434,7 +422,7 @@ def _incremental(lake: Path, registry: Registry, touched: set[str],
             (FIELD_CHANGES, chunk.changes, record_keys, "record_node_id"),
             (RELATIONSHIPS, chunk.relationships, record_keys, "record_node_id"),
             (NODES, nodes, node_keys, "node_id")):
-        result = delta.replace_keyed_rows(silver_path(lake, name), frame, key=key, keys=keys)
+        result = delta.replace_keyed_rows(layout.silver_table(lake, name), frame, key=key, keys=keys)
         failpoints.reached("silver.table_written")
         version = result.version
         report.committed[name] = version is not None

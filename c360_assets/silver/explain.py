@@ -13,7 +13,7 @@ from pathlib import Path
 
 import polars as pl
 
-from c360_assets.lib import delta
+from c360_assets.lib import delta, layout
 from c360_assets.silver import identity_build as ib
 from c360_assets.silver.identity import ASSERTED_RULES
 
@@ -35,7 +35,7 @@ def node_id(text: str) -> str:
 
 
 def _table(lake: Path, name: str) -> pl.LazyFrame:
-    p = ib.path(lake, name)
+    p = layout.silver_table(lake, name)
     if not delta.table_exists(p):
         raise ExplainError(f"{p} missing: run identity first (c360 materialize)")
     return pl.scan_delta(str(p))
@@ -76,7 +76,7 @@ def explain_pair(lake: Path, a: str, b: str) -> str:
     feats = _table(lake, ib.FEATURES).filter(pl.col("node_id").is_in([a, b])).collect()
     for n in (a, b):
         if n not in ident["node_id"].to_list():
-            raise ExplainError(f"{n}: no such customer record in {ib.path(lake, ib.IDENTITY)}")
+            raise ExplainError(f"{n}: no such customer record in {layout.silver_table(lake, ib.IDENTITY)}")
     person = dict(ident.select("node_id", "person_id").iter_rows())
     lines = []
     for n in (a, b):
@@ -126,13 +126,13 @@ def explain_pair(lake: Path, a: str, b: str) -> str:
 
 def _identifiers(lake: Path, records: list[str]) -> dict[str, set[str]]:
     """Every valid identifying value (`kind=value`) each record ever held, from silver."""
-    from c360_assets.silver.build import NODES, RELATIONSHIPS, silver_path
+    from c360_assets.silver.build import NODES, RELATIONSHIPS
     from c360_assets.silver.identity import LINK_KIND
 
-    edges = (pl.scan_delta(str(silver_path(lake, RELATIONSHIPS)))
+    edges = (pl.scan_delta(str(layout.silver_table(lake, RELATIONSHIPS)))
              .filter(pl.col("source_node_id").is_in(records) & (pl.col("confidence") >= 1.0))
              .select("source_node_id", "target_node_id").collect())
-    values = (pl.scan_delta(str(silver_path(lake, NODES)))
+    values = (pl.scan_delta(str(layout.silver_table(lake, NODES)))
               .filter(pl.col("node_id").is_in(edges["target_node_id"].implode())
                       & pl.col("node_type").is_in(list(LINK_KIND)))
               .select(pl.col("node_id").alias("target_node_id"), "node_type", "value").collect())
@@ -191,7 +191,7 @@ def _path(lake: Path, person: str, a: str, b: str) -> list[str]:
 def explain_person(lake: Path, person: str) -> str:
     ident = _table(lake, ib.IDENTITY).filter(pl.col("person_id") == person).collect()
     if not ident.height:
-        raise ExplainError(f"{person}: no such person in {ib.path(lake, ib.IDENTITY)}")
+        raise ExplainError(f"{person}: no such person in {layout.silver_table(lake, ib.IDENTITY)}")
     members = sorted(ident["node_id"].to_list())
     feats = _table(lake, ib.FEATURES).filter(pl.col("node_id").is_in(members)).collect()
     lines = [f"person {person}: {len(members)} record(s)", ""]

@@ -40,7 +40,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import os
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -50,11 +49,11 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from c360_assets.lib import delta, failpoints
+from c360_assets.lib import delta, failpoints, layout
 from c360_assets.lib.config import IdentityConfig
 from c360_assets.lib.hashing import bucket_of
 from c360_assets.silver import identity as idn
-from c360_assets.silver.build import NODES, RELATIONSHIPS, silver_path
+from c360_assets.silver.build import NODES, RELATIONSHIPS
 from c360_assets.silver.identity_model import Model, disagreement_weights, nicknames, score
 
 IDENTITY = "identity"
@@ -62,7 +61,6 @@ EVENTS = "identity_events"
 LINKS = "identity_links"
 FEATURES = "identity_features"
 SHARED = "identity_shared_values"
-STATE_FILE = "_identity_state.json"
 STATE_FORMAT = 1
 
 IDENTITY_SCHEMA = pl.Schema({
@@ -117,16 +115,13 @@ class Laps:
         self.t = now
 
 
-def path(lake: Path, name: str) -> Path:
-    return silver_path(lake, name)
-
 
 def _fingerprint(obj: object) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 def _load_state(lake: Path) -> dict:
-    p = lake / "silver" / STATE_FILE
+    p = layout.identity_state(lake)
     try:
         data = json.loads(p.read_text())
         return data if data.get("format") == STATE_FORMAT else {}
@@ -135,10 +130,7 @@ def _load_state(lake: Path) -> dict:
 
 
 def _save_state(lake: Path, state: dict) -> None:
-    p = lake / "silver" / STATE_FILE
-    tmp = p.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"format": STATE_FORMAT, **state}, indent=2, sort_keys=True) + "\n")
-    os.replace(tmp, p)
+    layout.write_json_atomic(layout.identity_state(lake), {"format": STATE_FORMAT, **state})
 
 
 def _read_previous(p: Path, schema: pl.Schema, version: int | None = None) -> pl.DataFrame:
@@ -157,11 +149,11 @@ def interrupted_run(lake: Path, state: dict) -> list[str]:
     written = state.get("written")
     if not isinstance(written, dict):
         return []
-    return [n for n in WRITTEN if delta.changed_since(path(lake, n), written.get(n))]
+    return [n for n in WRITTEN if delta.changed_since(layout.silver_table(lake, n), written.get(n))]
 
 
 def _overwrite(p: Path, frame: pl.DataFrame) -> int:
-    return delta._commit(p, delta.to_arrow(frame), mode="overwrite", schema_mode="overwrite")
+    return delta.commit(p, delta.to_arrow(frame), mode="overwrite", schema_mode="overwrite")
 
 
 def _with_fingerprint(features: pl.DataFrame, keys: pl.DataFrame) -> pl.DataFrame:
@@ -307,7 +299,7 @@ def build_identity(lake: Path, identity_config: IdentityConfig, model: Model, *,
     """Resolve identity over the lake's silver graph; write the identity tables."""
     t0 = time.perf_counter()
     guards = idn.Guards.from_config(identity_config)
-    nodes_p, rel_p = silver_path(lake, NODES), silver_path(lake, RELATIONSHIPS)
+    nodes_p, rel_p = layout.silver_table(lake, NODES), layout.silver_table(lake, RELATIONSHIPS)
     if not (delta.table_exists(nodes_p) and delta.table_exists(rel_p)):
         raise FileNotFoundError(f"silver graph missing under {lake / 'silver'}: materialise "
                                 "silver first")
@@ -317,7 +309,7 @@ def build_identity(lake: Path, identity_config: IdentityConfig, model: Model, *,
     torn = interrupted_run(lake, state)
     fingerprints = {"model": _fingerprint([model.splink, model.threshold]),
                     "config": _fingerprint([identity_config.model_dump(), nicknames()])}
-    have_tables = all(delta.table_exists(path(lake, n)) for n in (IDENTITY, LINKS, FEATURES))
+    have_tables = all(delta.table_exists(layout.silver_table(lake, n)) for n in (IDENTITY, LINKS, FEATURES))
     if torn:
         progress(f"identity: the previous run ended part-way ({', '.join(torn)} changed "
                  "after its last complete state): rescoring every pair, events against the "
@@ -327,7 +319,7 @@ def build_identity(lake: Path, identity_config: IdentityConfig, model: Model, *,
         return IdentityReport("no-op", previous_largest_cluster=state.get("largest_cluster"),
                               largest_cluster=state.get("largest_cluster") or 0,
                               threshold=model.threshold,
-                              versions={n: delta.table_version(path(lake, n))
+                              versions={n: delta.table_version(layout.silver_table(lake, n))
                                         for n in (IDENTITY, EVENTS)},
                               seconds=time.perf_counter() - t0)
 
@@ -336,10 +328,10 @@ def build_identity(lake: Path, identity_config: IdentityConfig, model: Model, *,
     lap(f"read the graph: {records.height:,} customer records, {edges.height:,} edges")
     incremental = (not full and not torn and have_tables
                    and state.get("fingerprints") == fingerprints)
-    previous_features = _read_previous(path(lake, FEATURES), pl.Schema(
+    previous_features = _read_previous(layout.silver_table(lake, FEATURES), pl.Schema(
         {"node_id": pl.String(), "fingerprint": pl.Int64()})) if incremental else None
     # Only scored pairs can be reused: read just those rows of the previous links.
-    previous_links = (pl.scan_delta(str(path(lake, LINKS)))
+    previous_links = (pl.scan_delta(str(layout.silver_table(lake, LINKS)))
                       .filter(pl.col("match_weight").is_not_null()).collect()
                       .select(list(LINKS_SCHEMA)).cast(dict(LINKS_SCHEMA))  # type: ignore[arg-type]
                       if incremental else None)
@@ -355,13 +347,13 @@ def build_identity(lake: Path, identity_config: IdentityConfig, model: Model, *,
         progress(f"identity: {len(touched):,} records touched since the last run")
     out = resolve(features, keys, merges, guards, model, previous_links, touched, progress)
     identity_rows: pl.DataFrame = out["identity"]  # type: ignore[assignment]
-    previous = _read_previous(path(lake, IDENTITY), IDENTITY_SCHEMA)
+    previous = _read_previous(layout.silver_table(lake, IDENTITY), IDENTITY_SCHEMA)
     # Merges and splits are against the last complete run, also after one that died.
     written = state.get("written") or {}
     complete = previous
     if torn and written.get(IDENTITY) is not None:
         try:
-            complete = _read_previous(path(lake, IDENTITY), IDENTITY_SCHEMA, written[IDENTITY])
+            complete = _read_previous(layout.silver_table(lake, IDENTITY), IDENTITY_SCHEMA, written[IDENTITY])
         except Exception as exc:  # noqa: BLE001 - its files vacuumed since: best effort
             progress(f"identity: the last complete identity (version {written[IDENTITY]}) is "
                      f"no longer readable ({exc.__class__.__name__}); the dead run's merges "
@@ -389,7 +381,7 @@ def build_identity(lake: Path, identity_config: IdentityConfig, model: Model, *,
         .group_by("rule").len().sort("rule").iter_rows())
     _save_state(lake, {"inputs": inputs, "fingerprints": fingerprints,
                        "largest_cluster": report.largest_cluster,
-                       "written": {n: delta.data_version(path(lake, n)) for n in WRITTEN}})
+                       "written": {n: delta.data_version(layout.silver_table(lake, n)) for n in WRITTEN}})
     report.seconds = time.perf_counter() - t0
     progress(f"identity: {report.persons:,} persons from {report.records:,} records; "
              f"{report.merges} merges, {report.splits} splits; largest person "
@@ -410,39 +402,39 @@ def _write(lake: Path, out: dict, rows: pl.DataFrame, previous: pl.DataFrame,
     new_rows = changed.with_columns(pl.lit(now).cast(pl.Datetime("us", "UTC"))
                                     .alias("resolved_at"), bucket_of(pl.col("node_id")))
     keys = pl.concat([changed["node_id"], removed["node_id"]])
-    if not delta.table_exists(path(lake, IDENTITY)):  # exists even with no records yet
-        delta._commit(path(lake, IDENTITY), delta.to_arrow(pl.DataFrame(schema=IDENTITY_SCHEMA)),
+    if not delta.table_exists(layout.silver_table(lake, IDENTITY)):  # exists even with no records yet
+        delta.commit(layout.silver_table(lake, IDENTITY), delta.to_arrow(pl.DataFrame(schema=IDENTITY_SCHEMA)),
                       mode="append", partition_by=["bucket"])
     if keys.len():
-        write = delta.replace_keyed_rows(path(lake, IDENTITY),
+        write = delta.replace_keyed_rows(layout.silver_table(lake, IDENTITY),
                                          new_rows.select(list(IDENTITY_SCHEMA)), key="node_id",
                                          keys=keys)
         report.versions[IDENTITY] = write.version
     failpoints.reached("identity.rows_written")
     events = idn.identity_events(complete.select("node_id", "person_id"),
                                  rows.select("node_id", "person_id"))
-    if events_since is not None and events.height and delta.table_exists(path(lake, EVENTS)):
+    if events_since is not None and events.height and delta.table_exists(layout.silver_table(lake, EVENTS)):
         try:  # the events the dead run appended: the table now less the table then
-            already = _read_previous(path(lake, EVENTS), EVENTS_SCHEMA).join(
-                _read_previous(path(lake, EVENTS), EVENTS_SCHEMA, events_since),
+            already = _read_previous(layout.silver_table(lake, EVENTS), EVENTS_SCHEMA).join(
+                _read_previous(layout.silver_table(lake, EVENTS), EVENTS_SCHEMA, events_since),
                 on=list(EVENTS_SCHEMA), how="anti", nulls_equal=True)
             events = events.join(already.select(events.columns), on=events.columns,
                                  how="anti", nulls_equal=True)
         except Exception:  # noqa: BLE001 - version vacuumed since: never log twice
             events = events.clear()
     if events.height:
-        delta._commit(path(lake, EVENTS), delta.to_arrow(
+        delta.commit(layout.silver_table(lake, EVENTS), delta.to_arrow(
             events.with_columns(pl.lit(now).cast(pl.Datetime("us", "UTC")).alias("resolved_at"))
             .select(list(EVENTS_SCHEMA))), mode="append")
-    elif not delta.table_exists(path(lake, EVENTS)):
-        delta._commit(path(lake, EVENTS), delta.to_arrow(pl.DataFrame(schema=EVENTS_SCHEMA)),
+    elif not delta.table_exists(layout.silver_table(lake, EVENTS)):
+        delta.commit(layout.silver_table(lake, EVENTS), delta.to_arrow(pl.DataFrame(schema=EVENTS_SCHEMA)),
                       mode="append")
-    report.versions[EVENTS] = delta.table_version(path(lake, EVENTS))
+    report.versions[EVENTS] = delta.table_version(layout.silver_table(lake, EVENTS))
     # The three working tables are independent: written side by side (delta-rs writes
     # outside the GIL).
     working = {LINKS: out["links"], FEATURES: out["features"], SHARED: out["shared"]}
     with ThreadPoolExecutor(max_workers=len(working)) as pool:
-        futures = {name: pool.submit(_overwrite, path(lake, name), frame)
+        futures = {name: pool.submit(_overwrite, layout.silver_table(lake, name), frame)
                    for name, frame in working.items()}
         for name, future in futures.items():
             report.versions[name] = future.result()
@@ -476,8 +468,8 @@ def truth_labels(records_parquet: Path) -> pl.DataFrame:
 
 def read_graph(lake: Path) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
     attrs = set(idn.FEATURE_COLUMNS) | set(idn.LINK_KIND)
-    return idn.graph_inputs(pl.scan_delta(str(silver_path(lake, NODES))),
-                            pl.scan_delta(str(silver_path(lake, RELATIONSHIPS))), attrs)
+    return idn.graph_inputs(pl.scan_delta(str(layout.silver_table(lake, NODES))),
+                            pl.scan_delta(str(layout.silver_table(lake, RELATIONSHIPS))), attrs)
 
 
 def pair_labels(path: Path) -> pl.DataFrame:

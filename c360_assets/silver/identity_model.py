@@ -31,12 +31,12 @@ import numpy as np
 import polars as pl
 
 from c360_assets.lib import config as cfg
+from c360_assets.lib import layout
 from c360_assets.lib.config import ConfigError
 from c360_assets.silver.identity import COMPARED
 
 MODEL_FILE = "identity_model.json"
 MODEL_FORMAT = 2
-LAKE_MODEL_DIR = "_identity"
 
 
 def comparisons() -> list:
@@ -171,16 +171,13 @@ def model_path() -> Path:
     return cfg.config_dir() / MODEL_FILE
 
 
-def lake_model_path(lake: Path) -> Path:
-    """The lake's own model, written by `c360 identity-train`."""
-    return Path(lake) / LAKE_MODEL_DIR / "model.json"
 
 
 def load_model(path: Path | None = None, lake: Path | None = None) -> Model:
     """The model at `path`, else the lake's own model, else the shipped one (read each
     time: a retrained model applies from the next run)."""
     if path is None:
-        path = lake_model_path(lake) if lake is not None and lake_model_path(lake).exists() \
+        path = layout.identity_model(lake) if lake is not None and layout.identity_model(lake).exists() \
             else model_path()
     if not path.exists():
         raise ConfigError(f"{path}: identity model missing; train one with "
@@ -200,7 +197,7 @@ def save_lake_model(lake: Path, model: Model) -> Path:
     """Write `model` as the lake's model, version one above the previous; the previous
     versions stay beside it (`_identity/model-v<N>.json`). Written to a temporary file
     and renamed, so a reader never sees half a model."""
-    target = lake_model_path(lake)
+    target = layout.identity_model(lake)
     target.parent.mkdir(parents=True, exist_ok=True)
     versions = [int(p.stem.split("-v")[1]) for p in target.parent.glob("model-v*.json")
                 if p.stem.split("-v")[1].isdigit()]

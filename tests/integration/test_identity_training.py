@@ -14,10 +14,11 @@ import pytest
 from bench.accuracy import accuracy
 from c360_assets.cli import main
 from c360_assets.generator import generate
+from c360_assets.lib import layout
 from c360_assets.lib.config import load_config
 from c360_assets.runner import instance_for, materialize
 from c360_assets.silver.identity_build import train_on_lake, truth_labels
-from c360_assets.silver.identity_model import lake_model_path, load_model, report
+from c360_assets.silver.identity_model import load_model, report
 from tests.conftest import WORLD_START
 from tests.helpers import identity
 
@@ -53,7 +54,7 @@ def test_training_without_labels_writes_a_versioned_model_the_next_run_uses(
     assert main(["identity-train", "--lake", str(lake)]) == 0
     assert "model v1 written to" in capsys.readouterr().out
     model = load_model(lake=lake)
-    assert model.version == 1 and model.path == str(lake_model_path(lake))
+    assert model.version == 1 and model.path == str(layout.identity_model(lake))
     assert model.trained["method"].startswith("unsupervised")
     assert (lake / "_identity" / "model-v1.json").exists()
 

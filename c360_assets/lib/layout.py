@@ -1,0 +1,105 @@
+"""Where everything lives in a lake: the one owner of its paths and state files.
+
+    <lake>/bronze/<source>_<table>          Delta, one per contract table
+    <lake>/quarantine/<source>_<table>      Delta, rejected rows
+    <lake>/silver/<name>                    Delta: field_changes, nodes, relationships,
+                                            identity and its working tables
+    <lake>/silver/_watermarks.json          what silver has read of bronze
+    <lake>/silver/_identity_state.json      what identity last resolved
+    <lake>/gold/<relation>                  Delta, the published gold relations
+    <lake>/gold/_published.json             the publish journal
+    <lake>/gold.duckdb                      dbt's DuckDB file
+    <lake>/_identity/model.json             the lake's identity model (model-v<N>.json)
+    <lake>/_ops/ingested/<source>.json      the ingest ledger
+    <lake>/_ops/dbt_target                  dbt's artifacts and logs
+    <lake>/_ops/lake.lock                   the one-writer lock
+    <lake>/_ops/alerts.jsonl                alerts (config `alerts.log_path`)
+
+Paths are plain functions of the lake root (no I/O). `write_json_atomic` writes every
+state file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+BRONZE, QUARANTINE, SILVER, GOLD = "bronze", "quarantine", "silver", "gold"
+LAYERS = (BRONZE, QUARANTINE, SILVER, GOLD)
+OPS = "_ops"
+GOLD_DB = "gold.duckdb"
+
+
+def bronze_table(lake: Path, key: str) -> Path:
+    """`key`: `<source>_<table>`."""
+    return Path(lake) / BRONZE / key
+
+
+def quarantine_table(lake: Path, key: str) -> Path:
+    return Path(lake) / QUARANTINE / key
+
+
+def silver_table(lake: Path, name: str) -> Path:
+    return Path(lake) / SILVER / name
+
+
+def gold_table(lake: Path, name: str) -> Path:
+    return Path(lake) / GOLD / name
+
+
+def asset_table(lake: Path, asset_path: Sequence[str]) -> Path:
+    """The Delta table of an asset key (`["gold", "customer_profile_v2"]`)."""
+    return Path(lake).joinpath(*asset_path)
+
+
+def gold_db(lake: Path) -> Path:
+    return Path(lake) / GOLD_DB
+
+
+def gold_journal(lake: Path) -> Path:
+    return Path(lake) / GOLD / "_published.json"
+
+
+def silver_watermarks(lake: Path) -> Path:
+    return Path(lake) / SILVER / "_watermarks.json"
+
+
+def identity_state(lake: Path) -> Path:
+    return Path(lake) / SILVER / "_identity_state.json"
+
+
+def identity_model(lake: Path) -> Path:
+    """The lake's own identity model; its versions sit beside it."""
+    return Path(lake) / "_identity" / "model.json"
+
+
+def ingest_ledger(lake: Path, source: str) -> Path:
+    return Path(lake) / OPS / "ingested" / f"{source}.json"
+
+
+def dbt_target(lake: Path) -> Path:
+    """dbt's target folder (artifacts, logs, partial parse) for one lake."""
+    return Path(lake).absolute() / OPS / "dbt_target"
+
+
+def lock_file(lake: Path) -> Path:
+    return Path(lake) / OPS / "lake.lock"
+
+
+def under(lake: Path, relative: str) -> Path:
+    """A configured path relative to the lake (e.g. `alerts.log_path`)."""
+    return Path(lake) / relative
+
+
+def write_json_atomic(path: Path, data: object, *, indent: int | None = 2,
+                      sort_keys: bool = True) -> None:
+    """Write `data` as JSON to a temporary file beside `path`, then rename it into place:
+    a reader (or a crash) never sees half a file. The temporary name carries the pid,
+    so two processes never write the same one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(data, indent=indent, sort_keys=sort_keys) + "\n",
+                   encoding="utf-8")
+    os.replace(tmp, path)
