@@ -464,7 +464,7 @@ def test_conflicts_check_reports_count_examples_and_trend_against_the_previous_r
     assert "phone" in first["by_attribute"] and "reproduce" in first
     assert first["change"] == 0  # the world's build evaluated it once already: no change
     # Gold republished with twice the conflicts: the trend breaks the 10% alarm.
-    delta._commit(copy / "gold" / "attribute_conflicts",
+    delta.commit(copy / "gold" / "attribute_conflicts",
                   delta.to_arrow(pl.concat([conflicts, conflicts.with_columns(
                       pl.col("customer_id") + "-x")])), mode="overwrite")
     second = evaluate()
