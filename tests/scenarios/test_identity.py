@@ -249,6 +249,25 @@ def names_change_here(lake: Path) -> None:
     save_lake_model(lake, Model(splink, model.threshold, {"method": "test"}))
 
 
+def couples_and_francois(dirs: tuple[Path, Path], partners_share_birth_date: bool
+                         ) -> dict[str, str]:
+    """The COUPLES as Salesforce contact pairs (the second with the first's birth date,
+    or its own), plus Francois Koch at Petra Koch's address with no birth date; resolved
+    with a model where first names change (`names_change_here`). Returns the persons."""
+    rows = []
+    for i, (f1, last, b1, f2, b2, street, postal) in enumerate(COUPLES):
+        home = dict(street=street, city="Hannover", postal=postal)
+        rows += [sf(f"003C{i}a", f1, last, birth=b1, **home),
+                 sf(f"003C{i}b", f2, last, birth=b1 if partners_share_birth_date else b2,
+                    **home)]
+    rows.append(sf("003C9", "Francois", "Koch", street="Kirchstr. 12", city="Hannover",
+                   postal="30868"))
+    deliver(dirs, "salesforce", "contact", "2026-02-01", SF, *rows)
+    names_change_here(dirs[1])
+    resolve(dirs)
+    return persons(dirs[1])
+
+
 def test_a_different_first_name_at_one_address_without_birth_dates_stays_apart_where_the_data_shows_households(
         dirs):
     """In this data, every pair that agrees on last name and address but not on the
@@ -256,17 +275,7 @@ def test_a_different_first_name_at_one_address_without_birth_dates_stays_apart_w
     such pairs are households here. So Francois Koch, a contact at Petra Koch's address
     with no birth date, is her partner, not Petra under another name - although the
     shared address and last name outweigh the differing first name in the model."""
-    rows = []
-    for i, (f1, last, b1, f2, b2, street, postal) in enumerate(COUPLES):
-        home = dict(street=street, city="Hannover", postal=postal)
-        rows += [sf(f"003C{i}a", f1, last, birth=b1, **home),
-                 sf(f"003C{i}b", f2, last, birth=b2, **home)]
-    rows.append(sf("003C9", "Francois", "Koch", street="Kirchstr. 12", city="Hannover",
-                   postal="30868"))
-    deliver(dirs, "salesforce", "contact", "2026-02-01", SF, *rows)
-    names_change_here(dirs[1])
-    resolve(dirs)
-    ids = persons(dirs[1])
+    ids = couples_and_francois(dirs, partners_share_birth_date=False)
     assert len(set(ids.values())) == 11
     pair = read_silver(dirs[1], "identity_links").filter(
         (pl.col("node_l") == "customer:salesforce:003C0a")
@@ -283,17 +292,7 @@ def test_a_different_first_name_at_one_address_without_birth_dates_links_where_t
     the first name keep their birth date (one person under a changed or replaced first
     name, as in FEBRL), so a pair without birth dates is weighed by the model as usual
     and Francois joins Petra."""
-    rows = []
-    for i, (f1, last, b1, f2, _, street, postal) in enumerate(COUPLES):
-        home = dict(street=street, city="Hannover", postal=postal)
-        rows += [sf(f"003C{i}a", f1, last, birth=b1, **home),
-                 sf(f"003C{i}b", f2, last, birth=b1, **home)]
-    rows.append(sf("003C9", "Francois", "Koch", street="Kirchstr. 12", city="Hannover",
-                   postal="30868"))
-    deliver(dirs, "salesforce", "contact", "2026-02-01", SF, *rows)
-    names_change_here(dirs[1])
-    resolve(dirs)
-    ids = persons(dirs[1])
+    ids = couples_and_francois(dirs, partners_share_birth_date=True)
     assert all(ids[f"customer:salesforce:003C{i}a"] == ids[f"customer:salesforce:003C{i}b"]
                for i in range(5))
     assert ids["customer:salesforce:003C9"] == ids["customer:salesforce:003C0a"]
