@@ -22,9 +22,11 @@ in the order a run applies them (architecture, "Silver: identity"):
 5. `cluster`: deterministic links make components; probabilistic links at or above the
    threshold join components strongest first. Refused: pairs resting on nothing but one
    guarded e-mail or phone (`unsupported`), held pairs that look like a household
-   (`household`: a shared mailbox and personal values that disagree), and links that
-   would chain two clusters whose other records disagree on names or birth dates (one
-   weak link cannot join them). Hard contradiction rules (vetoes) remain available as
+   (`household`: a shared mailbox and personal values that disagree), pairs whose
+   first names differ with no birth date to compare where the data's pairs that can
+   tell are two people (`household_by_evidence`: partners share last name and
+   address), and links that would chain two clusters whose other records disagree on
+   names or birth dates (one weak link cannot join them). Hard contradiction rules (vetoes) remain available as
    explicit config (`identity.hard_rules`), off by default.
 6. `person_ids` / `identity_rows`: a person's id is derived from its oldest record
    (earliest record time, then smallest node id), so it is the same whatever the
