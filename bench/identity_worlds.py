@@ -33,6 +33,7 @@ from bench.accuracy import HEADER, Accuracy, accuracy, ceiling
 from bench.gold_accuracy import Correctness, score
 from bench.harness import OUT, run_step
 from bench.identity_febrl3 import land_febrl
+from c360_assets.lib import delta
 from c360_assets.silver import identity as idn
 from c360_assets.silver.identity_build import read_graph, truth_labels
 
@@ -131,9 +132,10 @@ def survivorship_alone(work: Path, landing: Path, truth: pl.DataFrame,
     shutil.copytree(work / "lake", copy)
     table = copy / "silver" / "identity"
     ident = pl.read_delta(str(table))
-    ident.join(truth, on="node_id", how="left").with_columns(
-        pl.coalesce(pl.format("p_true_{}", "true_id"), "person_id").alias("person_id")
-    ).select(ident.columns).write_delta(str(table), mode="overwrite")
+    true = ident.join(truth, on="node_id", how="left").with_columns(
+        pl.coalesce(pl.format("p_true_{}", "true_id"), "person_id").alias("person_id"))
+    delta.commit(table, delta.to_arrow(true.select(ident.columns)), mode="overwrite",
+                 partition_by=["bucket"])
     run_step("gold on the true identity", [*CLI, "materialize", "--landing", str(landing),
                                            "--lake", str(copy), "--select", "group:gold",
                                            "--log-level", "WARNING"], env=env)

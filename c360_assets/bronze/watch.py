@@ -96,8 +96,6 @@ def range_digest(fingerprints: Mapping[str, str], first: dt.date, last: dt.date)
     return hashlib.sha256(json.dumps(items).encode()).hexdigest()[:12]
 
 
-
-
 # Bump when the typing code changes what bronze holds for the same files and settings.
 INGEST_FORMAT = 2
 

@@ -205,8 +205,6 @@ def _row_counts(lake: Path, relations: list[str]) -> dict[str, int]:
                 for r in relations if r in present}
 
 
-
-
 @functools.cache
 def _project_digest() -> str:
     """Digest of the dbt project's files (models, macros, tests, settings)."""

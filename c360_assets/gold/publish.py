@@ -35,10 +35,6 @@ JOURNAL_FORMAT = 1
 BUILD_TIME_COLUMNS = frozenset({"profile_resolved_at"})
 
 
-
-
-
-
 @dataclass(frozen=True)
 class Published:
     table: str

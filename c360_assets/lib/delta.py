@@ -91,7 +91,7 @@ def replace_day_partitions(path: str | Path, frame: pl.DataFrame, *, partition_c
             raise ValueError(f"rows for {partition_col} {outside.min()}..{outside.max()} "
                              f"outside the days replaced")
     return commit(path, to_arrow(frame), mode="overwrite",
-                   predicate=day_predicate(partition_col, days), partition_by=[partition_col])
+                  predicate=day_predicate(partition_col, days), partition_by=[partition_col])
 
 
 def read_table(path: str | Path, *, version: int | None = None) -> pl.DataFrame:

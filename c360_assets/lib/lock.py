@@ -70,8 +70,6 @@ def describe(holder: Holder | None) -> str:
     return f"pid {holder.pid} on {holder.host} (`{holder.command}`, since {holder.since})"
 
 
-
-
 def _key(lake: Path) -> Path:
     return Path(lake).absolute().resolve()
 

@@ -29,6 +29,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from c360_assets.lib import layout
 from c360_assets.lib.config import AlertsConfig, C360Config
 from c360_assets.ops import dagster_storage
 from c360_assets.resources import C360Paths
@@ -72,7 +73,7 @@ class AlertSink:
 
     @classmethod
     def from_config(cls, config: AlertsConfig, lake: Path) -> AlertSink:
-        return cls(lake / config.log_path, os.environ.get(config.webhook_env, "").strip() or None,
+        return cls(layout.under(lake, config.log_path), os.environ.get(config.webhook_env, "").strip() or None,
                    config.webhook_timeout_s, config.webhook_retries)
 
     def post(self, alert: Alert) -> str:

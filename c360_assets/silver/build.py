@@ -65,8 +65,6 @@ class SilverReport:
     seconds: float = 0.0
 
 
-
-
 # ---------------------------------------------------------------------------- watermarks
 
 
@@ -159,10 +157,11 @@ def changed_records(lake: Path, watermark: dict[str, int], versions: dict[str, i
         try:
             # From the first commit that changed data: maintenance commits (compaction,
             # vacuum) in between hold no changes, and a log cleanup may have removed them.
-            changed = delta.data_versions_after(layout.bronze_table(lake, table.bronze_key), since)
+            path = layout.bronze_table(lake, key)
+            changed = delta.data_versions_after(path, since)
             if not changed:
                 continue
-            reader = DeltaTable(str(layout.bronze_table(lake, table.bronze_key))).load_cdf(
+            reader = DeltaTable(str(path)).load_cdf(
                 starting_version=changed[0], columns=list(table.key_columns))
             rows = pl.from_arrow(reader.read_all())
         except Exception as exc:  # noqa: BLE001 - any CDF gap means: rebuild
@@ -422,7 +421,8 @@ def _incremental(lake: Path, registry: Registry, touched: set[str],
             (FIELD_CHANGES, chunk.changes, record_keys, "record_node_id"),
             (RELATIONSHIPS, chunk.relationships, record_keys, "record_node_id"),
             (NODES, nodes, node_keys, "node_id")):
-        result = delta.replace_keyed_rows(layout.silver_table(lake, name), frame, key=key, keys=keys)
+        result = delta.replace_keyed_rows(layout.silver_table(lake, name), frame, key=key,
+                                          keys=keys)
         failpoints.reached("silver.table_written")
         version = result.version
         report.committed[name] = version is not None

@@ -26,8 +26,8 @@ in the order a run applies them (architecture, "Silver: identity"):
    first names differ with no birth date to compare where the data's pairs that can
    tell are two people (`household_by_evidence`: partners share last name and
    address), and links that would chain two clusters whose other records disagree on
-   names or birth dates (one weak link cannot join them). Hard contradiction rules (vetoes) remain available as
-   explicit config (`identity.hard_rules`), off by default.
+   names or birth dates (one weak link cannot join them). Hard contradiction rules
+   (vetoes) remain available as explicit config (`identity.hard_rules`), off by default.
 6. `person_ids` / `identity_rows`: a person's id is derived from its oldest record
    (earliest record time, then smallest node id), so it is the same whatever the
    landing order, stays when newer records join, and on a merge the person with the

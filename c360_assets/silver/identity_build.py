@@ -149,7 +149,8 @@ def interrupted_run(lake: Path, state: dict) -> list[str]:
     written = state.get("written")
     if not isinstance(written, dict):
         return []
-    return [n for n in WRITTEN if delta.changed_since(layout.silver_table(lake, n), written.get(n))]
+    return [n for n in WRITTEN
+            if delta.changed_since(layout.silver_table(lake, n), written.get(n))]
 
 
 def _overwrite(p: Path, frame: pl.DataFrame) -> int:
@@ -309,7 +310,8 @@ def build_identity(lake: Path, identity_config: IdentityConfig, model: Model, *,
     torn = interrupted_run(lake, state)
     fingerprints = {"model": _fingerprint([model.splink, model.threshold]),
                     "config": _fingerprint([identity_config.model_dump(), nicknames()])}
-    have_tables = all(delta.table_exists(layout.silver_table(lake, n)) for n in (IDENTITY, LINKS, FEATURES))
+    have_tables = all(delta.table_exists(layout.silver_table(lake, n))
+                      for n in (IDENTITY, LINKS, FEATURES))
     if torn:
         progress(f"identity: the previous run ended part-way ({', '.join(torn)} changed "
                  "after its last complete state): rescoring every pair, events against the "
@@ -347,13 +349,14 @@ def build_identity(lake: Path, identity_config: IdentityConfig, model: Model, *,
         progress(f"identity: {len(touched):,} records touched since the last run")
     out = resolve(features, keys, merges, guards, model, previous_links, touched, progress)
     identity_rows: pl.DataFrame = out["identity"]  # type: ignore[assignment]
-    previous = _read_previous(layout.silver_table(lake, IDENTITY), IDENTITY_SCHEMA)
+    identity_p = layout.silver_table(lake, IDENTITY)
+    previous = _read_previous(identity_p, IDENTITY_SCHEMA)
     # Merges and splits are against the last complete run, also after one that died.
     written = state.get("written") or {}
     complete = previous
     if torn and written.get(IDENTITY) is not None:
         try:
-            complete = _read_previous(layout.silver_table(lake, IDENTITY), IDENTITY_SCHEMA, written[IDENTITY])
+            complete = _read_previous(identity_p, IDENTITY_SCHEMA, written[IDENTITY])
         except Exception as exc:  # noqa: BLE001 - its files vacuumed since: best effort
             progress(f"identity: the last complete identity (version {written[IDENTITY]}) is "
                      f"no longer readable ({exc.__class__.__name__}); the dead run's merges "
@@ -381,7 +384,8 @@ def build_identity(lake: Path, identity_config: IdentityConfig, model: Model, *,
         .group_by("rule").len().sort("rule").iter_rows())
     _save_state(lake, {"inputs": inputs, "fingerprints": fingerprints,
                        "largest_cluster": report.largest_cluster,
-                       "written": {n: delta.data_version(layout.silver_table(lake, n)) for n in WRITTEN}})
+                       "written": {n: delta.data_version(layout.silver_table(lake, n))
+                                   for n in WRITTEN}})
     report.seconds = time.perf_counter() - t0
     progress(f"identity: {report.persons:,} persons from {report.records:,} records; "
              f"{report.merges} merges, {report.splits} splits; largest person "
@@ -402,34 +406,34 @@ def _write(lake: Path, out: dict, rows: pl.DataFrame, previous: pl.DataFrame,
     new_rows = changed.with_columns(pl.lit(now).cast(pl.Datetime("us", "UTC"))
                                     .alias("resolved_at"), bucket_of(pl.col("node_id")))
     keys = pl.concat([changed["node_id"], removed["node_id"]])
-    if not delta.table_exists(layout.silver_table(lake, IDENTITY)):  # exists even with no records yet
-        delta.commit(layout.silver_table(lake, IDENTITY), delta.to_arrow(pl.DataFrame(schema=IDENTITY_SCHEMA)),
-                      mode="append", partition_by=["bucket"])
+    identity_p, events_p = layout.silver_table(lake, IDENTITY), layout.silver_table(lake, EVENTS)
+    if not delta.table_exists(identity_p):  # exists even with no records yet
+        delta.commit(identity_p, delta.to_arrow(pl.DataFrame(schema=IDENTITY_SCHEMA)),
+                     mode="append", partition_by=["bucket"])
     if keys.len():
-        write = delta.replace_keyed_rows(layout.silver_table(lake, IDENTITY),
+        write = delta.replace_keyed_rows(identity_p,
                                          new_rows.select(list(IDENTITY_SCHEMA)), key="node_id",
                                          keys=keys)
         report.versions[IDENTITY] = write.version
     failpoints.reached("identity.rows_written")
     events = idn.identity_events(complete.select("node_id", "person_id"),
                                  rows.select("node_id", "person_id"))
-    if events_since is not None and events.height and delta.table_exists(layout.silver_table(lake, EVENTS)):
+    if events_since is not None and events.height and delta.table_exists(events_p):
         try:  # the events the dead run appended: the table now less the table then
-            already = _read_previous(layout.silver_table(lake, EVENTS), EVENTS_SCHEMA).join(
-                _read_previous(layout.silver_table(lake, EVENTS), EVENTS_SCHEMA, events_since),
+            already = _read_previous(events_p, EVENTS_SCHEMA).join(
+                _read_previous(events_p, EVENTS_SCHEMA, events_since),
                 on=list(EVENTS_SCHEMA), how="anti", nulls_equal=True)
             events = events.join(already.select(events.columns), on=events.columns,
                                  how="anti", nulls_equal=True)
         except Exception:  # noqa: BLE001 - version vacuumed since: never log twice
             events = events.clear()
     if events.height:
-        delta.commit(layout.silver_table(lake, EVENTS), delta.to_arrow(
+        delta.commit(events_p, delta.to_arrow(
             events.with_columns(pl.lit(now).cast(pl.Datetime("us", "UTC")).alias("resolved_at"))
             .select(list(EVENTS_SCHEMA))), mode="append")
-    elif not delta.table_exists(layout.silver_table(lake, EVENTS)):
-        delta.commit(layout.silver_table(lake, EVENTS), delta.to_arrow(pl.DataFrame(schema=EVENTS_SCHEMA)),
-                      mode="append")
-    report.versions[EVENTS] = delta.table_version(layout.silver_table(lake, EVENTS))
+    elif not delta.table_exists(events_p):
+        delta.commit(events_p, delta.to_arrow(pl.DataFrame(schema=EVENTS_SCHEMA)), mode="append")
+    report.versions[EVENTS] = delta.table_version(events_p)
     # The three working tables are independent: written side by side (delta-rs writes
     # outside the GIL).
     working = {LINKS: out["links"], FEATURES: out["features"], SHARED: out["shared"]}
