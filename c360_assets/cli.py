@@ -97,12 +97,16 @@ def cmd_materialize(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     landing, lake = cfg.landing_root(), cfg.lake_root()
     start = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=args.days - 1)
-    gen = argparse.Namespace(persons=args.persons, days=args.days, seed=args.seed,
-                             out=str(landing), start=start, format=None)
+    # Through the parser, so the steps get every option of `generate` and `materialize`
+    # with its default (a hand-built Namespace missed one that was added later).
+    parser = build_parser()
+    gen = parser.parse_args(["generate", "--persons", str(args.persons), "--days",
+                             str(args.days), "--seed", str(args.seed), "--out", str(landing),
+                             "--start", start.isoformat()])
     if cmd_generate(gen):
         return 1
-    mat = argparse.Namespace(landing=str(landing), lake=str(lake), select=None, partitions=None,
-                             log_level=args.log_level, force=False, wait_for_lock=0.0)
+    mat = parser.parse_args(["materialize", "--landing", str(landing), "--lake", str(lake),
+                             "--log-level", args.log_level])
     code = cmd_materialize(mat)
     from c360_assets.gold.profile import example_email
     from c360_assets.runner import dagster_home
