@@ -11,14 +11,15 @@ from pathlib import Path
 
 import polars as pl
 
-from c360_assets.silver.sources import TABLES
+from c360_assets.bronze import BUILTIN, record_tables
 
 
 def main(lake: Path) -> None:
     rows = 0
-    for table in TABLES:
-        frame = (pl.scan_delta(str(lake / "bronze" / table.bronze_key))
-                 .sort([*table.key_columns, "_fivetran_synced" if table.source != "segment"
+    for table in record_tables(BUILTIN):
+        assert table.records is not None
+        frame = (pl.scan_delta(str(lake / "bronze" / table.key))
+                 .sort([*table.records.key_columns, "_fivetran_synced" if table.records.tier == 2
                         else "timestamp"])
                  .collect())
         rows += frame.height

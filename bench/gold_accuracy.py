@@ -29,10 +29,10 @@ from pathlib import Path
 
 import polars as pl
 
+from c360_assets.bronze import BUILTIN, record_tables
 from c360_assets.gold.profile import ATTRIBUTES
 from c360_assets.lib.registry import load_registry
 from c360_assets.silver.identity_build import truth_labels
-from c360_assets.silver.sources import TABLES
 
 CANONICAL = tuple(attribute for attribute, _ in ATTRIBUTES)
 
@@ -86,16 +86,18 @@ def record_times(lake: Path, by: str) -> pl.LazyFrame:
     """node_id, record_time: per customer record, the newest record time (`by` =
     "modified") or sync time ("synced") its main table's snapshots or events carried."""
     frames = []
-    for t in TABLES:
-        path = lake / "bronze" / t.bronze_key
-        if t.entity_type != "customer" or t.main is not None or not path.exists():
+    for t in record_tables(BUILTIN):
+        path = lake / "bronze" / t.key
+        r = t.records
+        if r is None or r.entity_type != "customer" or t.main_ref is not None \
+                or not path.exists():
             continue
         scan = pl.scan_delta(str(path))
-        when = t.record_time()
+        when = t.silver_record_time()
         if by == "synced":
-            when = pl.col("received_at" if t.source == "segment" else "_fivetran_synced")
+            when = pl.col("received_at" if r.tier == 1 else "_fivetran_synced")
         frames.append(scan.select(
-            pl.format("{}{}", pl.lit(t.node_prefix()), t.record_id()).alias("node_id"),
+            pl.format("{}{}", pl.lit(t.node_prefix()), r.record_id()).alias("node_id"),
             when.cast(pl.Datetime("us", "UTC")).alias("record_time")))
     return pl.concat(frames).group_by("node_id").agg(pl.col("record_time").max())
 

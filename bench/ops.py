@@ -25,7 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from c360_assets.bronze import SOURCES
+from c360_assets.bronze import BUILTIN
 from c360_assets.bronze.watch import record_ingested, scan_source
 from c360_assets.lib.config import C360Config
 from c360_assets.ops.sensors import landing_run_requests
@@ -36,7 +36,7 @@ START = dt.date(2025, 1, 1)
 
 def build_tree(root: Path, days: int, files: int) -> int:
     count = 0
-    for source in SOURCES:
+    for source in BUILTIN:
         for table in source.tables:
             for d in range(days):
                 folder = root / source.name / table.name / (START + dt.timedelta(days=d)).isoformat()
@@ -79,11 +79,11 @@ def main() -> None:
         changed_file.write_text("id\n1\n2\n")
         one_changed = median_ms(lambda: tick(cursor))
         assert len(tick(cursor)[0]) == 1
-        for source in SOURCES:
+        for source in BUILTIN:
             record_ingested(paths.lake, source.name, scan_source(paths.landing, source))
         schedule = median_ms(lambda: tick({}))  # no cursor: compares with the ledger
         assert tick({})[0] == []
-        print(f"\n{args.days} landing days x {sum(len(s.tables) for s in SOURCES)} tables x "
+        print(f"\n{args.days} landing days x {sum(len(s.tables) for s in BUILTIN)} tables x "
               f"{args.files_per_day} files = {files:,} files; first tick asked for "
               f"{len(requests)} run(s) (one per source: contiguous days)\n")
         print("| evaluation | median time | per 1,000 files |\n|---|---:|---:|")

@@ -189,11 +189,15 @@ def cmd_vacuum(args: argparse.Namespace) -> int:
 
 
 def cmd_gold_vars(args: argparse.Namespace) -> int:
+    from c360_assets.bronze import catalogue
     from c360_assets.gold.settings import dbt_vars_json
     from c360_assets.lib.registry import load_registry
 
     try:
-        print(dbt_vars_json(cfg.load_config(), load_registry()))
+        config = cfg.load_config()
+        sources = catalogue(config)
+        registry = load_registry(sources=tuple(s.name for s in sources))
+        print(dbt_vars_json(config, registry, sources))
     except cfg.ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

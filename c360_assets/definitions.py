@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import dagster as dg
 
-from c360_assets.bronze import SOURCES
+from c360_assets.bronze import catalogue
 from c360_assets.bronze.assets import build_bronze_asset
 from c360_assets.gold.assets import build_gold_asset, dbt_resource
 from c360_assets.lib.config import C360Config, load_config
+from c360_assets.lib.registry import load_registry
 from c360_assets.ops.alerts import build_alert_sensor
 from c360_assets.ops.automation import build_automation_sensor
 from c360_assets.ops.checks import build_conflicts_check, no_duplicate_current_edges
@@ -28,10 +29,13 @@ from c360_assets.silver.assets import build_identity_asset, build_silver_asset
 def build_definitions(config: C360Config | None = None, paths: C360Paths | None = None
                       ) -> dg.Definitions:
     config = config or load_config()
+    sources = catalogue(config)
+    registry = load_registry(sources=tuple(s.name for s in sources))
     return dg.Definitions(
-        assets=[*(build_bronze_asset(source, config) for source in SOURCES),
-                build_silver_asset(), build_identity_asset(), build_gold_asset(config)],
-        asset_checks=[*(build_staleness_check(source, config) for source in SOURCES),
+        assets=[*(build_bronze_asset(source, config) for source in sources),
+                build_silver_asset(sources, registry), build_identity_asset(config, registry),
+                build_gold_asset(config, registry, sources)],
+        asset_checks=[*(build_staleness_check(source, config) for source in sources),
                       no_duplicate_current_edges, build_conflicts_check(config)],
         jobs=[c360_job(), build_maintenance_job(config)],
         schedules=[build_schedule(config), build_maintenance_schedule(config)],

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from c360_assets.bronze import SOURCES, SOURCES_BY_NAME, watch
+from c360_assets.bronze import catalogue, watch
 from c360_assets.bronze.assets import FORCE_TAG, bronze_key, stale_days
 from c360_assets.bronze.contract import SourceSpec
 from c360_assets.bronze.landing import LandingProblem, landed_days
@@ -100,7 +100,8 @@ def parse_partitions(text: str) -> tuple[dt.date, dt.date]:
     return first, last
 
 
-def resolve_selection(defs: dg.Definitions, select: str | None) -> set[dg.AssetKey]:
+def resolve_selection(defs: dg.Definitions, select: str | None,
+                      sources: tuple[SourceSpec, ...]) -> set[dg.AssetKey]:
     """Asset keys for `--select`.
 
     Comma-separated terms; each is a source shorthand (`sap`, `bronze/sap`), an asset
@@ -112,10 +113,11 @@ def resolve_selection(defs: dg.Definitions, select: str | None) -> set[dg.AssetK
     if not select:
         return everything
     keys: set[dg.AssetKey] = set()
+    by_name = {s.name: s for s in sources}
     for term in (t.strip() for t in select.split(",") if t.strip()):
         source = term.removeprefix("bronze/")
-        if source in SOURCES_BY_NAME:
-            keys |= {bronze_key(t) for t in SOURCES_BY_NAME[source].tables}
+        if source in by_name:
+            keys |= {bronze_key(t) for t in by_name[source].tables}
             continue
         key = dg.AssetKey.from_user_string(term)
         if key in everything:
@@ -128,7 +130,7 @@ def resolve_selection(defs: dg.Definitions, select: str | None) -> set[dg.AssetK
         if not found:
             raise SelectionError(
                 f"--select {term!r} matches no asset (use a source: "
-                f"{', '.join(SOURCES_BY_NAME)}; an asset key such as bronze/sap_kna1; or "
+                f"{', '.join(by_name)}; an asset key such as bronze/sap_kna1; or "
                 f"Dagster selection syntax such as group:bronze, tag:source=sap)")
         keys |= found
     return keys
@@ -204,7 +206,7 @@ def _materialize(landing: Path, lake: Path, select: str | None,
                  force: bool) -> RunSummary:
     paths = C360Paths(landing_root=str(landing.absolute()), lake_root=str(lake.absolute()))
     defs = build_definitions(config, paths)
-    keys = resolve_selection(defs, select)
+    keys = resolve_selection(defs, select, catalogue(config))
     summary = RunSummary()
     run_config = {"loggers": {"console": {"config": {"log_level": log_level}}}}
     assets = [*(defs.assets or []), *(defs.asset_checks or [])]
@@ -219,7 +221,7 @@ def _materialize(landing: Path, lake: Path, select: str | None,
                 tags={**tags, "c360/stage": stage, **(extra or {})},
                 run_config=run_config, raise_on_error=False)
 
-    for source in SOURCES:
+    for source in catalogue(config):
         source_keys = {bronze_key(t) for t in source.tables} & keys
         if not source_keys:
             continue

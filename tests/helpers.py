@@ -81,11 +81,11 @@ def ingest(landing: Path, lake: Path, source: str, day: dt.date | str,
            ingested_at: dt.datetime = NOW) -> None:
     """Bronze for one source and landing day, without Dagster (fast scenario set-up): the
     same ingest and predicate overwrite the bronze asset runs."""
-    from c360_assets.bronze import SOURCES_BY_NAME
+    from c360_assets.bronze import BUILTIN_BY_NAME
     from c360_assets.lib import delta
 
     day = dt.date.fromisoformat(day) if isinstance(day, str) else day
-    for spec in SOURCES_BY_NAME[source].tables:
+    for spec in BUILTIN_BY_NAME[source].tables:
         batch = ingest_table(landing, spec, [day], ingested_at)
         if batch.good.height == 0 and not delta.table_exists(lake / "bronze" / spec.key):
             continue
@@ -94,10 +94,11 @@ def ingest(landing: Path, lake: Path, source: str, day: dt.date | str,
 
 
 def silver(lake: Path, full: bool = False):  # noqa: ANN201 - build.SilverReport
+    from c360_assets.bronze import BUILTIN, record_tables
     from c360_assets.lib.registry import load_registry
     from c360_assets.silver.build import build_silver
-
-    return build_silver(lake, load_registry(), full=full, progress=lambda _: None)
+    return build_silver(lake, load_registry(), record_tables(BUILTIN), full=full,
+                        progress=lambda _: None)
 
 
 def read_silver(lake: Path, name: str) -> pl.DataFrame:

@@ -13,11 +13,11 @@ from pathlib import Path
 import dagster as dg
 import polars as pl
 
-from c360_assets.bronze import watch
+from c360_assets.bronze import source_names, watch
 from c360_assets.bronze.contract import LANDING_DATE_COL, SOURCE_FILE_COL, SourceSpec, TableSpec
 from c360_assets.bronze.landing import TableBatch, ingest_table
 from c360_assets.lib import delta, failpoints
-from c360_assets.lib.config import SOURCE_NAMES, C360Config
+from c360_assets.lib.config import C360Config
 from c360_assets.lib.preview import masked_preview
 from c360_assets.resources import C360Paths
 
@@ -38,7 +38,7 @@ def bronze_partitions(config: C360Config) -> dg.DailyPartitionsDefinition:
     Starts at the earliest `sources.<name>.start_date`; a source's own start date is
     enforced when its landing days are chosen (earlier day folders are reported).
     """
-    start = min(config.source(name).start_date for name in SOURCE_NAMES)
+    start = min(config.source(name).start_date for name in source_names(config))
     # end_offset=1: today's landing folder is a valid partition as soon as it lands.
     return dg.DailyPartitionsDefinition(start_date=start.isoformat(), end_offset=1)
 

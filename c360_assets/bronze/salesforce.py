@@ -1,16 +1,28 @@
-"""Salesforce (Fivetran Salesforce connector, Tier 2 snapshots): contact, account, asset."""
+"""Salesforce (Fivetran Salesforce connector, Tier 2 snapshots): contact, account, asset.
+
+Record ids are Salesforce `id`s. `is_deleted` marks a delete; `master_record_id` on a
+deleted contact means it was merged into that contact.
+"""
 
 from __future__ import annotations
 
 import polars as pl
 
 from c360_assets.bronze.contract import ColType as T
-from c360_assets.bronze.contract import Pii, SourceSpec, TableSpec, col
+from c360_assets.bronze.contract import Pii, Records, SourceSpec, TableSpec, col
 
 
 def _modstamp_time() -> pl.Expr:
     # Record time: system_modstamp if present, else last_modified_date.
     return pl.coalesce("system_modstamp", "last_modified_date")
+
+
+def _is_deleted() -> pl.Expr:
+    return pl.col("is_deleted").fill_null(False)
+
+
+def _id() -> pl.Expr:
+    return pl.col("id")
 
 
 CONTACT = TableSpec(
@@ -40,6 +52,20 @@ CONTACT = TableSpec(
         col("system_modstamp", T.TIMESTAMP),
         col("_fivetran_synced", T.TIMESTAMP, required=True),
     ),
+    records=Records(
+        "customer", record_id=_id, deleted=_is_deleted,
+        region=lambda: pl.coalesce("mailing_country_code", "mailing_country"),
+        value_rules={
+            # Contract: has_opted_out_of_email=true -> false; false or null -> no value.
+            "has_opted_out_of_email": lambda e: pl.when(e.fill_null(False)).then(pl.lit("false")),
+            # master_record_id means "merged into" only on a deleted contact.
+            "master_record_id": lambda e: pl.when(_is_deleted()).then(e),
+        },
+        keep_when_deleted=("master_record_id",),
+        display={"first_name": lambda: pl.col("first_name"),
+                 "last_name": lambda: pl.col("last_name")},
+        created=lambda: pl.col("created_date"),
+    ),
 )
 
 ACCOUNT = TableSpec(
@@ -59,6 +85,11 @@ ACCOUNT = TableSpec(
         col("last_modified_date", T.TIMESTAMP, required=True),
         col("system_modstamp", T.TIMESTAMP),
         col("_fivetran_synced", T.TIMESTAMP, required=True),
+    ),
+    records=Records(
+        "company", record_id=_id, deleted=_is_deleted,
+        display={"name": lambda: pl.col("name"), "website": lambda: pl.col("website"),
+                 "industry": lambda: pl.col("industry")},
     ),
 )
 
@@ -81,6 +112,15 @@ ASSET = TableSpec(
         col("last_modified_date", T.TIMESTAMP, required=True),
         col("_fivetran_synced", T.TIMESTAMP, required=True),
     ),
+    records=Records(
+        "asset", record_id=_id, deleted=_is_deleted,
+        display={"name": lambda: pl.col("name"), "serial_number": lambda: pl.col("serial_number"),
+                 "status": lambda: pl.col("status"),
+                 "quantity": lambda: pl.col("quantity").cast(pl.String),
+                 "install_date": lambda: pl.col("install_date").cast(pl.String),
+                 "usage_end_date": lambda: pl.col("usage_end_date").cast(pl.String),
+                 "contact_id": lambda: pl.col("contact_id")},
+    ),
 )
 
 SOURCE = SourceSpec(
@@ -93,4 +133,5 @@ SOURCE = SourceSpec(
         "contact means it was merged into that contact."
     ),
     tables=(CONTACT, ACCOUNT, ASSET),
+    profile_key="sfdc_contact_id",
 )

@@ -6,6 +6,9 @@ JSON object with snake_case keys (camelCase keys are converted, a nested `addres
 or `company` object flattens to `address_<key>`), values as strings, holding only the
 traits that were sent. A trait that is absent or null was not sent; it never means
 "cleared".
+
+Record ids are `user_id`, else `anon:<anonymous_id>`; every trait changes on the event's
+own `timestamp` (Tier 1).
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import re
 import polars as pl
 
 from c360_assets.bronze.contract import ColType as T
-from c360_assets.bronze.contract import SourceSpec, TableSpec, col
+from c360_assets.bronze.contract import Records, SourceSpec, TableSpec, col
 from c360_assets.lib.jsonexpr import json_object
 
 TRAITS_COL = "traits"
@@ -111,6 +114,16 @@ IDENTIFIES = TableSpec(
         col("sent_at", T.TIMESTAMP, plausible_time=False),
         col("original_timestamp", T.TIMESTAMP, plausible_time=False),
     ),
+    records=Records(
+        "customer", tier=1,
+        record_id=lambda: pl.coalesce(pl.col("user_id"),
+                                      pl.format("anon:{}", pl.col("anonymous_id"))),
+        event_id=lambda: pl.col("id"),
+        region=lambda: pl.col("traits.address_country"),
+        created=lambda: pl.col("timestamp"),
+        key_columns=("user_id", "anonymous_id"),
+        json_fields=TRAITS_COL,
+    ),
 )
 
 SOURCE = SourceSpec(
@@ -122,4 +135,6 @@ SOURCE = SourceSpec(
         "both ids links the anonymous id to the user."
     ),
     tables=(IDENTIFIES,),
+    profile_key="segment_user_id",
+    profile_key_skips="anon:",  # an anonymous visitor's record: no Segment user id
 )

@@ -1,11 +1,40 @@
-"""Shopify (Fivetran Shopify connector, Tier 2 with a Tier 1 consent field)."""
+"""Shopify (Fivetran Shopify connector, Tier 2 with a Tier 1 consent field).
+
+Record ids are customer `id`s as exact integer strings. A customer's default address
+(`customer_address`) attaches to the customer (`attach_customer_address`).
+"""
 
 from __future__ import annotations
 
 import polars as pl
 
+from c360_assets.bronze.contract import Attachment, Pii, Records, SourceSpec, TableSpec, col
 from c360_assets.bronze.contract import ColType as T
-from c360_assets.bronze.contract import Pii, SourceSpec, TableSpec, col
+
+
+def attach_customer_address(addresses: pl.DataFrame, customers: pl.DataFrame) -> pl.DataFrame:
+    """Default addresses -> snapshots of their customer's address fields.
+
+    Record time (contract): the `updated_at` of the customer's row landed in the same day
+    folder, else the address row's own `_fivetran_synced`.
+    """
+    same_day = (customers.group_by(pl.col("id").alias("customer_id"), "_landing_date")
+                .agg(pl.col("updated_at").max().alias("_customer_time")))
+    return (addresses.filter(pl.col("is_default").fill_null(True))
+            .join(same_day, on=["customer_id", "_landing_date"], how="left")
+            .with_columns(pl.col("customer_id").cast(pl.String).alias("_record_id"),
+                          pl.coalesce("_customer_time", "_fivetran_synced").alias("_record_time")))
+
+
+def address_record_ids(rows: pl.DataFrame, _read_customers) -> pl.Series:
+    """Address rows -> their customers (an address may land before its customer)."""
+    return rows.get_column("customer_id").cast(pl.String).drop_nulls().unique()
+
+
+def address_rows_of(_customers: pl.DataFrame, ids: pl.Series) -> pl.Expr:
+    wanted = ids.cast(pl.Int64, strict=False).drop_nulls()
+    return pl.col("customer_id").is_in(wanted.implode())
+
 
 CUSTOMER = TableSpec(
     source="shopify",
@@ -33,6 +62,19 @@ CUSTOMER = TableSpec(
         col("_fivetran_deleted", T.BOOL, required=True),
         col("_fivetran_synced", T.TIMESTAMP, required=True),
     ),
+    records=Records(
+        "customer", record_id=lambda: pl.col("id").cast(pl.String),
+        deleted=lambda: pl.col("_fivetran_deleted").fill_null(False),
+        field_times={
+            "email_marketing_consent_state": lambda: pl.coalesce(
+                "email_marketing_consent_updated_at", "accepts_marketing_updated_at"),
+            "accepts_marketing": lambda: pl.col("accepts_marketing_updated_at"),
+        },
+        value_rules={"accepts_marketing": lambda e: e.cast(pl.String)},
+        display={"first_name": lambda: pl.col("first_name"),
+                 "last_name": lambda: pl.col("last_name")},
+        created=lambda: pl.col("created_at"),
+    ),
 )
 
 CUSTOMER_ADDRESS = TableSpec(
@@ -56,6 +98,14 @@ CUSTOMER_ADDRESS = TableSpec(
         col("is_default", T.BOOL),
         col("_fivetran_synced", T.TIMESTAMP, required=True),
     ),
+    records=Records(
+        "customer", record_id=lambda: pl.col("_record_id"),
+        record_time=lambda: pl.col("_record_time"),
+        region=lambda: pl.coalesce("country_code", "country"),
+        key_columns=("customer_id",),
+        attachment=Attachment("customer", attach=attach_customer_address,
+                              record_ids=address_record_ids, rows_of=address_rows_of),
+    ),
 )
 
 SOURCE = SourceSpec(
@@ -67,4 +117,5 @@ SOURCE = SourceSpec(
         "default addresses from customer_address."
     ),
     tables=(CUSTOMER, CUSTOMER_ADDRESS),
+    profile_key="shopify_id",
 )

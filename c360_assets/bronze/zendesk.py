@@ -1,11 +1,15 @@
-"""Zendesk Support (Fivetran Zendesk connector, Tier 2): users and organizations."""
+"""Zendesk Support (Fivetran Zendesk connector, Tier 2): users and organizations.
+
+Record ids are Zendesk `id`s; a user with `active=false` or `_fivetran_deleted` is
+deleted.
+"""
 
 from __future__ import annotations
 
 import polars as pl
 
 from c360_assets.bronze.contract import ColType as T
-from c360_assets.bronze.contract import Pii, SourceSpec, TableSpec, col
+from c360_assets.bronze.contract import Pii, Records, SourceSpec, TableSpec, col
 
 USER = TableSpec(
     source="zendesk",
@@ -26,6 +30,14 @@ USER = TableSpec(
         col("_fivetran_deleted", T.BOOL, required=True),
         col("_fivetran_synced", T.TIMESTAMP, required=True),
     ),
+    records=Records(
+        "customer", record_id=lambda: pl.col("id").cast(pl.String),
+        deleted=lambda: pl.col("_fivetran_deleted").fill_null(False)
+        | (pl.col("active") == False).fill_null(False),  # noqa: E712
+        value_rules={"organization_id": lambda e: e.cast(pl.String)},
+        display={"name": lambda: pl.col("name")},
+        created=lambda: pl.col("created_at"),
+    ),
 )
 
 ORGANIZATION = TableSpec(
@@ -41,6 +53,10 @@ ORGANIZATION = TableSpec(
         col("updated_at", T.TIMESTAMP, required=True),
         col("_fivetran_synced", T.TIMESTAMP, required=True),
     ),
+    records=Records(
+        "company", record_id=lambda: pl.col("id").cast(pl.String),
+        display={"name": lambda: pl.col("name"), "domain_names": lambda: pl.col("domain_names")},
+    ),
 )
 
 SOURCE = SourceSpec(
@@ -51,4 +67,5 @@ SOURCE = SourceSpec(
         "active=false for deleted users) and organizations, record time updated_at."
     ),
     tables=(USER, ORGANIZATION),
+    profile_key="zendesk_id",
 )

@@ -34,6 +34,7 @@ from dagster_dbt import (
 )
 
 from c360_assets.bronze.assets import OWNERS
+from c360_assets.bronze.contract import SourceSpec
 from c360_assets.gold.publish import (
     interrupted,
     publish_tables,
@@ -42,7 +43,7 @@ from c360_assets.gold.publish import (
 from c360_assets.gold.settings import dbt_vars_json
 from c360_assets.lib import delta, failpoints, layout
 from c360_assets.lib.config import REPO_ROOT, C360Config
-from c360_assets.lib.registry import load_registry
+from c360_assets.lib.registry import Registry
 from c360_assets.ops.automation import FOLLOW_UPSTREAM
 from c360_assets.resources import C360Paths
 
@@ -224,22 +225,24 @@ def gold_inputs(lake: Path, dbt_vars: str) -> str:
                                      sort_keys=True).encode()).hexdigest()[:16]
 
 
-def build_gold_asset(config: C360Config) -> dg.AssetsDefinition:
+def build_gold_asset(config: C360Config, registry: Registry, sources: tuple[SourceSpec, ...]
+                     ) -> dg.AssetsDefinition:
+    dbt_vars = dbt_vars_json(config, registry, sources)
+
     @dbt_assets(manifest=manifest_path(), project=dbt_project(), name="gold_dbt",
                 dagster_dbt_translator=TRANSLATOR, pool=GOLD_POOL)
     def gold_dbt(context: dg.AssetExecutionContext, dbt: DbtCliResource, c360: C360Paths):
         """dbt build of the gold models and their tests, then publish to <lake>/gold/."""
         with c360.writer(context):
-            yield from _build_and_publish(context, dbt, c360, config)
+            yield from _build_and_publish(context, dbt, c360, config, dbt_vars)
 
     return gold_dbt
 
 
 def _build_and_publish(context: dg.AssetExecutionContext, dbt: DbtCliResource,
-                       c360: C360Paths, config: C360Config) -> Iterator[Any]:
+                       c360: C360Paths, config: C360Config, dbt_vars: str) -> Iterator[Any]:
     """`dbt build`, then publish; nothing at all when silver, config and the project are
     as they were at the last complete publish of the selected tables."""
-    dbt_vars = dbt_vars_json(config, load_registry())
     selected = set(context.selected_asset_keys)
     inputs = gold_inputs(c360.lake, dbt_vars)
     to_publish = _published_relations(dbt_project_manifest(), selected)

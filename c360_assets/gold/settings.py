@@ -2,7 +2,8 @@
 
 dbt gets them as one var, `c360`: source priorities (`source_priority.csv`),
 survivorship rules per attribute and the profile recency window (`c360.yaml` gold:),
-and the freshness window per source (`c360.yaml` freshness:). Business decisions stay
+the freshness window per source (`c360.yaml` freshness:) and each source's key in
+`customer_profile.extensions` (its `SourceSpec.profile_key`). Business decisions stay
 in config; the SQL only reads this var (`dbt_project/macros/c360_config.sql`).
 """
 
@@ -11,14 +12,16 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from c360_assets.lib.config import SOURCE_NAMES, C360Config, ConfigError
+from c360_assets.bronze.contract import SourceSpec
+from c360_assets.lib.config import C360Config, ConfigError
 from c360_assets.lib.registry import Registry
 from c360_assets.silver.graph import IMPLAUSIBLE_CONFIDENCE
 from c360_assets.silver.identity import LINK_KIND
 from c360_assets.silver.sources import ENTITY_TARGETS
 
 
-def dbt_vars(config: C360Config, registry: Registry) -> dict[str, Any]:
+def dbt_vars(config: C360Config, registry: Registry, sources: tuple[SourceSpec, ...]
+             ) -> dict[str, Any]:
     """The `c360` dbt var. Raises ConfigError for a survivorship rule on an attribute the
     registry does not know."""
     # Attributes pointing at entity nodes (company, owner, mergedInto) are not values.
@@ -37,12 +40,16 @@ def dbt_vars(config: C360Config, registry: Registry) -> dict[str, Any]:
         # The confidence silver gives an edge to an implausible value (stg_attribute_candidates).
         "implausible_confidence": IMPLAUSIBLE_CONFIDENCE,
         "profile_recency_hours": config.gold.profile_recency_hours,
-        "stale_after_hours": {s: config.freshness.stale_after(s) for s in SOURCE_NAMES},
+        "stale_after_hours": {s.name: config.freshness.stale_after(s.name) for s in sources},
+        # customer_profile.extensions: source -> [key, record id prefix that is no id].
+        "extension_keys": {s.name: [s.profile_key, s.profile_key_skips] for s in sources
+                           if s.profile_key},
     }}
 
 
-def dbt_vars_json(config: C360Config, registry: Registry) -> str:
-    return json.dumps(dbt_vars(config, registry), separators=(",", ":"))
+def dbt_vars_json(config: C360Config, registry: Registry, sources: tuple[SourceSpec, ...]
+                  ) -> str:
+    return json.dumps(dbt_vars(config, registry, sources), separators=(",", ":"))
 
 
 def placeholders(config: C360Config) -> dict[str, list[str]]:

@@ -26,8 +26,6 @@ from pydantic import (
     model_validator,
 )
 
-SOURCE_NAMES = ("salesforce", "sap", "shopify", "segment", "zendesk")
-
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_LANDING = Path("data/landing")
 DEFAULT_LAKE = Path("data/lake")
@@ -43,6 +41,9 @@ class _Strict(BaseModel):
 
 class SourceConfig(_Strict):
     start_date: dt.date = dt.date(2020, 1, 1)
+    # A source that does not ship with c360: the Python module declaring it (`SOURCE`, a
+    # SourceSpec; docs/adding-a-source.md).
+    module: str | None = None
 
 
 class BronzeConfig(_Strict):
@@ -151,14 +152,12 @@ class SurvivorshipRule(_Strict):
         return {"rule": value} if isinstance(value, str) else value
 
     @model_validator(mode="after")
-    def _sources_known(self) -> SurvivorshipRule:
+    def _sources_distinct(self) -> SurvivorshipRule:
         if self.sources is not None:
             if self.rule != "source_priority":
                 raise ValueError("`sources` applies to rule source_priority only")
-            unknown = [s for s in self.sources if s not in SOURCE_NAMES]
-            if unknown or not self.sources or len(set(self.sources)) != len(self.sources):
-                raise ValueError(f"sources must be distinct known sources "
-                                 f"({', '.join(SOURCE_NAMES)}), got {self.sources}")
+            if not self.sources or len(set(self.sources)) != len(self.sources):
+                raise ValueError(f"sources must be distinct known sources, got {self.sources}")
         return self
 
 
@@ -191,10 +190,8 @@ class FreshnessConfig(_Strict):
 
     @field_validator("sources")
     @classmethod
-    def _known_sources(cls, value: dict[str, float]) -> dict[str, float]:
+    def _positive(cls, value: dict[str, float]) -> dict[str, float]:
         for name, hours in value.items():
-            if name not in SOURCE_NAMES:
-                raise ValueError(f"unknown source {name!r} (known: {', '.join(SOURCE_NAMES)})")
             if hours <= 0:
                 raise ValueError(f"{name}: hours must be positive, got {hours}")
         return value
@@ -283,9 +280,9 @@ class MaintenanceConfig(_Strict):
 
 
 class C360Config(_Strict):
-    sources: dict[str, SourceConfig] = Field(
-        default_factory=lambda: {name: SourceConfig() for name in SOURCE_NAMES}
-    )
+    # Per source (a built-in one, or a new one naming its module); unlisted built-in
+    # sources take the defaults.
+    sources: dict[str, SourceConfig] = Field(default_factory=dict)
     bronze: BronzeConfig = BronzeConfig()
     identity: IdentityConfig = IdentityConfig()
     gold: GoldConfig = GoldConfig()
@@ -311,19 +308,20 @@ def parse_config(text: str, origin: str = "<string>") -> C360Config:
         raise ConfigError(f"{origin}: not valid YAML: {exc}") from exc
     if not isinstance(raw, dict):
         raise ConfigError(f"{origin}: expected a mapping at top level, got {type(raw).__name__}")
-    unknown = set(raw.get("sources") or {}) - set(SOURCE_NAMES)
-    if unknown:
-        raise ConfigError(
-            f"{origin}: sources.{sorted(unknown)[0]}: unknown source "
-            f"(known: {', '.join(SOURCE_NAMES)})"
-        )
     try:
-        return C360Config.model_validate(raw)
+        config = C360Config.model_validate(raw)
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
         )
         raise ConfigError(f"{origin}: {problems}") from exc
+    from c360_assets.bronze import check_sources  # the source catalogue imports this module
+
+    try:
+        check_sources(config)
+    except ConfigError as exc:
+        raise ConfigError(f"{origin}: {str(exc).removeprefix('c360.yaml: ')}") from exc
+    return config
 
 
 @functools.cache

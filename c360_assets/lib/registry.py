@@ -20,7 +20,7 @@ import functools
 from dataclasses import dataclass
 from pathlib import Path
 
-from c360_assets.lib.config import SOURCE_NAMES, ConfigError, config_dir
+from c360_assets.lib.config import ConfigError, config_dir, load_config
 
 REGISTRY_FILE = "attribute_name_registry.csv"
 PRIORITY_FILE = "source_priority.csv"
@@ -95,7 +95,10 @@ def _rows(path: Path, columns: tuple[str, ...]) -> list[tuple[int, dict[str, str
     return out
 
 
-def parse_registry(registry_path: Path, priority_path: Path) -> Registry:
+def parse_registry(registry_path: Path, priority_path: Path, sources: tuple[str, ...]
+                   ) -> Registry:
+    """Read and check both files; `sources`: the names of the sources c360 reads (the
+    catalogue, `c360_assets.bronze.source_names`)."""
     mappings: list[Mapping] = []
     rel_of: dict[str, tuple[str, int]] = {}
     canonical_of: dict[str, tuple[str, int]] = {}
@@ -105,9 +108,9 @@ def parse_registry(registry_path: Path, priority_path: Path) -> Registry:
         for column in REGISTRY_COLUMNS:
             if not row[column]:
                 raise ConfigError(f"{where}: column {column} is empty")
-        if row["source_system"] not in SOURCE_NAMES:
+        if row["source_system"] not in sources:
             raise ConfigError(f"{where}: column source_system: unknown source "
-                              f"{row['source_system']!r} (known: {', '.join(SOURCE_NAMES)})")
+                              f"{row['source_system']!r} (known: {', '.join(sources)})")
         try:
             version = int(row["registry_version"])
         except ValueError:
@@ -138,7 +141,7 @@ def parse_registry(registry_path: Path, priority_path: Path) -> Registry:
     for line, row in _rows(priority_path, PRIORITY_COLUMNS):
         where = f"{priority_path}:{line}"
         source = row["source_system"]
-        if source not in SOURCE_NAMES:
+        if source not in sources:
             raise ConfigError(f"{where}: column source_system: unknown source {source!r}")
         if source in priorities:
             raise ConfigError(f"{where}: {source} is listed twice")
@@ -147,19 +150,26 @@ def parse_registry(registry_path: Path, priority_path: Path) -> Registry:
         except ValueError:
             raise ConfigError(f"{where}: column priority: expected an integer, got "
                               f"{row['priority']!r}") from None
-    missing = [s for s in SOURCE_NAMES if s not in priorities]
+    missing = [s for s in sources if s not in priorities]
     if missing:
         raise ConfigError(f"{priority_path}: no priority for {', '.join(missing)}")
     return Registry(tuple(mappings), priorities)
 
 
 @functools.cache
-def load_registry(folder: Path | None = None) -> Registry:
+def load_registry(folder: Path | None = None, sources: tuple[str, ...] | None = None
+                  ) -> Registry:
+    """The registry in `folder` (the config folder), checked against `sources` (default:
+    the catalogue of that folder's `c360.yaml`)."""
     folder = folder or config_dir()
-    return parse_registry(folder / REGISTRY_FILE, folder / PRIORITY_FILE)
+    if sources is None:
+        from c360_assets.bronze import source_names  # the catalogue imports lib.config
+
+        sources = source_names(load_config(folder / "c360.yaml"))
+    return parse_registry(folder / REGISTRY_FILE, folder / PRIORITY_FILE, sources)
 
 
-def markdown(registry: Registry, sources: tuple[str, ...] = SOURCE_NAMES) -> str:
+def markdown(registry: Registry, sources: tuple[str, ...]) -> str:
     """Which landed column feeds which canonical attribute, as a Markdown table: one row
     per attribute, one column per source (`table.field`, a fallback chain with "else")."""
     attributes = list(dict.fromkeys(m.canonical_name for m in registry.mappings))

@@ -17,7 +17,7 @@ import datetime as dt
 
 import dagster as dg
 
-from c360_assets.bronze import SOURCES
+from c360_assets.bronze import catalogue
 from c360_assets.bronze.watch import read_ledger
 from c360_assets.lib.config import C360Config
 from c360_assets.ops.freshness import staleness_check_key
@@ -34,7 +34,7 @@ def stale_run_requests(paths: C360Paths, config: C360Config, instance: dg.Dagste
     """Run requests for one tick; run keys are unique per tick (a retry next tick is new)."""
     today = tick.astimezone(dt.UTC).date()
     requests: list[dg.RunRequest] = []
-    for source in SOURCES:
+    for source in catalogue(config):
         _, ranges = changed_ranges(paths, config, source, read_ledger(paths.lake, source.name),
                                    today)
         if not ranges:
@@ -48,7 +48,7 @@ def stale_run_requests(paths: C360Paths, config: C360Config, instance: dg.Dagste
                      for first, last in ranges]
     requests.append(dg.RunRequest(
         run_key=f"staleness@{tick.isoformat()}", job_name=JOB_NAME, asset_selection=[],
-        asset_check_keys=[staleness_check_key(s) for s in SOURCES],
+        asset_check_keys=[staleness_check_key(s) for s in catalogue(config)],
         tags={"c360/launched_by": SCHEDULE, "c360/stage": "staleness"}))
     return requests
 

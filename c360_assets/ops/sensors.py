@@ -18,7 +18,7 @@ import json
 
 import dagster as dg
 
-from c360_assets.bronze import SOURCES
+from c360_assets.bronze import catalogue
 from c360_assets.bronze.assets import bronze_key
 from c360_assets.bronze.contract import SourceSpec
 from c360_assets.bronze.watch import (
@@ -72,7 +72,7 @@ def landing_run_requests(paths: C360Paths, config: C360Config, cursor: dict[str,
     """Run requests for new or changed day folders since `cursor`, and the new cursor."""
     requests: list[dg.RunRequest] = []
     new_cursor: dict[str, dict[str, str]] = {}
-    for source in SOURCES:
+    for source in catalogue(config):
         seen = cursor[source.name] if source.name in cursor else read_ledger(paths.lake, source.name)
         now, ranges = changed_ranges(paths, config, source, seen, today)
         for first, last in ranges:

@@ -8,10 +8,12 @@ since the last silver run (its watermark) and rewrites only the touched records'
 import dagster as dg
 import polars as pl
 
-from c360_assets.bronze import SOURCES
+from c360_assets.bronze import record_tables
 from c360_assets.bronze.assets import OWNERS, bronze_key
+from c360_assets.bronze.contract import SourceSpec
 from c360_assets.lib import delta, layout
-from c360_assets.lib.registry import load_registry
+from c360_assets.lib.config import C360Config
+from c360_assets.lib.registry import Registry
 from c360_assets.ops.automation import FOLLOW_UPSTREAM
 from c360_assets.resources import C360Paths
 from c360_assets.silver import build
@@ -40,8 +42,10 @@ DESCRIPTIONS = {
 }
 
 
-def build_silver_asset() -> dg.AssetsDefinition:
-    deps = [bronze_key(t) for s in SOURCES for t in s.tables]
+def build_silver_asset(sources: tuple[SourceSpec, ...], registry: Registry
+                       ) -> dg.AssetsDefinition:
+    deps = [bronze_key(t) for s in sources for t in s.tables]
+    tables = record_tables(sources)
     specs = [dg.AssetSpec(key, deps=deps, description=DESCRIPTIONS[key], group_name="silver",
                           kinds={"polars", "delta"}, owners=OWNERS,
                           tags={"layer": "silver"}, automation_condition=FOLLOW_UPSTREAM)
@@ -51,7 +55,7 @@ def build_silver_asset() -> dg.AssetsDefinition:
     def silver_graph(context: dg.AssetExecutionContext, c360: C360Paths):
         """Field-level changes and the SCD-2 attribute graph, built incrementally."""
         with c360.writer(context):
-            report = build.build_silver(c360.lake, load_registry(), progress=context.log.info)
+            report = build.build_silver(c360.lake, registry, tables, progress=context.log.info)
         common = {
             "mode": report.mode,
             "records_touched": report.records_touched,
@@ -101,8 +105,7 @@ IDENTITY_DESCRIPTIONS = {
 }
 
 
-def build_identity_asset() -> dg.AssetsDefinition:
-    from c360_assets.lib.config import load_config
+def build_identity_asset(config: C360Config, registry: Registry) -> dg.AssetsDefinition:
     from c360_assets.silver import identity_build
     from c360_assets.silver.identity_model import load_model
 
@@ -118,14 +121,15 @@ def build_identity_asset() -> dg.AssetsDefinition:
                     "`identity.cluster_jump_alarm` times since the previous run (an "
                     "over-merge: a shared value slipping past the guards).")
 
+    settings = config.identity
+
     @dg.multi_asset(name="silver_identity", specs=specs, check_specs=[check],
                     pool=IDENTITY_POOL, can_subset=False)
     def silver_identity(context: dg.AssetExecutionContext, c360: C360Paths):
         """People from source records: deterministic and probabilistic links, guards,
         stable person ids; re-scores only pairs whose records changed."""
-        config = load_config().identity
         with c360.writer(context):
-            report = identity_build.build_identity(c360.lake, config, load_model(lake=c360.lake),
+            report = identity_build.build_identity(c360.lake, settings, load_model(lake=c360.lake),
                                                    progress=context.log.info)
         common = {
             "mode": report.mode,
@@ -167,19 +171,19 @@ def build_identity_asset() -> dg.AssetsDefinition:
                  else pl.DataFrame(schema={"person_id": pl.String, "records": pl.UInt32,
                                            "rule": pl.String}))
         largest = sizes.sort(["records", "person_id"], descending=[True, False]).head(20)
-        too_big = report.largest_cluster > config.cluster_size_alarm
+        too_big = report.largest_cluster > settings.cluster_size_alarm
         jumped = (previous is not None and report.mode != "no-op"
-                  and report.largest_cluster > previous * config.cluster_jump_alarm)
+                  and report.largest_cluster > previous * settings.cluster_jump_alarm)
         yield dg.AssetCheckResult(
             check_name=CLUSTER_SIZE_CHECK, asset_key=IDENTITY_KEY,
             passed=not (too_big or jumped), severity=dg.AssetCheckSeverity.WARN,
             metadata={"largest_cluster": report.largest_cluster,
                       "previous_largest_cluster": previous,
-                      "alarm_size": config.cluster_size_alarm,
-                      "alarm_jump": config.cluster_jump_alarm,
+                      "alarm_size": settings.cluster_size_alarm,
+                      "alarm_jump": settings.cluster_jump_alarm,
                       "cluster_sizes": dg.MetadataValue.json(report.cluster_sizes),
                       "persons_over_alarm": sizes.filter(
-                          pl.col("records") > config.cluster_size_alarm).height,
+                          pl.col("records") > settings.cluster_size_alarm).height,
                       "largest_persons": dg.MetadataValue.md("\n".join(
                           f"* `{r['person_id']}`: {r['records']} records (mostly {r['rule']})"
                           for r in largest.iter_rows(named=True)) or "_none_"),

@@ -2,7 +2,7 @@
 
 A run reads what bronze changed since its watermark (Delta Change Data Feed from the
 bronze versions of the last run), finds the source records touched (plus merged
-Salesforce contacts whose merge chain passes through one), reads *all* bronze rows of
+records whose merge chain passes through one), reads *all* bronze rows of
 those records, recomputes their full history (`field_changes`, then the graph), and
 replaces exactly those records' rows in the silver tables. Silver tables are
 partitioned by a hash bucket of the record (or node) id. Rows a run only adds are
@@ -32,7 +32,7 @@ from pathlib import Path
 import polars as pl
 from deltalake import DeltaTable
 
-from c360_assets.bronze import SOURCES_BY_NAME
+from c360_assets.bronze.contract import TableSpec
 from c360_assets.lib import delta, failpoints, layout
 from c360_assets.lib.hashing import BUCKETS, bucket_of
 from c360_assets.lib.registry import Registry
@@ -115,40 +115,38 @@ def save_watermark(lake: Path, versions: dict[str, int]) -> None:
         "silver_versions": silver_versions(lake)})
 
 
-def bronze_versions(lake: Path) -> dict[str, int]:
+def bronze_versions(lake: Path, tables: tuple[TableSpec, ...]) -> dict[str, int]:
     out = {}
-    for table in sources.TABLES:
-        version = delta.table_version(layout.bronze_table(lake, table.bronze_key))
+    for table in tables:
+        version = delta.table_version(layout.bronze_table(lake, table.key))
         if version is not None:
-            out[table.bronze_key] = version
+            out[table.key] = version
     return out
 
 
 # ---------------------------------------------------------------------------- touched records
 
 
-def _record_ids(table: sources.RecordTable, rows: pl.DataFrame, lake: Path) -> pl.Series:
-    if table.key == "sap/adr6":
-        kna1 = _read(lake, sources.TABLES_BY_KEY["sap/kna1"], columns=["mandt", "kunnr", "adrnr"])
-        kna1_table = sources.TABLES_BY_KEY["sap/kna1"]
-        addr = rows.select(sources.adr6_address().alias("_addr")).unique()
-        owners = kna1.select(sources.kna1_address().alias("_addr"),
-                             (pl.lit(kna1_table.node_prefix()) + kna1_table.record_id())
-                             .alias("id"))
-        return addr.join(owners, on="_addr").get_column("id").unique()
-    if table.key == "shopify/customer_address":
-        return rows.select(pl.format("customer:shopify:{}", "customer_id")).to_series().unique()
-    return rows.select(pl.lit(table.node_prefix()) + table.record_id()).to_series().drop_nulls(
-        ).unique()
+def _record_ids(table: TableSpec, rows: pl.DataFrame, lake: Path,
+                tables: tuple[TableSpec, ...]) -> pl.Series:
+    assert table.records is not None
+    attachment = table.records.attachment
+    if attachment is not None:
+        main = next(t for t in tables if t.ref == table.main_ref)
+        ids = attachment.record_ids(rows, lambda columns: _read(lake, main, columns=columns))
+        return main.node_prefix() + ids
+    return rows.select(pl.lit(table.node_prefix()) + table.records.record_id()).to_series(
+        ).drop_nulls().unique()
 
 
-def changed_records(lake: Path, watermark: dict[str, int], versions: dict[str, int]
-                    ) -> set[str] | None:
+def changed_records(lake: Path, watermark: dict[str, int], versions: dict[str, int],
+                    tables: tuple[TableSpec, ...]) -> set[str] | None:
     """Record node ids touched in bronze since `watermark`; None when only a full
     rebuild can tell (a table's CDF range is gone)."""
     touched: set[str] = set()
-    for table in sources.TABLES:
-        key = table.bronze_key
+    for table in tables:
+        assert table.records is not None
+        key = table.key
         if key not in versions:
             continue
         since = watermark.get(key, -1)
@@ -162,7 +160,7 @@ def changed_records(lake: Path, watermark: dict[str, int], versions: dict[str, i
             if not changed:
                 continue
             reader = DeltaTable(str(path)).load_cdf(
-                starting_version=changed[0], columns=list(table.key_columns))
+                starting_version=changed[0], columns=list(table.records.key_columns))
             rows = pl.from_arrow(reader.read_all())
         except Exception as exc:  # noqa: BLE001 - any CDF gap means: rebuild
             log.warning("no change feed for %s since version %d (%s): full rebuild", key,
@@ -170,23 +168,18 @@ def changed_records(lake: Path, watermark: dict[str, int], versions: dict[str, i
             return None
         if isinstance(rows, pl.Series):  # a one-batch reader can come back as a struct
             rows = rows.struct.unnest()
-        touched.update(_record_ids(table, rows, lake).to_list())
+        touched.update(_record_ids(table, rows, lake, tables).to_list())
     return touched
 
 
 # ---------------------------------------------------------------------------- reading bronze
 
 
-def _bronze_schema(table: sources.RecordTable) -> pl.Schema:
-    spec = next(t for t in SOURCES_BY_NAME[table.source].tables if t.name == table.table)
-    return spec.schema()
-
-
-def _read(lake: Path, table: sources.RecordTable, columns: list[str] | None = None,
+def _read(lake: Path, table: TableSpec, columns: list[str] | None = None,
           filter_: pl.Expr | None = None) -> pl.DataFrame:
-    path = layout.bronze_table(lake, table.bronze_key)
+    path = layout.bronze_table(lake, table.key)
     if not delta.table_exists(path):
-        empty = pl.DataFrame(schema=_bronze_schema(table))
+        empty = pl.DataFrame(schema=table.schema())
         return empty.select(columns) if columns else empty
     scan = pl.scan_delta(str(path))
     if filter_ is not None:
@@ -196,32 +189,29 @@ def _read(lake: Path, table: sources.RecordTable, columns: list[str] | None = No
     return scan.collect()
 
 
-def read_bronze(lake: Path, records: set[str] | None) -> dict[str, pl.DataFrame]:
-    """All bronze rows of `records` (every row when None), by `source/table`."""
+def read_bronze(lake: Path, records: set[str] | None, tables: tuple[TableSpec, ...]
+                ) -> dict[str, pl.DataFrame]:
+    """All bronze rows of `records` (every row when None), by `source/table`; `tables`
+    main tables first (`bronze.record_tables`)."""
     frames: dict[str, pl.DataFrame] = {}
     ids = None if records is None else pl.Series("id", sorted(records), dtype=pl.String)
-    for table in sources.TABLES:
+    for table in tables:
+        assert table.records is not None
         if ids is None:
-            frames[table.key] = _read(lake, table)
+            frames[table.ref] = _read(lake, table)
             continue
-        if table.key == "sap/adr6":
-            kna1 = frames["sap/kna1"]
-            addrs = kna1.select(sources.kna1_address()).to_series().unique()
-            frames[table.key] = _read(lake, table,
-                                      filter_=sources.adr6_address().is_in(addrs.implode()))
-        elif table.key == "shopify/customer_address":
-            wanted = _suffixes(ids, "customer:shopify:").cast(pl.Int64, strict=False).drop_nulls()
-            frames[table.key] = _read(lake, table,
-                                      filter_=pl.col("customer_id").is_in(wanted.implode()))
+        attachment = table.records.attachment
+        wanted = _suffixes(ids, table.node_prefix())
+        if attachment is not None:
+            assert table.main_ref is not None
+            flt = attachment.rows_of(frames[table.main_ref], wanted)
+        elif table.schema().get("id") == pl.Int64:
+            # An integer id filters as itself (no string formatting of every row).
+            wanted_int = wanted.cast(pl.Int64, strict=False).drop_nulls()
+            flt = pl.col("id").is_in(wanted_int.implode())
         else:
-            wanted = _suffixes(ids, table.node_prefix())
-            if _bronze_schema(table).get("id") == pl.Int64:
-                # An integer id filters as itself (no string formatting of every row).
-                wanted_int = wanted.cast(pl.Int64, strict=False).drop_nulls()
-                flt = pl.col("id").is_in(wanted_int.implode())
-            else:
-                flt = table.record_id().is_in(wanted.implode())
-            frames[table.key] = _read(lake, table, filter_=flt)
+            flt = table.records.record_id().is_in(wanted.implode())
+        frames[table.ref] = _read(lake, table, filter_=flt)
     return frames
 
 
@@ -236,7 +226,7 @@ def _with_bucket(frame: pl.DataFrame, key: str, offset: int = 0) -> pl.DataFrame
     return frame.with_columns(bucket_of(pl.col(key)) + offset)
 
 
-# Nodes: entity nodes in buckets 0..15, value and SAP-company nodes in 16..31, so a day
+# Nodes: entity nodes in buckets 0..15, value and named-entity nodes in 16..31, so a day
 # that updates entity nodes never rewrites the (append-mostly) value nodes.
 VALUE_NODE_BUCKETS = BUCKETS
 
@@ -253,15 +243,16 @@ def _existing_direct_merges(lake: Path) -> pl.DataFrame:
             .select(list(FIELD_CHANGES_SCHEMA)).collect())
 
 
-def _display_specs() -> dict[str, dict]:
-    return {t.key: {"display": t.display, "created": t.created, "prefix": t.node_prefix(),
-                    "record_id": t.record_id, "record_time": t.record_time,
-                    "deleted": t.deleted, "entity_type": t.entity_type}
-            for t in sources.TABLES if t.main is None}
+def _display_specs(tables: tuple[TableSpec, ...]) -> dict[str, dict]:
+    return {t.ref: {"display": t.records.display, "created": t.records.created,
+                    "prefix": t.node_prefix(), "record_id": t.records.record_id,
+                    "record_time": t.silver_record_time, "deleted": t.records.deleted,
+                    "entity_type": t.records.entity_type}
+            for t in tables if t.records is not None and t.main_ref is None}
 
 
 def _upsert_first_seen(lake: Path, fresh: pl.DataFrame) -> pl.DataFrame:
-    """Value / SAP company nodes keep the earliest created_at ever seen."""
+    """Value and named-entity nodes keep the earliest created_at ever seen."""
     path = layout.silver_table(lake, NODES)
     if fresh.height == 0 or not delta.table_exists(path):
         return fresh
@@ -276,13 +267,13 @@ class _Chunk:
     changes: pl.DataFrame
     relationships: pl.DataFrame
     entities: pl.DataFrame
-    first_seen: pl.DataFrame  # value nodes and SAP companies: created_at = first seen
+    first_seen: pl.DataFrame  # value and named-entity nodes: created_at = first seen
 
 
-def _compute(bronze: dict[str, pl.DataFrame], registry: Registry,
+def _compute(bronze: dict[str, pl.DataFrame], registry: Registry, tables: tuple[TableSpec, ...],
              old_merges: pl.DataFrame | None, touched: set[str] | None) -> _Chunk:
     """Pure: bronze rows of some records -> their silver rows (with buckets)."""
-    changes = field_changes(bronze, registry)
+    changes = field_changes(bronze, registry, tables)
     changes = graph.with_targets(changes)
     edges = graph.attribute_edges(changes)
     direct = graph.direct_merges(changes)
@@ -294,10 +285,13 @@ def _compute(bronze: dict[str, pl.DataFrame], registry: Registry,
     relationships = pl.concat([edges.cast(dict(graph.RELATIONSHIPS_SCHEMA)),  # type: ignore[arg-type]
                                merged])
     del edges
-    first_seen = pl.concat([graph.value_nodes(changes), graph.sap_company_nodes(changes)])
+    with_records = {(t.source, t.records.entity_type) for t in tables if t.records}
+    first_seen = pl.concat([graph.value_nodes(changes),
+                            graph.named_entity_nodes(changes, with_records)])
     return _Chunk(changes=_with_bucket(changes.drop("_target"), "record_node_id"),
                   relationships=_with_bucket(relationships, "record_node_id"),
-                  entities=_with_bucket(graph.entity_nodes(bronze, _display_specs()), "node_id"),
+                  entities=_with_bucket(graph.entity_nodes(bronze, _display_specs(tables)),
+                                        "node_id"),
                   first_seen=first_seen)
 
 
@@ -315,12 +309,13 @@ def _add(counts: dict[str, int], name: str, n: int) -> None:
     counts[name] = counts.get(name, 0) + n
 
 
-def build_silver(lake: Path, registry: Registry, *, full: bool = False,
-                 progress: Callable[[str], None] = log.info) -> SilverReport:
-    """Bring the silver tables up to date with bronze (see the module docstring)."""
+def build_silver(lake: Path, registry: Registry, tables: tuple[TableSpec, ...], *,
+                 full: bool = False, progress: Callable[[str], None] = log.info) -> SilverReport:
+    """Bring the silver tables up to date with bronze (see the module docstring).
+    `tables`: the record tables of the sources read (`bronze.record_tables`)."""
     t0 = time.perf_counter()
     lake = Path(lake)
-    versions = bronze_versions(lake)
+    versions = bronze_versions(lake, tables)
     state = watermark_state(lake)
     if state == "interrupted":
         progress("silver: the previous run ended part-way (a silver table changed after "
@@ -330,7 +325,7 @@ def build_silver(lake: Path, registry: Registry, *, full: bool = False,
                  "in full")
     watermark = None if full or state == "inconsistent" else load_watermark(lake)
     have_tables = all(delta.table_exists(layout.silver_table(lake, n)) for n in TABLE_NAMES)
-    touched = (changed_records(lake, watermark, versions)
+    touched = (changed_records(lake, watermark, versions, tables)
                if watermark is not None and have_tables else None)
     if touched is not None and not touched:
         if versions != watermark or state != "clean":
@@ -341,9 +336,9 @@ def build_silver(lake: Path, registry: Registry, *, full: bool = False,
                             committed=dict.fromkeys(TABLE_NAMES, False),
                             seconds=time.perf_counter() - t0)
     if touched is None:
-        report = _full_build(lake, registry, progress, t0)
+        report = _full_build(lake, registry, tables, progress, t0)
     else:
-        report = _incremental(lake, registry, touched, progress, t0)
+        report = _incremental(lake, registry, tables, touched, progress, t0)
     for name in TABLE_NAMES:
         report.versions[name] = delta.table_version(layout.silver_table(lake, name))
     save_watermark(lake, versions)
@@ -352,8 +347,8 @@ def build_silver(lake: Path, registry: Registry, *, full: bool = False,
     return report
 
 
-def _full_build(lake: Path, registry: Registry, progress: Callable[[str], None],
-                t0: float) -> SilverReport:
+def _full_build(lake: Path, registry: Registry, tables: tuple[TableSpec, ...],
+                progress: Callable[[str], None], t0: float) -> SilverReport:
     """Every record, one source system at a time (peak memory: the largest source)."""
     layout.silver_watermarks(lake).unlink(missing_ok=True)  # a crash means: full again
     report = SilverReport(mode="full")
@@ -361,11 +356,12 @@ def _full_build(lake: Path, registry: Registry, progress: Callable[[str], None],
     # One writer thread: a source's rows are written while the next source is computed.
     with ThreadPoolExecutor(max_workers=1) as writer:
         pending: list = []
-        for i, source in enumerate(dict.fromkeys(t.source for t in sources.TABLES)):
-            bronze = {t.key: _read(lake, t) for t in sources.TABLES if t.source == source}
-            sources.check_registry(registry, {sources.TABLES_BY_KEY[k].bronze_key: f.schema
-                                              for k, f in bronze.items()}, source)
-            chunk = _compute(bronze, registry, None, None)
+        for i, source in enumerate(dict.fromkeys(t.source for t in tables)):
+            mine = tuple(t for t in tables if t.source == source)
+            bronze = {t.ref: _read(lake, t) for t in mine}
+            sources.check_registry(registry, tables,
+                                   {t.key: bronze[t.ref].schema for t in mine}, source)
+            chunk = _compute(bronze, registry, tables, None, None)
             del bronze
             report.changes_emitted += chunk.changes.height
             current = int(chunk.relationships.get_column("is_current").sum())
@@ -398,18 +394,17 @@ def _full_build(lake: Path, registry: Registry, progress: Callable[[str], None],
     return report
 
 
-def _incremental(lake: Path, registry: Registry, touched: set[str],
-                 progress: Callable[[str], None], t0: float) -> SilverReport:
+def _incremental(lake: Path, registry: Registry, tables: tuple[TableSpec, ...],
+                 touched: set[str], progress: Callable[[str], None], t0: float) -> SilverReport:
     """Recompute the touched records in full and replace exactly their rows."""
     old_merges = graph.direct_merges(_existing_direct_merges(lake))
     touched |= graph.merge_dependents(old_merges, touched)
     progress(f"silver: {len(touched):,} records touched since the last run")
-    bronze = read_bronze(lake, touched)
+    bronze = read_bronze(lake, touched, tables)
     progress(f"silver: read {sum(f.height for f in bronze.values()):,} bronze rows "
              f"({time.perf_counter() - t0:.1f}s)")
-    sources.check_registry(registry, {sources.TABLES_BY_KEY[k].bronze_key: f.schema
-                                      for k, f in bronze.items()})
-    chunk = _compute(bronze, registry, old_merges, touched)
+    sources.check_registry(registry, tables, {t.key: bronze[t.ref].schema for t in tables})
+    chunk = _compute(bronze, registry, tables, old_merges, touched)
     report = SilverReport(mode="incremental", records_touched=len(touched),
                           changes_emitted=chunk.changes.height)
     first_seen = _with_bucket(chunk.first_seen, "node_id", VALUE_NODE_BUCKETS)

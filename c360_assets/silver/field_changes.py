@@ -9,9 +9,9 @@ Pure functions over polars frames (no Dagster, no I/O). The contract's semantics
 * Tier 1 (Segment traits, Shopify consent): one change per event at the event's own
   time, in event-time order; an event repeating the current value is not a change; an
   absent trait was not sent (never "cleared").
-* Deletes (`is_deleted`, `_fivetran_deleted`, `active=false`, `loevm='X'`) clear every
-  field of the record at the delete's record time; secondary tables (SAP ADR6, Shopify
-  addresses) follow their main record's delete status.
+* Deletes (each table's `records.deleted`) clear every field of the record at the
+  delete's record time; secondary tables (`records.attachment`) follow their main
+  record's delete status.
 Landing order only breaks ties; wall-clock ingestion time never orders anything, so
 landing or backfilling partitions in any order gives the same changes.
 """
@@ -20,11 +20,11 @@ from __future__ import annotations
 
 import polars as pl
 
+from c360_assets.bronze.contract import UTC, TableSpec
 from c360_assets.lib import normalise
 from c360_assets.lib.frames import forward_fill_in_group, prev_in_group
 from c360_assets.lib.registry import Mapping, Registry
-from c360_assets.silver import sources
-from c360_assets.silver.sources import TRAITS_PREFIX, RecordTable
+from c360_assets.silver.sources import decode_json_fields
 
 # Tie-break order of snapshots of one record (after the field or record time).
 ORDER = ["record_time", "fivetran_synced", "landing_date", "source_file", "source_line"]
@@ -45,44 +45,36 @@ def _col(name: str) -> pl.Expr:
     return pl.col(name)
 
 
-def _field_expr(table: RecordTable, m: Mapping) -> pl.Expr:
+def _field_expr(table: TableSpec, m: Mapping) -> pl.Expr:
     expr = _col(m.source_field)
-    rule = table.value_rules.get(m.source_field)
+    assert table.records is not None
+    rule = table.records.value_rules.get(m.source_field)
     return (rule(expr) if rule else expr).cast(pl.String)
 
 
-def decode_traits(frame: pl.DataFrame, fields: list[str]) -> pl.DataFrame:
-    """Segment: `traits` JSON -> one string column per registry trait (`traits.<key>`)."""
-    keys = sorted({f[len(TRAITS_PREFIX):] for f in fields})
-    if not keys:
-        return frame
-    struct = pl.Struct({k: pl.String() for k in keys})
-    decoded = frame.get_column("traits").str.json_decode(struct).struct.unnest()
-    return frame.with_columns(decoded.get_column(k).alias(f"{TRAITS_PREFIX}{k}") for k in keys)
-
-
-def snapshot_frame(table: RecordTable, frame: pl.DataFrame, chains: dict[str, list[Mapping]]
+def snapshot_frame(table: TableSpec, frame: pl.DataFrame, chains: dict[str, list[Mapping]]
                    ) -> pl.DataFrame:
     """Standard columns plus, per attribute `a`: `v::a` raw value, `f::a` supplying field,
     `t::a` own field time (Tier 1 fields), all as landed (not yet normalised)."""
+    r = table.records
+    assert r is not None, f"{table.ref} holds no records"
     fields = [m.source_field for chain in chains.values() for m in chain]
-    if table.key == "segment/identifies":
-        frame = decode_traits(frame, [f for f in fields if f.startswith(TRAITS_PREFIX)])
+    frame = decode_json_fields(table, frame, fields)
     # Tier 2 snapshots have no event id: their provenance is the landing file and line.
-    event_id = table.event_id() if table.event_id else pl.lit(None, pl.String)
+    event_id = r.event_id() if r.event_id else pl.lit(None, pl.String)
     std: list[pl.Expr] = [
-        (pl.lit(table.node_prefix()) + table.record_id()).alias("record_node_id"),
-        table.record_id().alias("record_id"),
-        pl.lit(table.source).alias("source_system"), pl.lit(table.table).alias("source_table"),
-        table.record_time().alias("record_time"),
+        (pl.lit(table.node_prefix()) + r.record_id()).alias("record_node_id"),
+        r.record_id().alias("record_id"),
+        pl.lit(table.source).alias("source_system"), pl.lit(table.name).alias("source_table"),
+        table.silver_record_time().alias("record_time"),
         (pl.col("_fivetran_synced") if "_fivetran_synced" in frame.columns
-         else pl.lit(None, sources.UTC)).alias("fivetran_synced"),
+         else pl.lit(None, UTC)).alias("fivetran_synced"),
         pl.col("_landing_date").alias("landing_date"),
         pl.col("_source_file").alias("source_file"), pl.col("_source_line").alias("source_line"),
         pl.col("_ingested_at").alias("ingested_at"),
-        table.deleted().alias("deleted"), table.time_precision().alias("time_precision"),
+        r.deleted().alias("deleted"), r.time_precision().alias("time_precision"),
         event_id.cast(pl.String).alias("source_event_id"),
-        (table.region() if table.region else pl.lit(None, pl.String)).cast(pl.String)
+        (r.region() if r.region else pl.lit(None, pl.String)).cast(pl.String)
         .alias("_region"),
     ]
     attrs: list[pl.Expr] = []
@@ -93,12 +85,12 @@ def snapshot_frame(table: RecordTable, frame: pl.DataFrame, chains: dict[str, li
         for m, v in reversed(list(zip(chain, values, strict=True))):
             supplied = pl.when(v.is_not_null()).then(pl.lit(m.source_field)).otherwise(supplied)
         attrs.append(supplied.alias(f"f::{attribute}"))
-        if table.tier == 1:
-            attrs.append(table.record_time().alias(f"t::{attribute}"))
-        elif any(m.source_field in table.field_times for m in chain):
+        if r.tier == 1:
+            attrs.append(table.silver_record_time().alias(f"t::{attribute}"))
+        elif any(m.source_field in r.field_times for m in chain):
             times = [pl.when(v.is_not_null()).then(
-                table.field_times[m.source_field]() if m.source_field in table.field_times
-                else pl.lit(None, sources.UTC)) for m, v in zip(chain, values, strict=True)]
+                r.field_times[m.source_field]() if m.source_field in r.field_times
+                else pl.lit(None, UTC)) for m, v in zip(chain, values, strict=True)]
             attrs.append(pl.coalesce(times).alias(f"t::{attribute}"))
     out = frame.select(*std, *attrs)
     return out.filter(pl.col("record_id").is_not_null())
@@ -147,7 +139,7 @@ def _normalised(frame: pl.DataFrame, attribute: str) -> pl.DataFrame:
     return normalise.normalise(frame, f"n::{attribute}", kind, region)
 
 
-def _emit(frame: pl.DataFrame, table: RecordTable, attribute: str, rel_type: str, tier: int,
+def _emit(frame: pl.DataFrame, table: TableSpec, attribute: str, rel_type: str, tier: int,
           field_time: pl.Expr) -> pl.DataFrame:
     return frame.select(
         "record_node_id", "source_system", "source_table", "record_id",
@@ -159,14 +151,15 @@ def _emit(frame: pl.DataFrame, table: RecordTable, attribute: str, rel_type: str
         "fivetran_synced", "landing_date", "source_file", "source_line", "ingested_at")
 
 
-def diff_snapshots(frame: pl.DataFrame, table: RecordTable, registry: Registry,
+def diff_snapshots(frame: pl.DataFrame, table: TableSpec, registry: Registry,
                    attributes: list[str]) -> pl.DataFrame:
     """Snapshot frame -> change rows (Tier 2 diffs and Tier 1 events), normalising the
     values that may be changes."""
+    assert table.records is not None
     keep = set()
     for a in attributes:
-        chain = registry.for_table(table.source, table.table)[a]
-        if any(m.source_field in table.keep_when_deleted for m in chain):
+        chain = registry.for_table(table.source, table.name)[a]
+        if any(m.source_field in table.records.keep_when_deleted for m in chain):
             keep.add(a)
     gone = pl.col("deleted").fill_null(False)
     frame = frame.with_columns(
@@ -200,7 +193,7 @@ def diff_snapshots(frame: pl.DataFrame, table: RecordTable, registry: Registry,
             pl.when(value.is_not_null() & own.is_not_null()).then(pl.lit(1, pl.Int8))
             .otherwise(pl.lit(2, pl.Int8)).alias("_tier"),
         )
-        if table.tier != 1:
+        if table.records.tier != 1:
             # The frame is in (record, record time, ...) order; a field with its own time
             # needs (record, field time, ...). For a Tier 1 table both are the event time.
             events = events.sort("record_node_id", "_ft", *ORDER)
@@ -217,47 +210,42 @@ def diff_snapshots(frame: pl.DataFrame, table: RecordTable, registry: Registry,
     return pl.concat(out).cast(dict(FIELD_CHANGES_SCHEMA))  # type: ignore[arg-type]
 
 
-def table_changes(table: RecordTable, frame: pl.DataFrame, registry: Registry,
+def table_changes(table: TableSpec, frame: pl.DataFrame, registry: Registry,
                   main_snapshots: pl.DataFrame | None = None) -> tuple[pl.DataFrame, pl.DataFrame]:
     """One bronze table (already attached when secondary) -> (changes, snapshot frame)."""
-    chains = registry.for_table(table.source, table.table)
+    chains = registry.for_table(table.source, table.name)
     snap = snapshot_frame(table, frame, chains)
     attributes = list(chains)
-    if table.main is not None and main_snapshots is not None:
+    if table.main_ref is not None and main_snapshots is not None:
         snap = follow_main_deletes(snap, main_snapshots)
     if not attributes:
         return pl.DataFrame(schema=FIELD_CHANGES_SCHEMA), snap
     return diff_snapshots(snap, table, registry, attributes), snap
 
 
-def field_changes(bronze: dict[str, pl.DataFrame], registry: Registry) -> pl.DataFrame:
+def field_changes(bronze: dict[str, pl.DataFrame], registry: Registry,
+                  tables: tuple[TableSpec, ...]) -> pl.DataFrame:
     """Bronze frames (by `source/table`, all rows of the records to compute) -> changes.
+    `tables`: the record tables (`bronze.record_tables`), main tables first.
 
     Row order is part of the contract (the graph builds edges from neighbours): the rows
     of one (record, attribute) are contiguous and in field-time order."""
     out: list[pl.DataFrame] = []
     snaps: dict[str, pl.DataFrame] = {}
-    for table in sorted(sources.TABLES, key=lambda t: t.main is not None):
-        frame = bronze.get(table.key)
+    by_ref = {t.ref: t for t in tables}
+    for table in sorted(tables, key=lambda t: t.main_ref is not None):
+        frame = bronze.get(table.ref)
         if frame is None:
             continue
-        if table.key == "sap/adr6":
-            frame = sources.attach_adr6(frame, bronze.get("sap/kna1", _empty_like_kna1()))
-        elif table.key == "shopify/customer_address":
-            frame = sources.attach_customer_address(
-                frame, bronze.get("shopify/customer", _empty_customers()))
+        attachment = table.records.attachment if table.records else None
+        if attachment is not None:
+            main = table.main_ref
+            assert main is not None
+            frame = attachment.attach(
+                frame, bronze.get(main, pl.DataFrame(schema=by_ref[main].schema())))
         changes, snap = table_changes(table, frame, registry,
-                                      snaps.get(table.main) if table.main else None)
+                                      snaps.get(table.main_ref) if table.main_ref else None)
         out.append(changes)
-        if table.main is None:
-            snaps[table.key] = snap
+        if table.main_ref is None:
+            snaps[table.ref] = snap
     return pl.concat(out) if out else pl.DataFrame(schema=FIELD_CHANGES_SCHEMA)
-
-
-def _empty_like_kna1() -> pl.DataFrame:
-    return pl.DataFrame(schema={"mandt": pl.String, "kunnr": pl.String, "adrnr": pl.String})
-
-
-def _empty_customers() -> pl.DataFrame:
-    return pl.DataFrame(schema={"id": pl.Int64, "_landing_date": pl.Date,
-                                "updated_at": sources.UTC})

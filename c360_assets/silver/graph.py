@@ -3,8 +3,9 @@
 Pure functions over polars frames. Two tables (architecture, "Silver: the graph"):
 * `nodes`: value nodes `sha256(node_type + ":" + value)`, one per distinct normalised
   value and attribute type ("Munich" is one node); entity nodes
-  `<type>:<source>:<record id>` per source record (customer, company, asset), plus SAP
-  companies named on KNA1 (`company:sap:<name2>`: SAP lands no company record).
+  `<type>:<source>:<record id>` per source record (customer, company, asset), plus
+  entities a source names without landing records of them (`company:<source>:<name>`,
+  e.g. SAP's KNA1 `name2`).
 * `relationships`: SCD-2 per `(record_node_id, rel_type, source_system)`, where
   `record_node_id` is the source record whose field the edge comes from: the edge's
   `source_node_id` for attribute, `WORKS_AT` and `MERGED_INTO` edges; the asset for
@@ -240,16 +241,26 @@ def entity_nodes(frames: dict[str, pl.DataFrame], display: dict[str, dict]) -> p
         list(NODES_SCHEMA))
 
 
-def sap_company_nodes(changes: pl.DataFrame) -> pl.DataFrame:
-    """Companies SAP names on KNA1 (name2): no record of their own, one node per name."""
-    rows = changes.filter((pl.col("attribute") == "company") & (pl.col("source_system") == "sap")
-                          & pl.col("value").is_not_null())
-    nodes = rows.group_by("value").agg(pl.col("field_time").min().alias("created_at")).select(
-        pl.format("company:sap:{}", "value").alias("node_id"),
-        pl.lit("company").alias("node_type"), "value", "created_at",
-        pl.struct(pl.lit("sap").alias("source_system"), pl.col("value").alias("name"))
+def named_entity_nodes(changes: pl.DataFrame, with_records: set[tuple[str, str]]
+                       ) -> pl.DataFrame:
+    """Entities a source names without landing a record of them (SAP's KNA1 `name2`
+    company): one node per (source, type, name), `<type>:<source>:<name>`.
+    `with_records`: the (source, entity type) pairs whose entities are records."""
+    kind = pl.col("attribute").replace_strict(ENTITY_TARGETS, default=None,
+                                              return_dtype=pl.String)
+    rows = changes.filter(pl.col("value").is_not_null()).with_columns(kind.alias("_kind"))
+    rows = rows.filter(pl.col("_kind").is_not_null())
+    named = [pair for pair in rows.select("source_system", "_kind").unique().iter_rows()
+             if pair not in with_records]
+    if not named:
+        return pl.DataFrame(schema=NODES_SCHEMA)
+    rows = rows.join(pl.DataFrame(named, schema=["source_system", "_kind"], orient="row"),
+                     on=["source_system", "_kind"])
+    nodes = rows.group_by("source_system", "_kind", "value").agg(
+        pl.col("field_time").min().alias("created_at")).select(
+        pl.format("{}:{}:{}", "_kind", "source_system", "value").alias("node_id"),
+        pl.col("_kind").alias("node_type"), "value", "created_at",
+        pl.struct("source_system", pl.col("value").alias("name"))
         .struct.json_encode().alias("properties"))
     return nodes.with_columns(sha256(nodes.get_column("properties")).alias("checksum")).select(
         list(NODES_SCHEMA))
-
-

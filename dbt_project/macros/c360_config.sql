@@ -26,17 +26,17 @@
 {% endmacro %}
 
 
-{#- Source system -> key in customer_profile.extensions. -#}
+{#- Source system -> [key in customer_profile.extensions, record id prefix that is not
+    a source id (or none)]: each source module's `profile_key`. -#}
 {% macro extension_keys() %}
-  {{ return({'salesforce': 'sfdc_contact_id', 'sap': 'sap_kunnr', 'shopify': 'shopify_id',
-             'zendesk': 'zendesk_id', 'segment': 'segment_user_id'}) }}
+  {{ return(c360_setting('extension_keys')) }}
 {% endmacro %}
 
 
 {#- (extensions key, column of `relation` holding it) pairs. -#}
 {% macro extension_pairs(relation) %}
   {%- set pairs = [] -%}
-  {%- for key in extension_keys().values() -%}
+  {%- for key, skips in extension_keys().values() -%}
     {%- do pairs.append((key, relation ~ '.' ~ key)) -%}
   {%- endfor -%}
   {{ return(pairs) }}

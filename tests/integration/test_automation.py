@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 import dagster as dg
 import pytest
 
-from c360_assets.bronze import SOURCES_BY_NAME
+from c360_assets.bronze import BUILTIN_BY_NAME
 from c360_assets.bronze.watch import read_ledger
 from c360_assets.definitions import build_definitions
 from c360_assets.lib import delta
@@ -63,7 +63,7 @@ def test_landing_sensor_requests_new_and_changed_day_folders_once(setup, instanc
                                 ("zendesk", "2026-02-04", "2026-02-04")]
     zendesk = requests[-1]
     assert set(zendesk.asset_selection) == {dg.AssetKey(["bronze", t.key])
-                                            for t in SOURCES_BY_NAME["zendesk"].tables}
+                                            for t in BUILTIN_BY_NAME["zendesk"].tables}
     assert zendesk.job_name == JOB_NAME
     first_keys = {r.run_key for r in requests}
     assert len(first_keys) == 3
@@ -133,7 +133,7 @@ def test_schedule_runs_what_is_stale_every_two_hours_in_berlin(setup, instance) 
     bronze = [r for r in requests if r.asset_selection]
     [checks] = [r for r in requests if not r.asset_selection]
     assert ranges(bronze) == [("zendesk", "2026-02-01", "2026-02-01")]
-    assert set(checks.asset_check_keys) == {staleness_check_key(s) for s in SOURCES_BY_NAME.values()}
+    assert set(checks.asset_check_keys) == {staleness_check_key(s) for s in BUILTIN_BY_NAME.values()}
 
     job = defs.resolve_job_def(JOB_NAME)
     assert job.execute_in_process(instance=instance, asset_selection=bronze[0].asset_selection,

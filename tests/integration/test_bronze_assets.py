@@ -14,7 +14,7 @@ import polars as pl
 import pytest
 from deltalake import DeltaTable
 
-from c360_assets.bronze import SOURCES
+from c360_assets.bronze import BUILTIN
 from c360_assets.bronze.assets import FORCE_TAG, bronze_key
 from c360_assets.definitions import build_definitions
 from c360_assets.gold.assets import dbt_resource
@@ -33,7 +33,7 @@ def _run_partition(landing: Path, lake: Path, source: str, day: dt.date, instanc
                    force: bool = False) -> None:
     paths = C360Paths(landing_root=str(landing), lake_root=str(lake))
     defs = build_definitions(paths=paths)
-    keys = [bronze_key(t) for s in SOURCES if s.name == source for t in s.tables]
+    keys = [bronze_key(t) for s in BUILTIN if s.name == source for t in s.tables]
     result = dg.materialize(list(defs.assets), instance=instance,
                             resources={"c360": paths, "dbt": dbt_resource()},
                             selection=dg.AssetSelection.assets(*keys), partition_key=day.isoformat(),
@@ -43,7 +43,7 @@ def _run_partition(landing: Path, lake: Path, source: str, day: dt.date, instanc
 
 def _tables(lake: Path, source: str) -> dict[str, pl.DataFrame]:
     out = {}
-    for t in next(s for s in SOURCES if s.name == source).tables:
+    for t in next(s for s in BUILTIN if s.name == source).tables:
         out[t.key] = comparable(delta.read_table(lake / "bronze" / t.key))
     return out
 
@@ -60,7 +60,7 @@ def test_five_partitioned_bronze_assets_with_descriptions_groups_kinds_owners() 
                                  "zendesk": SourceConfig(start_date=dt.date(2023, 5, 1))})
     defs = build_definitions(config, C360Paths(landing_root="/l", lake_root="/k"))
     assets = [a for a in defs.assets if a.node_def.name.startswith("bronze_")]
-    assert sorted(a.node_def.name for a in assets) == [f"bronze_{s.name}" for s in sorted(SOURCES, key=lambda s: s.name)]
+    assert sorted(a.node_def.name for a in assets) == [f"bronze_{s.name}" for s in sorted(BUILTIN, key=lambda s: s.name)]
     for a in assets:
         assert isinstance(a.partitions_def, dg.DailyPartitionsDefinition)
         for spec in a.specs:

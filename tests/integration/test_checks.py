@@ -9,7 +9,7 @@ import dagster as dg
 import polars as pl
 import pytest
 
-from c360_assets.bronze import SOURCES_BY_NAME
+from c360_assets.bronze import BUILTIN_BY_NAME
 from c360_assets.definitions import build_definitions
 from c360_assets.gold.assets import dbt_resource
 from c360_assets.lib.config import C360Config, parse_config
@@ -20,8 +20,8 @@ from c360_assets.runner import materialize
 from tests.helpers import land, zendesk_users_csv
 
 NOW = dt.datetime(2026, 11, 23, 12, 0, tzinfo=dt.UTC)
-ZENDESK = SOURCES_BY_NAME["zendesk"]
-SAP = SOURCES_BY_NAME["sap"]
+ZENDESK = BUILTIN_BY_NAME["zendesk"]
+SAP = BUILTIN_BY_NAME["sap"]
 
 
 def test_staleness_verdict_against_the_source_window() -> None:
@@ -125,7 +125,7 @@ def test_duplicate_current_edges_are_counted_with_examples() -> None:
 def test_definitions_carry_freshness_policies_checks_and_automation() -> None:
     defs = build_definitions(C360Config(), C360Paths(landing_root="/l", lake_root="/k"))
     graph = defs.resolve_asset_graph()
-    for source in SOURCES_BY_NAME.values():
+    for source in BUILTIN_BY_NAME.values():
         for table in source.tables:
             node = graph.get(dg.AssetKey(["bronze", table.key]))
             assert node.freshness_policy is not None, table.key

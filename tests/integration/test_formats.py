@@ -6,12 +6,12 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from c360_assets.bronze import SOURCES
+from c360_assets.bronze import BUILTIN
 from c360_assets.bronze.contract import SOURCE_FILE_COL, SOURCE_LINE_COL
 from c360_assets.bronze.landing import ingest_table, landed_days
 from tests.helpers import NOW, comparable
 
-TABLES = [(s, t) for s in SOURCES for t in s.tables]
+TABLES = [(s, t) for s in BUILTIN for t in s.tables]
 # Shopify's Parquet files are the GraphQL flavour: no legacy accepts_marketing fields, enums
 # upper-case. Everything else must be value-for-value identical across formats.
 FLAVOUR_COLUMNS = ("accepts_marketing", "accepts_marketing_updated_at")

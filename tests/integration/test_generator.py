@@ -9,7 +9,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from c360_assets.bronze import SOURCES
+from c360_assets.bronze import BUILTIN
 from c360_assets.bronze.landing import ingest_table, landed_days
 from c360_assets.generator import generate
 from tests.conftest import WORLD_START
@@ -23,7 +23,7 @@ def _digest(root: Path) -> dict[str, str]:
 
 def _bronze(root: Path) -> dict[str, pl.DataFrame]:
     out = {}
-    for source in SOURCES:
+    for source in BUILTIN:
         days, problems = landed_days(root, source)
         assert not problems
         for table in source.tables:

@@ -11,6 +11,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+from c360_assets.bronze import BUILTIN
 from c360_assets.gold.assets import DBT_PROJECT_DIR, dbt_executable
 from c360_assets.gold.settings import dbt_vars
 from c360_assets.lib.config import ConfigError, parse_config
@@ -57,7 +58,7 @@ def test_vars_carry_priorities_rules_and_windows_from_config():
     config = parse_config("gold:\n  survivorship:\n    street: {rule: source_priority, "
                           "sources: [sap]}\n    city: most_frequent\n"
                           "freshness:\n  stale_after_hours: 6\n  sources: {sap: 30}\n")
-    got = dbt_vars(config, load_registry())["c360"]
+    got = dbt_vars(config, load_registry(), BUILTIN)["c360"]
     assert got["source_priority"] == {"salesforce": 1, "sap": 2, "shopify": 3, "zendesk": 4,
                                       "segment": 5}
     assert got["survivorship"] == {"city": {"rule": "most_frequent", "sources": None},
@@ -70,7 +71,7 @@ def test_vars_carry_priorities_rules_and_windows_from_config():
     ("gold:\n  survivorship:\n    street: {rule: most_recent, sources: [sap]}\n",
      "applies to rule source_priority only"),
     ("gold:\n  survivorship:\n    street: {rule: source_priority, sources: [hubspot]}\n",
-     "distinct known sources"),
+     "gold.survivorship.street.sources: unknown source 'hubspot'"),
     ("freshness:\n  sources: {hubspot: 3}\n", "unknown source 'hubspot'"),
     ("freshness:\n  stale_after_hours: 0\n", "freshness.stale_after_hours"),
 ])
@@ -83,7 +84,7 @@ def test_bad_gold_settings_name_the_key(text, message):
 def test_survivorship_for_an_attribute_the_registry_does_not_know_is_an_error():
     config = parse_config("gold:\n  survivorship:\n    shoeSize: most_recent\n")
     with pytest.raises(ConfigError, match="gold.survivorship.shoeSize: not a canonical"):
-        dbt_vars(config, load_registry())
+        dbt_vars(config, load_registry(), BUILTIN)
 
 
 def test_gold_assets_continue_the_silver_lineage():

@@ -242,7 +242,7 @@ def test_a_dagster_step_that_meets_another_writer_is_retried_later(tmp_path, ins
     """Under `dagster dev` a writing step that finds the lake held does not sit on its pool
     slot: it asks Dagster to retry it, and runs once the holder is done."""
     from c360_assets import resources
-    from c360_assets.bronze import SOURCES_BY_NAME
+    from c360_assets.bronze import BUILTIN_BY_NAME
     from c360_assets.bronze.assets import bronze_key
     from c360_assets.definitions import build_definitions
     from c360_assets.gold.assets import dbt_resource
@@ -257,7 +257,7 @@ def test_a_dagster_step_that_meets_another_writer_is_retried_later(tmp_path, ins
     holder = hold_lock(lake, "c360 vacuum", "time.sleep(4)")
     paths = resources.C360Paths(landing_root=str(landing_root), lake_root=str(lake))
     defs = build_definitions(quick, paths)
-    keys = [bronze_key(t) for t in SOURCES_BY_NAME["zendesk"].tables]
+    keys = [bronze_key(t) for t in BUILTIN_BY_NAME["zendesk"].tables]
     result = dg.materialize(list(defs.assets), instance=instance, partition_key="2026-02-01",
                             resources={"c360": paths, "dbt": dbt_resource()},
                             selection=dg.AssetSelection.assets(*keys))

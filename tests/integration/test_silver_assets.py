@@ -7,7 +7,7 @@ from pathlib import Path
 import dagster as dg
 import polars as pl
 
-from c360_assets.bronze import SOURCES
+from c360_assets.bronze import BUILTIN
 from c360_assets.bronze.assets import bronze_key
 from c360_assets.definitions import build_definitions
 from c360_assets.resources import C360Paths
@@ -30,7 +30,7 @@ def _silver_metadata(instance: dg.DagsterInstance) -> dict[str, dict]:
 def test_silver_depends_on_every_bronze_table_in_group_silver():
     defs = build_definitions(paths=C360Paths(landing_root="/nonexistent", lake_root="/nonexistent"))
     graph = defs.resolve_asset_graph()
-    bronze = {bronze_key(t) for s in SOURCES for t in s.tables}
+    bronze = {bronze_key(t) for s in BUILTIN for t in s.tables}
     for key in SILVER:
         node = graph.get(key)
         assert set(node.parent_keys) == bronze
@@ -50,7 +50,7 @@ def test_silver_materialises_after_bronze_with_metadata_and_reruns_as_noop(
     assert meta["silver/relationships"]["edges_opened"] > 0
     assert meta["silver/relationships"]["edges_closed"] > 0
     assert meta["silver/field_changes"]["rows_written"] == fc.height
-    assert set(meta["silver/nodes"]["watermark"]) == {t.key for s in SOURCES for t in s.tables}
+    assert set(meta["silver/nodes"]["watermark"]) == {t.key for s in BUILTIN for t in s.tables}
     versions = {k: m["delta_version"] for k, m in meta.items()}
 
     summary = materialize(small_world, lake, instance=instance, select="group:silver",

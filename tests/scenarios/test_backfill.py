@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from c360_assets.bronze import SOURCES
+from c360_assets.bronze import BUILTIN
 from c360_assets.cli import main
 from c360_assets.generator import generate
 from c360_assets.lib import delta
@@ -49,7 +49,7 @@ def test_an_out_of_order_backfill_gives_the_same_lake_as_landing_in_order(landin
     backfilled = tmp_path / "b" / "lake"
     run(landing, backfilled, "group:bronze,group:silver,group:gold", (DAYS[2], DAYS[3]))
     profiles_before = delta.row_count(backfilled / "gold" / "customer_profile_v2")
-    for source in SOURCES:
+    for source in BUILTIN:
         capsys.readouterr()
         code = main(["materialize", "--select", f"bronze/{source.name}", "--partitions",
                      f"{DAYS[0]}...{DAYS[1]}", "--landing", str(landing), "--lake", str(backfilled),

@@ -18,12 +18,12 @@ from deltalake import DeltaTable
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from c360_assets.bronze import SOURCES
+from c360_assets.bronze import BUILTIN
 from tests.conftest import WORLD_START
 from tests.helpers import NOW, identity, ingest, read_silver, silver
 
 DAYS = [WORLD_START + dt.timedelta(days=i) for i in range(6)]
-PARTITIONS = [(s.name, d) for s in SOURCES for d in DAYS]
+PARTITIONS = [(s.name, d) for s in BUILTIN for d in DAYS]
 TABLES = ("field_changes", "nodes", "relationships")
 # The only wall-clock column: when bronze ingested the row.
 RUN_DEPENDENT = {"field_changes": ("ingested_at",)}
@@ -104,6 +104,7 @@ def test_backfilling_an_old_partition_rewrites_only_touched_records(small_world,
 
 def test_field_changes_come_grouped_by_record_and_attribute_in_time_order(small_world, tmp_path):
     """The graph builds SCD-2 edges from neighbouring rows: this is the order it needs."""
+    from c360_assets.bronze import record_tables
     from c360_assets.lib.registry import load_registry
     from c360_assets.silver.build import read_bronze
     from c360_assets.silver.field_changes import field_changes
@@ -111,7 +112,8 @@ def test_field_changes_come_grouped_by_record_and_attribute_in_time_order(small_
     lake = tmp_path / "lake"
     for source, day in PARTITIONS:
         ingest(small_world, lake, source, day)
-    changes = field_changes(read_bronze(lake, None), load_registry())
+    tables = record_tables(BUILTIN)
+    changes = field_changes(read_bronze(lake, None, tables), load_registry(), tables)
     keyed = changes.with_row_index("i").with_columns(
         pl.struct("record_node_id", "attribute").alias("k"))
     runs = keyed.select((pl.col("k") != pl.col("k").shift(1)).fill_null(True).sum()).item()

@@ -11,7 +11,7 @@ import os
 import polars as pl
 import pytest
 
-from c360_assets.bronze import SOURCES_BY_NAME, landing, salesforce, sap, segment, shopify
+from c360_assets.bronze import BUILTIN_BY_NAME, landing, salesforce, sap, segment, shopify
 from c360_assets.bronze.landing import ingest_table, landed_days
 from c360_assets.lib.config import BronzeConfig
 from tests.helpers import NOW, land
@@ -56,7 +56,7 @@ def test_a_day_folder_symlinked_elsewhere_is_reported_and_not_a_landing_day(tmp_
     land(elsewhere, "x", "y", "z", "stolen.csv", HEADER + row(9))
     land(root, "salesforce", "contact", "2026-04-14", "good.csv", HEADER + row(1))
     os.symlink(elsewhere / "x" / "y" / "z", root / "salesforce" / "contact" / D)
-    days, problems = landed_days(root, SOURCES_BY_NAME["salesforce"])
+    days, problems = landed_days(root, BUILTIN_BY_NAME["salesforce"])
     assert days == [dt.date(2026, 4, 14)]
     assert len(problems) == 1 and problems[0].path.endswith(D)
     assert "outside the landing root" in problems[0].reason

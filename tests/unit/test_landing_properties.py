@@ -32,14 +32,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from c360_assets.bronze import SOURCES
+from c360_assets.bronze import BUILTIN
 from c360_assets.bronze.contract import ColType, TableSpec
 from c360_assets.bronze.landing import ingest_table
 from tests.helpers import NOW
 
 DAY = dt.date(2026, 4, 15)
 UTC = dt.UTC
-TABLES = [t for s in SOURCES for t in s.tables]
+TABLES = [t for s in BUILTIN for t in s.tables]
 FORMATS = ("csv", "jsonl", "parquet")
 EXAMPLES = 12  # per table and format: 360 landings in all
 

@@ -8,13 +8,16 @@ from pathlib import Path
 
 import pytest
 
+from c360_assets.bronze import BUILTIN_BY_NAME
 from c360_assets.lib.config import ConfigError, config_dir
 from c360_assets.lib.registry import PRIORITY_FILE, REGISTRY_FILE, parse_registry
 from c360_assets.silver import sources
 
+NAMES = tuple(BUILTIN_BY_NAME)
+
 
 def test_shipped_registry_maps_every_contract_attribute_with_seed_priorities():
-    reg = parse_registry(config_dir() / REGISTRY_FILE, config_dir() / PRIORITY_FILE)
+    reg = parse_registry(config_dir() / REGISTRY_FILE, config_dir() / PRIORITY_FILE, NAMES)
     assert reg.priorities == {"salesforce": 1, "sap": 2, "shopify": 3, "zendesk": 4,
                               "segment": 5}
     mapped = {(m.source_system, m.canonical_name) for m in reg.mappings}
@@ -50,7 +53,7 @@ def test_bad_registry_row_is_an_error_naming_file_and_line(tmp_path, row, messag
     folder = _copy(tmp_path)
     line = _append(folder / REGISTRY_FILE, row)
     with pytest.raises(ConfigError, match=message) as err:
-        parse_registry(folder / REGISTRY_FILE, folder / PRIORITY_FILE)
+        parse_registry(folder / REGISTRY_FILE, folder / PRIORITY_FILE, NAMES)
     assert f"{REGISTRY_FILE}:{line}" in str(err.value)
 
 
@@ -59,15 +62,15 @@ def test_missing_priority_and_unknown_field_are_errors(tmp_path):
     lines = (folder / PRIORITY_FILE).read_text().splitlines()
     (folder / PRIORITY_FILE).write_text("\n".join(lines[:-1]) + "\n")
     with pytest.raises(ConfigError, match="no priority for segment"):
-        parse_registry(folder / REGISTRY_FILE, folder / PRIORITY_FILE)
+        parse_registry(folder / REGISTRY_FILE, folder / PRIORITY_FILE, NAMES)
 
     folder = _copy(tmp_path)
     line = _append(folder / REGISTRY_FILE, "zendesk,user,nickname,nickName,HAS_NICK,false,1,true")
-    reg = parse_registry(folder / REGISTRY_FILE, folder / PRIORITY_FILE)
-    from c360_assets.bronze import SOURCES
-    schemas = {t.key: t.schema() for s in SOURCES for t in s.tables}
+    reg = parse_registry(folder / REGISTRY_FILE, folder / PRIORITY_FILE, NAMES)
+    from c360_assets.bronze import BUILTIN, record_tables
+    schemas = {t.key: t.schema() for s in BUILTIN for t in s.tables}
     with pytest.raises(ConfigError, match=f":{line}: zendesk/user has no field 'nickname'"):
-        sources.check_registry(reg, schemas)
+        sources.check_registry(reg, record_tables(BUILTIN), schemas)
 
 
 def test_a_new_registry_row_is_a_new_attribute_without_code(tmp_path):
@@ -77,7 +80,7 @@ def test_a_new_registry_row_is_a_new_attribute_without_code(tmp_path):
     from c360_assets.silver.field_changes import field_changes
     folder = _copy(tmp_path)
     _append(folder / REGISTRY_FILE, "zendesk,user,external_id,crmId,HAS_CRM_ID,true,2,true")
-    reg = parse_registry(folder / REGISTRY_FILE, folder / PRIORITY_FILE)
+    reg = parse_registry(folder / REGISTRY_FILE, folder / PRIORITY_FILE, NAMES)
     import datetime as dt
 
     from c360_assets.bronze.zendesk import USER
@@ -87,6 +90,7 @@ def test_a_new_registry_row_is_a_new_attribute_without_code(tmp_path):
                _fivetran_deleted=False, _landing_date=dt.date(2026, 1, 1), _source_file="f",
                _source_line=1, _ingested_at=t)
     frame = pl.DataFrame([row], schema=USER.schema())
-    changes = field_changes({"zendesk/user": frame}, reg)
+    from c360_assets.bronze import BUILTIN, record_tables
+    changes = field_changes({"zendesk/user": frame}, reg, record_tables(BUILTIN))
     crm = changes.filter(pl.col("attribute") == "crmId").row(0, named=True)
     assert (crm["value"], crm["rel_type"], crm["raw_value"]) == ("CRM-7", "HAS_CRM_ID", " CRM-7 ")

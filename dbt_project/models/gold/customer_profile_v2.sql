@@ -22,11 +22,11 @@ records as (
     select
         customer_id,
         count(*) as source_record_count
-        {%- for source, key in keys.items() %},
+        {%- for source, spec in keys.items() %},
         {{ c360_distinct_list(
             "case when source_system = '" ~ source ~ "'"
-            ~ (" and record_id not like 'anon:%'" if source == 'segment' else "")
-            ~ " then record_id end") }} as {{ key }}
+            ~ (" and record_id not like '" ~ spec[1] ~ "%'" if spec[1] else "")
+            ~ " then record_id end") }} as {{ spec[0] }}
         {%- endfor %}
     from {{ ref('int_profile_records') }}
     group by customer_id
