@@ -324,10 +324,14 @@ def parse_config(text: str, origin: str = "<string>") -> C360Config:
     return config
 
 
-@functools.cache
 def load_config(path: Path | None = None) -> C360Config:
-    """Load and validate `config/c360.yaml` (defaults when the file is absent)."""
-    path = path or config_dir() / "c360.yaml"
+    """Load and validate `config/c360.yaml` (defaults when the file is absent); read once
+    per path."""
+    return _load_config(path or config_dir() / "c360.yaml")
+
+
+@functools.cache
+def _load_config(path: Path) -> C360Config:
     if not path.exists():
         return C360Config()
     return parse_config(path.read_text(encoding="utf-8"), origin=str(path))

@@ -156,12 +156,15 @@ def parse_registry(registry_path: Path, priority_path: Path, sources: tuple[str,
     return Registry(tuple(mappings), priorities)
 
 
-@functools.cache
 def load_registry(folder: Path | None = None, sources: tuple[str, ...] | None = None
                   ) -> Registry:
-    """The registry in `folder` (the config folder), checked against `sources` (default:
-    the catalogue of that folder's `c360.yaml`)."""
-    folder = folder or config_dir()
+    """The registry in `folder` (default: the config folder), checked against `sources`
+    (default: the catalogue of that folder's `c360.yaml`); read once per folder."""
+    return _load_registry(folder or config_dir(), sources)
+
+
+@functools.cache
+def _load_registry(folder: Path, sources: tuple[str, ...] | None) -> Registry:
     if sources is None:
         from c360_assets.bronze import source_names  # the catalogue imports lib.config
 

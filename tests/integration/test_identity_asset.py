@@ -97,15 +97,9 @@ def test_the_cluster_size_alarm_fails_the_check(small_world: Path, tmp_path: Pat
     text = (config_dir / "c360.yaml").read_text().replace("cluster_size_alarm: 25",
                                                          "cluster_size_alarm: 2")
     (config_dir / "c360.yaml").write_text(text)
-    monkeypatch.setenv("C360_CONFIG_DIR", str(config_dir))
-    from c360_assets.lib.config import load_config
-
-    load_config.cache_clear()
-    try:
-        summary = materialize(small_world, lake, instance=instance, select="silver/identity",
-                              echo=lambda _: None)
-    finally:
-        load_config.cache_clear()
+    monkeypatch.setenv("C360_CONFIG_DIR", str(config_dir))  # read once per folder
+    summary = materialize(small_world, lake, instance=instance, select="silver/identity",
+                          echo=lambda _: None)
     assert summary.tables["silver/identity"].checks == {CLUSTER_SIZE_CHECK: False}
     # What to act on: how many persons are over, the largest ones by id, how to look.
     key = dg.AssetCheckKey(dg.AssetKey(["silver", "identity"]), CLUSTER_SIZE_CHECK)
