@@ -260,7 +260,7 @@ def _materialize(landing: Path, lake: Path, select: str | None,
     # Gold (dbt) after silver, in one run: dbt builds the selected models in order.
     gold = {k for k in keys if k.path[0] == "gold"}
     if gold and summary.ok:
-        echo(f"gold: dbt build of {len(gold)} model(s), then publishing to {paths.lake / 'gold'}")
+        echo(f"gold: dbt build of {len(gold)} model(s), then publishing to {layout.layer(paths.lake, layout.GOLD)}")
         # Gold is never built from a graph that breaks the SCD-2 invariant: a gold run
         # checks it first (blocking), unless this run's silver just built and checked it.
         guard = (dg.AssetSelection.checks(dg.AssetCheckKey(RELATIONSHIPS_KEY,

@@ -268,7 +268,7 @@ def _build_and_publish(context: dg.AssetExecutionContext, dbt: DbtCliResource,
     published = {}
     if ok and dbt_target() == "duckdb":
         context.log.info(f"publishing {len(to_publish)} gold table(s) to "
-                         f"{c360.lake / 'gold'} where their content changed: "
+                         f"{layout.layer(c360.lake, layout.GOLD)} where their content changed: "
                          f"{', '.join(to_publish)}")
         published = {p.table: p for p in publish_tables(c360.lake, to_publish, inputs)}
     counts = _row_counts(c360.lake, relations) if dbt_target() == "duckdb" else {}
@@ -290,6 +290,6 @@ def _build_and_publish(context: dg.AssetExecutionContext, dbt: DbtCliResource,
         failed = _failed_nodes(invocation)
         raise dg.Failure(
             description=f"dbt build failed ({'; '.join(failed) or 'see the dbt log'}); "
-                        f"nothing was published to {c360.lake / 'gold'}",
+                        f"nothing was published to {layout.layer(c360.lake, layout.GOLD)}",
             metadata={"failed": dg.MetadataValue.json(failed),
                       "target_path": dg.MetadataValue.path(str(invocation.target_path))})

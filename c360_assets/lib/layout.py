@@ -16,7 +16,9 @@
     <lake>/_ops/alerts.jsonl                alerts (config `alerts.log_path`)
 
 Paths are plain functions of the lake root (no I/O). `write_json_atomic` writes every
-state file.
+state file, `write_text_atomic` the model files. dbt gets the lake root as `C360_LAKE`
+and mirrors `silver_table` and `gold_db` in `dbt_project/models/silver/_sources.yml`
+and `profiles.yml` (a test holds them to these functions).
 """
 
 from __future__ import annotations
@@ -47,6 +49,11 @@ def silver_table(lake: Path, name: str) -> Path:
 
 def gold_table(lake: Path, name: str) -> Path:
     return Path(lake) / GOLD / name
+
+
+def layer(lake: Path, name: str) -> Path:
+    """A layer's folder (`bronze`, `quarantine`, `silver`, `gold`)."""
+    return Path(lake) / name
 
 
 def asset_table(lake: Path, asset_path: Sequence[str]) -> Path:
@@ -93,13 +100,17 @@ def under(lake: Path, relative: str) -> Path:
     return Path(lake) / relative
 
 
-def write_json_atomic(path: Path, data: object, *, indent: int | None = 2,
-                      sort_keys: bool = True) -> None:
-    """Write `data` as JSON to a temporary file beside `path`, then rename it into place:
-    a reader (or a crash) never sees half a file. The temporary name carries the pid,
-    so two processes never write the same one."""
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write `text` to a temporary file beside `path`, then rename it into place: a
+    reader (or a crash) never sees half a file. The temporary name carries the pid, so
+    two processes never write the same one."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(f".{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=indent, sort_keys=sort_keys) + "\n",
-                   encoding="utf-8")
+    tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, path)
+
+
+def write_json_atomic(path: Path, data: object, *, indent: int | None = 2,
+                      sort_keys: bool = True) -> None:
+    """`data` as JSON, written with `write_text_atomic`."""
+    write_text_atomic(path, json.dumps(data, indent=indent, sort_keys=sort_keys) + "\n")

@@ -68,7 +68,7 @@ def lake_tables(lake: Path) -> list[Path]:
     """Every Delta table of the lake's layers."""
     out = []
     for layer in layout.LAYERS:
-        folder = lake / layer
+        folder = layout.layer(lake, layer)
         if folder.is_dir():
             out += sorted(p for p in folder.iterdir() if delta.table_exists(p))
     return out

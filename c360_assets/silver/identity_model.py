@@ -204,10 +204,8 @@ def save_lake_model(lake: Path, model: Model) -> Path:
     version = max(versions, default=0) + 1
     versioned = Model(model.splink, model.threshold, model.trained, version)
     text = versioned.to_json() + "\n"
-    (target.parent / f"model-v{version}.json").write_text(text, encoding="utf-8")
-    tmp = target.with_suffix(".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(target)
+    layout.write_text_atomic(target.parent / f"model-v{version}.json", text)
+    layout.write_text_atomic(target, text)
     return target
 
 
