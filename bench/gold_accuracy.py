@@ -30,11 +30,10 @@ from pathlib import Path
 import polars as pl
 
 from c360_assets.bronze import BUILTIN, record_tables
-from c360_assets.gold.profile import ATTRIBUTES
 from c360_assets.lib.registry import load_registry
 from c360_assets.silver.identity_build import truth_labels
 
-CANONICAL = tuple(attribute for attribute, _ in ATTRIBUTES)
+CANONICAL = tuple(attribute for attribute, _ in load_registry().gold_columns())
 
 
 @dataclass

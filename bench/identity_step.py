@@ -7,6 +7,8 @@ import argparse
 from pathlib import Path
 
 from c360_assets.lib.config import load_config
+from c360_assets.lib.registry import load_registry
+from c360_assets.silver.identity import Inputs
 from c360_assets.silver.identity_build import build_identity
 from c360_assets.silver.identity_model import load_model
 
@@ -18,7 +20,7 @@ def main() -> None:
     parser.add_argument("--model", type=Path)
     args = parser.parse_args()
     report = build_identity(args.lake, load_config().identity, load_model(args.model, lake=args.lake),
-                            full=args.full, progress=print)
+                            Inputs.of(load_registry()), full=args.full, progress=print)
     print(f"mode={report.mode} records={report.records:,} persons={report.persons:,} "
           f"touched={report.records_touched:,} reassigned={report.records_reassigned:,} "
           f"pairs_scored={report.pairs_scored:,} pairs_reused={report.pairs_reused:,} "

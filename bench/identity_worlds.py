@@ -34,6 +34,7 @@ from bench.gold_accuracy import Correctness, score
 from bench.harness import OUT, run_step
 from bench.identity_febrl3 import land_febrl
 from c360_assets.lib import delta
+from c360_assets.lib.registry import load_registry
 from c360_assets.silver import identity as idn
 from c360_assets.silver.identity_build import read_graph, truth_labels
 
@@ -47,14 +48,17 @@ def _identity(lake: Path, truth: pl.DataFrame) -> Accuracy:
 
 def recall_ceiling(lake: Path, truth: pl.DataFrame, label: str) -> str:
     """bench.accuracy.ceiling for a lake: the recall no linker can pass."""
-    records, edges, merges = read_graph(lake)
-    keys = pl.concat([idn.identifier_keys(edges, records).select("node_id", "kind", "value"),
+    inputs = idn.Inputs.of(load_registry())
+    records, edges, merges = read_graph(lake, inputs)
+    keys = pl.concat([idn.identifier_keys(edges, records, inputs.link_kinds)
+                      .select("node_id", "kind", "value"),
                       merges.select("node_id", pl.lit("merge").alias("kind"),
                                     pl.col("master").alias("value")),
                       merges.select(pl.col("master").alias("node_id"),
                                     pl.lit("merge").alias("kind"),
                                     pl.col("master").alias("value"))])
-    return ceiling(idn.record_features(records, edges), keys, truth).line(label)
+    return ceiling(idn.record_features(records, edges, inputs.features), keys,
+                   truth).line(label)
 
 
 def febrl(name: str, rows: list[str]) -> None:

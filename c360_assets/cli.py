@@ -205,6 +205,8 @@ def cmd_gold_vars(args: argparse.Namespace) -> int:
 
 
 def cmd_identity_train(args: argparse.Namespace) -> int:
+    from c360_assets.lib.registry import load_registry
+    from c360_assets.silver.identity import Inputs
     from c360_assets.silver.identity_build import read_labels, train_on_lake
     from c360_assets.silver.identity_model import (
         load_model,
@@ -218,7 +220,8 @@ def cmd_identity_train(args: argparse.Namespace) -> int:
             print(report(load_model(Path(args.out) if args.out else None, lake=lake)))
             return 0
         labels = read_labels(Path(args.labels)) if args.labels else None
-        model = train_on_lake(lake, cfg.load_config().identity, labels,
+        model = train_on_lake(lake, cfg.load_config().identity,
+                              Inputs.of(load_registry()), labels,
                               {"lake": str(lake), "labels": args.labels,
                                "trained_at": dt.datetime.now(dt.UTC).isoformat(
                                    timespec="seconds")}, seed=args.seed)

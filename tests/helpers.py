@@ -116,7 +116,10 @@ def identity(lake: Path, full: bool = False, **overrides):  # noqa: ANN201 - Ide
     from c360_assets.silver.identity_model import load_model
 
     config = load_config().identity.model_copy(update=overrides)
-    return build_identity(lake, config, load_model(lake=lake), full=full,
+    from c360_assets.lib.registry import load_registry
+    from c360_assets.silver.identity import Inputs
+    return build_identity(lake, config, load_model(lake=lake), Inputs.of(load_registry()),
+                          full=full,
                           progress=lambda _: None)
 
 

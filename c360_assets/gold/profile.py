@@ -20,11 +20,6 @@ from c360_assets.lib import delta, layout
 from c360_assets.lib.registry import load_registry
 
 PROFILE = "customer_profile_v2"
-ATTRIBUTES = (("email", "email"), ("firstName", "first_name"), ("lastName", "last_name"),
-              ("fullName", "full_name"), ("phone", "phone"), ("mobilePhone", "mobile_phone"),
-              ("street", "street"), ("city", "city"), ("postalCode", "postal_code"),
-              ("country", "country"), ("birthDate", "birth_date"),
-              ("emailConsent", "email_consent"))
 
 
 class ProfileError(ValueError):
@@ -128,8 +123,9 @@ def render(lake: Path, profile: dict) -> str:
     lines.append(f"resolved at {_time(profile['profile_resolved_at'])}")
     lines.append("")
     others = candidates(lake, person)
-    width = max(len(c) for _, c in ATTRIBUTES)
-    for attribute, column in ATTRIBUTES:
+    attributes = load_registry().gold_columns()
+    width = max(len(c) for _, c in attributes)
+    for attribute, column in attributes:
         value, source = profile.get(column), profile.get(f"{column}_source")
         if value is None:
             lines.append(f"{column:<{width}}  -")

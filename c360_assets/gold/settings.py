@@ -16,7 +16,7 @@ from c360_assets.bronze.contract import SourceSpec
 from c360_assets.lib.config import C360Config, ConfigError
 from c360_assets.lib.registry import Registry
 from c360_assets.silver.graph import IMPLAUSIBLE_CONFIDENCE
-from c360_assets.silver.identity import LINK_KIND
+from c360_assets.silver.identity import Inputs
 from c360_assets.silver.sources import ENTITY_TARGETS
 
 
@@ -35,7 +35,9 @@ def dbt_vars(config: C360Config, registry: Registry, sources: tuple[SourceSpec, 
         "source_priority": dict(sorted(registry.priorities.items(), key=lambda kv: kv[1])),
         "survivorship": {name: {"rule": rule.rule, "sources": rule.sources}
                          for name, rule in sorted(config.gold.survivorship.items())},
-        "placeholders": placeholders(config),
+        "placeholders": placeholders(config, Inputs.of(registry).link_kinds),
+        # customer_profile's attributes and columns, in order (canonical_attributes.csv).
+        "profile_attributes": [list(pair) for pair in registry.gold_columns()],
         "demote_implausible": config.gold.demote_implausible,
         # The confidence silver gives an edge to an implausible value (stg_attribute_candidates).
         "implausible_confidence": IMPLAUSIBLE_CONFIDENCE,
@@ -52,12 +54,13 @@ def dbt_vars_json(config: C360Config, registry: Registry, sources: tuple[SourceS
     return json.dumps(dbt_vars(config, registry, sources), separators=(",", ":"))
 
 
-def placeholders(config: C360Config) -> dict[str, list[str]]:
-    """Attribute -> the identity blocklist patterns of its kind (gold.demote_placeholders)."""
+def placeholders(config: C360Config, link_kinds: dict[str, str]) -> dict[str, list[str]]:
+    """Attribute -> the identity blocklist patterns of its kind (gold.demote_placeholders);
+    `link_kinds`: identifying attribute -> its link kind (`Inputs.link_kinds`)."""
     if not config.gold.demote_placeholders:
         return {}
     found = {attribute: config.identity.blocklist.get(kind, [])
-             for attribute, kind in sorted(LINK_KIND.items())}
+             for attribute, kind in sorted(link_kinds.items())}
     for attribute, patterns in found.items():
         for pattern in patterns:
             if "'" in pattern:

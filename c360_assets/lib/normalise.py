@@ -45,13 +45,6 @@ from c360_assets.lib.config import ConfigError, config_dir
 
 Kind = str  # email, phone, country, name, full_name, postal, date, consent, id, text
 
-# Canonical attribute -> how its values are normalised. Attributes not listed are text.
-ATTRIBUTE_KIND: dict[str, Kind] = {
-    "email": "email", "phone": "phone", "mobilePhone": "phone", "country": "country",
-    "firstName": "name", "lastName": "name", "fullName": "full_name", "street": "name",
-    "city": "name", "postalCode": "postal", "birthDate": "date", "emailConsent": "consent",
-    "anonymousId": "id", "company": "id", "owner": "id", "mergedInto": "id",
-}
 
 _EMAIL = (r"^[a-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[a-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
           r"@([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
@@ -73,13 +66,10 @@ CONSENT_TRUE = ("subscribed", "true")
 CONSENT_FALSE = ("not_subscribed", "unsubscribed", "pending", "redacted", "invalid", "false")
 
 
-def kind_of(attribute: str) -> Kind:
-    return ATTRIBUTE_KIND.get(attribute, "text")
-
-
-def kind_expr(attribute: pl.Expr) -> pl.Expr:
-    """The kind of each row's canonical attribute (`kind_of`, as an expression)."""
-    return attribute.replace_strict(ATTRIBUTE_KIND, default="text", return_dtype=pl.String)
+def kind_expr(attribute: pl.Expr, kinds: dict[str, Kind]) -> pl.Expr:
+    """The kind of each row's canonical attribute (`kinds`: the registry's, from
+    `config/canonical_attributes.csv`; others are text), as an expression."""
+    return attribute.replace_strict(kinds, default="text", return_dtype=pl.String)
 
 
 def breaks_limits(raw: pl.Expr, value: pl.Expr, kind: Kind | pl.Expr) -> pl.Expr:

@@ -1,8 +1,13 @@
-"""The attribute name registry and source priorities (`config/*.csv`), validated once.
+"""The attribute name registry, the canonical attributes and source priorities
+(`config/*.csv`), validated once.
 
 `attribute_name_registry.csv` maps a source field to a canonical attribute and the
 relationship type of its edge; adding a source field is a registry row, never a schema
-change. Rules checked at load, each failure naming the file and line:
+change. `canonical_attributes.csv` says, per canonical attribute, how its values are
+normalised (`kind`), its `customer_profile` column (`gold_column`, empty: not in the
+profile) and the identity comparison column it feeds (`identity_column`); an attribute
+it does not list is text, outside the profile and identity. Rules checked at load, each
+failure naming the file and line:
 * the header is exactly the architecture's columns;
 * booleans are `true`/`false`, `registry_version` a positive integer;
 * a canonical attribute has one relationship type everywhere (the SCD-2 key of an
@@ -24,6 +29,8 @@ from c360_assets.lib.config import ConfigError, config_dir, load_config
 
 REGISTRY_FILE = "attribute_name_registry.csv"
 PRIORITY_FILE = "source_priority.csv"
+CANONICAL_FILE = "canonical_attributes.csv"
+CANONICAL_COLUMNS = ("canonical_name", "kind", "gold_column", "identity_column")
 REGISTRY_COLUMNS = ("source_system", "source_table", "source_field", "canonical_name",
                     "rel_type", "identifying", "registry_version", "is_active")
 PRIORITY_COLUMNS = ("source_system", "priority", "notes")
@@ -46,9 +53,46 @@ class Mapping:
 
 
 @dataclass(frozen=True)
+class Canonical:
+    name: str
+    kind: str  # how values are normalised (lib/normalise.py)
+    gold_column: str | None  # customer_profile column
+    identity_column: str | None  # identity comparison column (silver/identity.py)
+    line: int
+
+
+@dataclass(frozen=True)
 class Registry:
     mappings: tuple[Mapping, ...]  # active rows, file order
     priorities: dict[str, int]  # source_system -> 1 (most trusted) ..
+    canonical: tuple[Canonical, ...] = ()  # canonical_attributes.csv, file order
+
+    def kind(self, attribute: str) -> str:
+        """How the attribute's values are normalised (`text` when not listed)."""
+        return self.kinds().get(attribute, "text")
+
+    def kinds(self) -> dict[str, str]:
+        return {c.name: c.kind for c in self.canonical}
+
+    def gold_columns(self) -> tuple[tuple[str, str], ...]:
+        """(attribute, customer_profile column), in profile order."""
+        return tuple((c.name, c.gold_column) for c in self.canonical if c.gold_column)
+
+    def identity_columns(self) -> dict[str, str]:
+        """attribute -> the identity comparison column it feeds."""
+        return {c.name: c.identity_column for c in self.canonical if c.identity_column}
+
+    def link_kinds(self, not_values: set[str] | frozenset[str] = frozenset()) -> dict[str, str]:
+        """Identifying attributes (registry `identifying`) that link records through a
+        shared value -> the kind of that link: attributes of one value kind link across
+        each other (a mobile and a landline with the same digits are one phone); an id
+        links only with itself (`anonymousId` -> `anonymous_id`). `not_values`:
+        attributes whose edges point at records, not values."""
+        identifying = self.identifying() - set(not_values)
+        ordered = [c.name for c in self.canonical] + sorted(
+            identifying - {c.name for c in self.canonical})
+        return {a: self.kind(a) if self.kind(a) != "id" else _snake(a)
+                for a in ordered if a in identifying}
 
     def for_table(self, source: str, table: str) -> dict[str, list[Mapping]]:
         """canonical name -> its fallback chain of mappings for one source table."""
@@ -66,6 +110,10 @@ class Registry:
 
     def identifying(self) -> set[str]:
         return {m.canonical_name for m in self.mappings if m.identifying}
+
+
+def _snake(name: str) -> str:
+    return "".join(f"_{ch.lower()}" if ch.isupper() else ch for ch in name).lstrip("_")
 
 
 def _bool(value: str, where: str, column: str) -> bool:
@@ -95,10 +143,41 @@ def _rows(path: Path, columns: tuple[str, ...]) -> list[tuple[int, dict[str, str
     return out
 
 
-def parse_registry(registry_path: Path, priority_path: Path, sources: tuple[str, ...]
-                   ) -> Registry:
-    """Read and check both files; `sources`: the names of the sources c360 reads (the
-    catalogue, `c360_assets.bronze.source_names`)."""
+def parse_canonical(path: Path) -> tuple[Canonical, ...]:
+    from c360_assets.lib.normalise import MAX_CHARS  # the kinds normalisation knows
+
+    out: list[Canonical] = []
+    seen: dict[str, int] = {}
+    columns: dict[str, int] = {}
+    for line, row in _rows(path, CANONICAL_COLUMNS):
+        where = f"{path}:{line}"
+        name, kind = row["canonical_name"], row["kind"]
+        if not name:
+            raise ConfigError(f"{where}: column canonical_name is empty")
+        if name in seen:
+            raise ConfigError(f"{where}: {name} is listed twice (line {seen[name]})")
+        seen[name] = line
+        if kind not in MAX_CHARS:
+            raise ConfigError(f"{where}: column kind: unknown kind {kind!r} (known: "
+                              f"{', '.join(sorted(MAX_CHARS))})")
+        gold = row["gold_column"] or None
+        if gold is not None:
+            if not gold.isidentifier() or gold != gold.lower():
+                raise ConfigError(f"{where}: column gold_column: {gold!r} is not a lower-case "
+                                  "identifier")
+            if gold in columns:
+                raise ConfigError(f"{where}: gold_column {gold} is already line "
+                                  f"{columns[gold]}'s")
+            columns[gold] = line
+        out.append(Canonical(name, kind, gold, row["identity_column"] or None, line))
+    return tuple(out)
+
+
+def parse_registry(registry_path: Path, priority_path: Path, sources: tuple[str, ...],
+                   canonical_path: Path | None = None) -> Registry:
+    """Read and check the files; `sources`: the names of the sources c360 reads (the
+    catalogue, `c360_assets.bronze.source_names`); `canonical_path` defaults to
+    `canonical_attributes.csv` beside the registry."""
     mappings: list[Mapping] = []
     rel_of: dict[str, tuple[str, int]] = {}
     canonical_of: dict[str, tuple[str, int]] = {}
@@ -153,7 +232,8 @@ def parse_registry(registry_path: Path, priority_path: Path, sources: tuple[str,
     missing = [s for s in sources if s not in priorities]
     if missing:
         raise ConfigError(f"{priority_path}: no priority for {', '.join(missing)}")
-    return Registry(tuple(mappings), priorities)
+    canonical = parse_canonical(canonical_path or registry_path.parent / CANONICAL_FILE)
+    return Registry(tuple(mappings), priorities, canonical)
 
 
 def load_registry(folder: Path | None = None, sources: tuple[str, ...] | None = None

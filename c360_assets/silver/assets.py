@@ -107,6 +107,7 @@ IDENTITY_DESCRIPTIONS = {
 
 def build_identity_asset(config: C360Config, registry: Registry) -> dg.AssetsDefinition:
     from c360_assets.silver import identity_build
+    from c360_assets.silver.identity import Inputs
     from c360_assets.silver.identity_model import load_model
 
     specs = [dg.AssetSpec(key, deps=[NODES_KEY, RELATIONSHIPS_KEY],
@@ -122,6 +123,7 @@ def build_identity_asset(config: C360Config, registry: Registry) -> dg.AssetsDef
                     "over-merge: a shared value slipping past the guards).")
 
     settings = config.identity
+    attributes = Inputs.of(registry)
 
     @dg.multi_asset(name="silver_identity", specs=specs, check_specs=[check],
                     pool=IDENTITY_POOL, can_subset=False)
@@ -130,6 +132,7 @@ def build_identity_asset(config: C360Config, registry: Registry) -> dg.AssetsDef
         stable person ids; re-scores only pairs whose records changed."""
         with c360.writer(context):
             report = identity_build.build_identity(c360.lake, settings, load_model(lake=c360.lake),
+                                                   attributes,
                                                    progress=context.log.info)
         common = {
             "mode": report.mode,

@@ -275,7 +275,7 @@ def _compute(bronze: dict[str, pl.DataFrame], registry: Registry, tables: tuple[
     """Pure: bronze rows of some records -> their silver rows (with buckets)."""
     changes = field_changes(bronze, registry, tables)
     changes = graph.with_targets(changes)
-    edges = graph.attribute_edges(changes)
+    edges = graph.attribute_edges(changes, registry.kinds())
     direct = graph.direct_merges(changes)
     if old_merges is not None and touched is not None:
         # Chains run through records not recomputed now: their known direct merges.

@@ -126,20 +126,23 @@ def explain_pair(lake: Path, a: str, b: str) -> str:
 
 def _identifiers(lake: Path, records: list[str]) -> dict[str, set[str]]:
     """Every valid identifying value (`kind=value`) each record ever held, from silver."""
+    from c360_assets.lib.registry import load_registry
     from c360_assets.silver.build import NODES, RELATIONSHIPS
-    from c360_assets.silver.identity import LINK_KIND
+    from c360_assets.silver.identity import Inputs
+
+    link_kinds = Inputs.of(load_registry()).link_kinds
 
     edges = (pl.scan_delta(str(layout.silver_table(lake, RELATIONSHIPS)))
              .filter(pl.col("source_node_id").is_in(records) & (pl.col("confidence") >= 1.0))
              .select("source_node_id", "target_node_id").collect())
     values = (pl.scan_delta(str(layout.silver_table(lake, NODES)))
               .filter(pl.col("node_id").is_in(edges["target_node_id"].implode())
-                      & pl.col("node_type").is_in(list(LINK_KIND)))
+                      & pl.col("node_type").is_in(list(link_kinds)))
               .select(pl.col("node_id").alias("target_node_id"), "node_type", "value").collect())
     out: dict[str, set[str]] = {r: set() for r in records}
     for node, attribute, value in (edges.join(values, on="target_node_id")
                                    .select("source_node_id", "node_type", "value").iter_rows()):
-        out[node].add(f"{LINK_KIND[attribute]}={value}")
+        out[node].add(f"{link_kinds[attribute]}={value}")
     return out
 
 

@@ -127,9 +127,8 @@ def follow_main_deletes(secondary: pl.DataFrame, main: pl.DataFrame) -> pl.DataF
         .alias("deleted")).drop("_main_deleted", "_injected")
 
 
-def _normalised(frame: pl.DataFrame, attribute: str) -> pl.DataFrame:
-    """Add `n::<attribute>` (normalised) and its `__valid` flag to `frame`."""
-    kind = normalise.kind_of(attribute)
+def _normalised(frame: pl.DataFrame, attribute: str, kind: str) -> pl.DataFrame:
+    """Add `n::<attribute>` (normalised as `kind`) and its `__valid` flag to `frame`."""
     region = None
     if kind == "phone" and "_region" in frame.columns:
         frame = normalise.normalise(frame.with_columns(pl.col("_region").alias("_hint")),
@@ -176,17 +175,18 @@ def diff_snapshots(frame: pl.DataFrame, table: TableSpec, registry: Registry,
             # phones): where those repeat, nothing changed. Only the rest is normalised,
             # then compared with the previous candidate of the record.
             raw = [pl.col(f"v::{a}")]
-            if normalise.kind_of(a) == "phone":
+            if registry.kind(a) == "phone":
                 raw.append(pl.col("_region"))
             repeat = pl.all_horizontal([r.eq_missing(prev_in_group(r, group)) for r in raw])
-            candidates = _normalised(frame.filter(~repeat), a)
+            candidates = _normalised(frame.filter(~repeat), a, registry.kind(a))
             changed = value.ne_missing(prev_in_group(value, group))
             out.append(_emit(candidates.filter(changed), table, a, rel, 2,
                              pl.col("record_time")))
             continue
         # Tier 1: events on their own time; deletes close at the record time.
         own = pl.col(f"t::{a}")
-        events = _normalised(frame.filter(pl.col(f"v::{a}").is_not_null() | gone), a)
+        events = _normalised(frame.filter(pl.col(f"v::{a}").is_not_null() | gone), a,
+                             registry.kind(a))
         events = events.filter(value.is_not_null() | gone).with_columns(
             pl.when(value.is_not_null() & own.is_not_null()).then(own)
             .otherwise(pl.col("record_time")).alias("_ft"),

@@ -82,8 +82,9 @@ def _scd2(rows: pl.DataFrame) -> pl.DataFrame:
             .with_columns(row_number_in_group(key).alias("version")))
 
 
-def attribute_edges(changes: pl.DataFrame) -> pl.DataFrame:
-    """Attribute, WORKS_AT and OWNS edges from field changes (with `with_targets`)."""
+def attribute_edges(changes: pl.DataFrame, kinds: dict[str, str]) -> pl.DataFrame:
+    """Attribute, WORKS_AT and OWNS edges from field changes (with `with_targets`);
+    `kinds`: attribute -> normalisation kind (`Registry.kinds`)."""
     edges = _scd2(changes.filter(pl.col("attribute") != "mergedInto"))
     owns = pl.col("rel_type") == "OWNS"
     return edges.select(
@@ -94,7 +95,7 @@ def attribute_edges(changes: pl.DataFrame) -> pl.DataFrame:
         "rel_type", pl.col("field_time").alias("updated_at"),
         pl.when(pl.col("is_valid")).then(1.0)
         .when(breaks_limits(pl.col("raw_value"), pl.col("value"),
-                            kind_expr(pl.col("attribute"))))
+                            kind_expr(pl.col("attribute"), kinds)))
         .then(IMPLAUSIBLE_CONFIDENCE).otherwise(INVALID_CONFIDENCE).alias("confidence"),
         pl.col("valid_to").is_null().alias("is_current"),
         pl.col("field_time").alias("valid_from"), "valid_to", "source_system", "source_event_id",

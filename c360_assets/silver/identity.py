@@ -49,24 +49,46 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 from scipy.stats import beta
 
+from c360_assets.lib.config import ConfigError
 from c360_assets.lib.hashing import sha256
+from c360_assets.lib.registry import Registry
+from c360_assets.silver.sources import ENTITY_TARGETS
 
 CUSTOMER = "customer"
 MERGED_INTO = "MERGED_INTO"
 UTC = pl.Datetime("us", "UTC")
 
-# Canonical attribute -> comparison column. Registry names, so a new source field
-# mapped to one of these feeds identity with no code change.
-FEATURE_COLUMNS = {
-    "firstName": "first_name", "lastName": "last_name", "fullName": "full_name",
-    "birthDate": "birth_date", "street": "street", "postalCode": "postal_code",
-    "city": "city", "country": "country", "email": "email", "phone": "phone",
-    "mobilePhone": "mobile_phone",
-}
-# Identifying attributes that link through a shared value: the link key's kind (a
-# mobile number and a landline number are the same phone when the digits agree).
-LINK_KIND = {"email": "email", "phone": "phone", "mobilePhone": "phone",
-             "anonymousId": "anonymous_id"}
+# The comparison columns a canonical attribute can feed (its `identity_column` in
+# config/canonical_attributes.csv): a full name fills first and last name where those are
+# missing, a mobile phone the phone.
+INPUT_COLUMNS = ("first_name", "last_name", "full_name", "birth_date", "street",
+                 "postal_code", "city", "country", "email", "phone", "mobile_phone")
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """Which canonical attributes identity reads, from the registry: `features`
+    (attribute -> comparison column; a new source field mapped to one of them feeds
+    identity with no code change) and `link_kinds` (identifying attributes -> the kind
+    of link a shared value makes: `Registry.link_kinds`)."""
+
+    features: dict[str, str]
+    link_kinds: dict[str, str]
+
+    @classmethod
+    def of(cls, registry: Registry) -> Inputs:
+        features = registry.identity_columns()
+        for attribute, column in features.items():
+            if column not in INPUT_COLUMNS:
+                line = next(c.line for c in registry.canonical if c.name == attribute)
+                raise ConfigError(f"config/canonical_attributes.csv:{line}: identity_column "
+                                  f"{column!r} is not one identity compares (known: "
+                                  f"{', '.join(INPUT_COLUMNS)})")
+        return cls(features, registry.link_kinds(not_values=set(ENTITY_TARGETS)))
+
+    @property
+    def attributes(self) -> set[str]:
+        return set(self.features) | set(self.link_kinds)
 FEATURES_SCHEMA = pl.Schema({
     "node_id": pl.String(), "source_system": pl.String(), "record_time": UTC,
     "first_name": pl.String(), "last_name": pl.String(), "birth_date": pl.String(),
@@ -182,10 +204,12 @@ def fold(series: pl.Series) -> pl.Series:
     return series.replace_strict(mapping, default=None, return_dtype=pl.String)
 
 
-def record_features(records: pl.DataFrame, edges: pl.DataFrame) -> pl.DataFrame:
+def record_features(records: pl.DataFrame, edges: pl.DataFrame, features: dict[str, str]
+                    ) -> pl.DataFrame:
     """One row per customer record: its latest known value of each compared attribute
-    (the current edge; a deleted record's last value), names and addresses folded."""
-    rows = edges.filter(pl.col("attribute").is_in(list(FEATURE_COLUMNS)))
+    (the current edge; a deleted record's last value), names and addresses folded.
+    `features`: attribute -> comparison column (`Inputs.features`)."""
+    rows = edges.filter(pl.col("attribute").is_in(list(features)))
     # One current edge per record and attribute (the SCD-2 key); a deleted record's
     # closed edges are few, so only those are sorted.
     current = rows.filter(pl.col("is_current")).select("node_id", "attribute", "value")
@@ -200,10 +224,13 @@ def record_features(records: pl.DataFrame, edges: pl.DataFrame) -> pl.DataFrame:
     latest = pl.concat([current, last_closed])
     wide = latest.pivot(on="attribute", index="node_id", values="value",
                         aggregate_function="first")
-    for attribute in FEATURE_COLUMNS:
-        if attribute not in wide.columns:
-            wide = wide.with_columns(pl.lit(None, pl.String).alias(attribute))
-    wide = wide.rename(FEATURE_COLUMNS)
+    # Several attributes may feed one column: the first (in `features` order) that holds
+    # a value.
+    for column in INPUT_COLUMNS:
+        sources = [pl.col(a) for a, c in features.items() if c == column and a in wide.columns]
+        wide = wide.with_columns((pl.coalesce(sources) if sources
+                                  else pl.lit(None, pl.String)).alias(f"__{column}"))
+    wide = wide.select("node_id", *[pl.col(f"__{c}").alias(c) for c in INPUT_COLUMNS])
     full = fold(wide["full_name"]).str.split(" ")
     wide = wide.with_columns(
         pl.coalesce(fold(wide["first_name"]), full.list.first()).alias("first_name"),
@@ -244,12 +271,14 @@ def names_alike_sql(t: float, left: str = "l", right: str = "r") -> str:
             f" > 0)")
 
 
-def identifier_keys(edges: pl.DataFrame, records: pl.DataFrame) -> pl.DataFrame:
+def identifier_keys(edges: pl.DataFrame, records: pl.DataFrame, link_kinds: dict[str, str]
+                    ) -> pl.DataFrame:
     """node_id, source_system, kind, value: every valid identifying value each record
-    ever held (an e-mail replaced since still says who the record was)."""
+    ever held (an e-mail replaced since still says who the record was). `link_kinds`:
+    identifying attribute -> link kind (`Inputs.link_kinds`)."""
     del records  # every edge here comes from a customer record; its id names the source
-    return (edges.filter(pl.col("valid") & pl.col("attribute").is_in(list(LINK_KIND)))
-            .select("node_id", pl.col("attribute").replace_strict(LINK_KIND).alias("kind"),
+    return (edges.filter(pl.col("valid") & pl.col("attribute").is_in(list(link_kinds)))
+            .select("node_id", pl.col("attribute").replace_strict(link_kinds).alias("kind"),
                     "value")
             .unique()
             .select("node_id",

@@ -171,11 +171,11 @@ def _with_fingerprint(features: pl.DataFrame, keys: pl.DataFrame) -> pl.DataFram
             .drop("_ids"))
 
 
-def features_and_keys(records: pl.DataFrame, edges: pl.DataFrame
+def features_and_keys(records: pl.DataFrame, edges: pl.DataFrame, inputs: idn.Inputs
                       ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Record features (with a fingerprint of features and identifying values) and keys."""
-    keys = idn.identifier_keys(edges, records)
-    return _with_fingerprint(idn.record_features(records, edges), keys), keys
+    keys = idn.identifier_keys(edges, records, inputs.link_kinds)
+    return _with_fingerprint(idn.record_features(records, edges, inputs.features), keys), keys
 
 
 def resolve(features: pl.DataFrame, keys: pl.DataFrame, merges: pl.DataFrame,
@@ -294,10 +294,11 @@ def _links_table(det: pl.DataFrame, held: pl.DataFrame, scored: pl.DataFrame,
             .select(list(LINKS_SCHEMA)).cast(dict(LINKS_SCHEMA)).sort("node_l", "node_r", "rule"))
 
 
-def build_identity(lake: Path, identity_config: IdentityConfig, model: Model, *,
-                   full: bool = False, progress: Callable[[str], None] = print
-                   ) -> IdentityReport:
-    """Resolve identity over the lake's silver graph; write the identity tables."""
+def build_identity(lake: Path, identity_config: IdentityConfig, model: Model,
+                   attributes: idn.Inputs, *, full: bool = False,
+                   progress: Callable[[str], None] = print) -> IdentityReport:
+    """Resolve identity over the lake's silver graph; write the identity tables.
+    `attributes`: which canonical attributes identity reads (`Inputs.of(registry)`)."""
     t0 = time.perf_counter()
     guards = idn.Guards.from_config(identity_config)
     nodes_p, rel_p = layout.silver_table(lake, NODES), layout.silver_table(lake, RELATIONSHIPS)
@@ -309,7 +310,8 @@ def build_identity(lake: Path, identity_config: IdentityConfig, model: Model, *,
     inputs = {"nodes": delta.data_version(nodes_p), "relationships": delta.data_version(rel_p)}
     torn = interrupted_run(lake, state)
     fingerprints = {"model": _fingerprint([model.splink, model.threshold]),
-                    "config": _fingerprint([identity_config.model_dump(), nicknames()])}
+                    "config": _fingerprint([identity_config.model_dump(), nicknames(),
+                                            attributes.features, attributes.link_kinds])}
     have_tables = all(delta.table_exists(layout.silver_table(lake, n))
                       for n in (IDENTITY, LINKS, FEATURES))
     if torn:
@@ -326,7 +328,7 @@ def build_identity(lake: Path, identity_config: IdentityConfig, model: Model, *,
                               seconds=time.perf_counter() - t0)
 
     lap = Laps(progress)
-    records, edges, merges = read_graph(lake)
+    records, edges, merges = read_graph(lake, attributes)
     lap(f"read the graph: {records.height:,} customer records, {edges.height:,} edges")
     incremental = (not full and not torn and have_tables
                    and state.get("fingerprints") == fingerprints)
@@ -337,7 +339,7 @@ def build_identity(lake: Path, identity_config: IdentityConfig, model: Model, *,
                       .filter(pl.col("match_weight").is_not_null()).collect()
                       .select(list(LINKS_SCHEMA)).cast(dict(LINKS_SCHEMA))  # type: ignore[arg-type]
                       if incremental else None)
-    features, keys = features_and_keys(records, edges)
+    features, keys = features_and_keys(records, edges, attributes)
     del edges
     lap(f"features and {keys.height:,} identifying values")
     touched: set[str] | None = None
@@ -470,10 +472,10 @@ def truth_labels(records_parquet: Path) -> pl.DataFrame:
                         pl.col("person_id").cast(pl.String).alias("true_id"))
 
 
-def read_graph(lake: Path) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
-    attrs = set(idn.FEATURE_COLUMNS) | set(idn.LINK_KIND)
+def read_graph(lake: Path, inputs: idn.Inputs) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
     return idn.graph_inputs(pl.scan_delta(str(layout.silver_table(lake, NODES))),
-                            pl.scan_delta(str(layout.silver_table(lake, RELATIONSHIPS))), attrs)
+                            pl.scan_delta(str(layout.silver_table(lake, RELATIONSHIPS))),
+                            inputs.attributes)
 
 
 def pair_labels(path: Path) -> pl.DataFrame:
@@ -516,19 +518,19 @@ def read_labels(path: Path) -> pl.DataFrame:
     return truth_labels(path)
 
 
-def train_on_lake(lake: Path, identity_config: IdentityConfig, labels: pl.DataFrame | None,
-                  description: dict, seed: int = 1, progress: Callable[[str], None] = print
-                  ) -> Model:
+def train_on_lake(lake: Path, identity_config: IdentityConfig, attributes: idn.Inputs,
+                  labels: pl.DataFrame | None, description: dict, seed: int = 1,
+                  progress: Callable[[str], None] = print) -> Model:
     """Train the probabilistic model on the lake's records: without labels by EM
     (`identity_model.train_unsupervised`), with labels from them (m and the threshold)."""
     from c360_assets.silver.identity_model import train_supervised, train_unsupervised
 
     lap = Laps(progress)
-    records, edges, merges = read_graph(lake)
+    records, edges, merges = read_graph(lake, attributes)
     if records.height < 2:
         raise ValueError(f"{lake}: {records.height} customer records in silver; "
                          "materialise the lake before training")
-    features, keys = features_and_keys(records, edges)
+    features, keys = features_and_keys(records, edges, attributes)
     del edges
     con = duckdb.connect()
     guards = idn.Guards.from_config(identity_config)

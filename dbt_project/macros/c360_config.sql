@@ -14,15 +14,11 @@
 {% endmacro %}
 
 
-{#- The canonical attributes of the golden record and their gold column names
-    (architecture, "Resolution (gold)"): the public schema of customer_profile. -#}
+{#- The canonical attributes of the golden record and their gold column names, in order
+    (config/canonical_attributes.csv `gold_column`): the public schema of
+    customer_profile, whose contract (_customer_profile.yml) a test holds to the file. -#}
 {% macro profile_attributes() %}
-  {{ return([
-      ('email', 'email'), ('firstName', 'first_name'), ('lastName', 'last_name'),
-      ('fullName', 'full_name'), ('phone', 'phone'), ('mobilePhone', 'mobile_phone'),
-      ('street', 'street'), ('city', 'city'), ('postalCode', 'postal_code'),
-      ('country', 'country'), ('birthDate', 'birth_date'), ('emailConsent', 'email_consent'),
-  ]) }}
+  {{ return(c360_setting('profile_attributes')) }}
 {% endmacro %}
 
 

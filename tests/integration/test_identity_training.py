@@ -16,7 +16,9 @@ from c360_assets.cli import main
 from c360_assets.generator import generate
 from c360_assets.lib import layout
 from c360_assets.lib.config import load_config
+from c360_assets.lib.registry import load_registry
 from c360_assets.runner import instance_for, materialize
+from c360_assets.silver.identity import Inputs
 from c360_assets.silver.identity_build import train_on_lake, truth_labels
 from c360_assets.silver.identity_model import load_model, report
 from tests.conftest import WORLD_START
@@ -77,8 +79,9 @@ def test_training_without_labels_writes_a_versioned_model_the_next_run_uses(
 def test_em_converges_and_is_deterministic_for_a_seed(trained_world):
     _, lake = trained_world
     config = load_config().identity
-    first = train_on_lake(lake, config, None, {}, seed=3, progress=lambda _: None)
-    again = train_on_lake(lake, config, None, {}, seed=3, progress=lambda _: None)
+    inputs = Inputs.of(load_registry())
+    first = train_on_lake(lake, config, inputs, None, {}, seed=3, progress=lambda _: None)
+    again = train_on_lake(lake, config, inputs, None, {}, seed=3, progress=lambda _: None)
     assert first.splink == again.splink and first.threshold == again.threshold
     sessions = [s for s in first.trained["em_sessions"] if not s.get("skipped")]
     assert sessions, first.trained["em_sessions"]

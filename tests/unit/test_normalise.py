@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from c360_assets.lib import normalise
+from c360_assets.lib.registry import load_registry
 
 REGIONS = ["US", "DE", "GB", "FR", "ES", "NL", "CA", "AT"]
 
@@ -110,5 +111,5 @@ def test_only_limit_breaches_are_implausible_never_a_format_failure():
     frame = pl.DataFrame({"attribute": [r[0] for r in rows], "raw": [r[1] for r in rows],
                           "value": [r[2] for r in rows]})
     got = frame.select(normalise.breaks_limits(pl.col("raw"), pl.col("value"),
-                                               normalise.kind_expr(pl.col("attribute"))))
+                                               normalise.kind_expr(pl.col("attribute"), load_registry().kinds())))
     assert got.to_series().to_list() == [r[3] for r in rows]

@@ -10,7 +10,7 @@ import pytest
 
 from c360_assets.bronze import BUILTIN_BY_NAME
 from c360_assets.lib.config import ConfigError, config_dir
-from c360_assets.lib.registry import PRIORITY_FILE, REGISTRY_FILE, parse_registry
+from c360_assets.lib.registry import CANONICAL_FILE, PRIORITY_FILE, REGISTRY_FILE, parse_registry
 from c360_assets.silver import sources
 
 NAMES = tuple(BUILTIN_BY_NAME)
@@ -30,7 +30,7 @@ def test_shipped_registry_maps_every_contract_attribute_with_seed_priorities():
 
 
 def _copy(tmp_path: Path) -> Path:
-    for name in (REGISTRY_FILE, PRIORITY_FILE):
+    for name in (REGISTRY_FILE, PRIORITY_FILE, CANONICAL_FILE):
         shutil.copy(config_dir() / name, tmp_path / name)
     return tmp_path
 
@@ -94,3 +94,65 @@ def test_a_new_registry_row_is_a_new_attribute_without_code(tmp_path):
     changes = field_changes({"zendesk/user": frame}, reg, record_tables(BUILTIN))
     crm = changes.filter(pl.col("attribute") == "crmId").row(0, named=True)
     assert (crm["value"], crm["rel_type"], crm["raw_value"]) == ("CRM-7", "HAS_CRM_ID", " CRM-7 ")
+
+
+def test_canonical_attributes_drive_identity_gold_and_normalisation():
+    """config/canonical_attributes.csv is the one list: what identity reads, the profile's
+    columns and each attribute's kind (the values these had as code)."""
+    from c360_assets.silver.identity import Inputs
+
+    reg = parse_registry(config_dir() / REGISTRY_FILE, config_dir() / PRIORITY_FILE, NAMES)
+    inputs = Inputs.of(reg)
+    assert inputs.link_kinds == {"email": "email", "phone": "phone", "mobilePhone": "phone",
+                                 "anonymousId": "anonymous_id"}
+    assert inputs.features == {
+        "email": "email", "firstName": "first_name", "lastName": "last_name",
+        "fullName": "full_name", "phone": "phone", "mobilePhone": "mobile_phone",
+        "street": "street", "city": "city", "postalCode": "postal_code",
+        "country": "country", "birthDate": "birth_date"}
+    assert reg.gold_columns() == (
+        ("email", "email"), ("firstName", "first_name"), ("lastName", "last_name"),
+        ("fullName", "full_name"), ("phone", "phone"), ("mobilePhone", "mobile_phone"),
+        ("street", "street"), ("city", "city"), ("postalCode", "postal_code"),
+        ("country", "country"), ("birthDate", "birth_date"), ("emailConsent", "email_consent"))
+    assert reg.kind("mobilePhone") == "phone" and reg.kind("crmId") == "text"
+
+
+def test_the_profile_contract_lists_the_canonical_gold_columns():
+    import yaml
+
+    reg = parse_registry(config_dir() / REGISTRY_FILE, config_dir() / PRIORITY_FILE, NAMES)
+    spec = yaml.safe_load((config_dir().parent / "dbt_project" / "models" / "gold"
+                           / "_customer_profile.yml").read_text())
+    model = next(m for m in spec["models"] if m["name"] == "customer_profile")
+    columns = [c["name"] for c in model["columns"]]
+    expected = [part for _, c in reg.gold_columns()
+                for part in (c, f"{c}_source", f"{c}_updated_at")]
+    assert [c for c in columns if c in expected] == expected
+    for version in model["versions"]:
+        if version["v"] == 1:  # v1: the values only
+            excluded = {c for x in version["columns"] for c in x.get("exclude", [])}
+            assert {f"{c}_source" for _, c in reg.gold_columns()} <= excluded
+
+
+@pytest.mark.parametrize(("row", "message"), [
+    ("shoeSize,size,shoe_size,", "unknown kind 'size'"),
+    ("shoeSize,text,Shoe Size,", "is not a lower-case identifier"),
+    ("shoeSize,text,email,", "gold_column email is already line 2's"),
+    ("email,email,,", "email is listed twice"),
+])
+def test_bad_canonical_rows_name_file_line_and_column(tmp_path, row, message):
+    folder = _copy(tmp_path)
+    line = _append(folder / "canonical_attributes.csv", row)
+    with pytest.raises(ConfigError, match=f"canonical_attributes.csv:{line}: .*{message}"):
+        parse_registry(folder / REGISTRY_FILE, folder / PRIORITY_FILE, NAMES)
+
+
+def test_an_identity_column_identity_does_not_compare_is_an_error(tmp_path):
+    from c360_assets.silver.identity import Inputs
+
+    folder = _copy(tmp_path)
+    line = _append(folder / "canonical_attributes.csv", "shoeSize,text,,shoe_size")
+    reg = parse_registry(folder / REGISTRY_FILE, folder / PRIORITY_FILE, NAMES)
+    with pytest.raises(ConfigError, match=f"canonical_attributes.csv:{line}: identity_column"):
+        Inputs.of(reg)
