@@ -42,7 +42,7 @@ def build_definitions(config: C360Config | None = None, paths: C360Paths | None 
         sensors=[build_landing_sensor(config), build_alert_sensor(config),
                  build_automation_sensor(config.automation.running_by_default),
                  build_dead_run_sensor(config.automation.running_by_default)],
-        resources={"c360": paths or C360Paths.from_env(), "dbt": dbt_resource()},
+        resources={"c360": paths or C360Paths.from_env(config), "dbt": dbt_resource()},
     )
 
 

@@ -204,7 +204,7 @@ def _materialize(landing: Path, lake: Path, select: str | None,
                  partitions: tuple[dt.date, dt.date] | None, config: C360Config,
                  instance: dg.DagsterInstance, log_level: str, echo: Callable[[str], None],
                  force: bool) -> RunSummary:
-    paths = C360Paths(landing_root=str(landing.absolute()), lake_root=str(lake.absolute()))
+    paths = C360Paths.at(landing, lake, config)
     defs = build_definitions(config, paths)
     keys = resolve_selection(defs, select, catalogue(config))
     summary = RunSummary()

@@ -36,8 +36,9 @@ def dbt_vars(config: C360Config, registry: Registry, sources: tuple[SourceSpec, 
         "survivorship": {name: {"rule": rule.rule, "sources": rule.sources}
                          for name, rule in sorted(config.gold.survivorship.items())},
         "placeholders": placeholders(config, Inputs.of(registry).link_kinds),
-        # customer_profile's attributes and columns, in order (canonical_attributes.csv).
-        "profile_attributes": [list(pair) for pair in registry.gold_columns()],
+        # customer_profile's [attribute, column, kind], in order (canonical_attributes.csv).
+        "profile_attributes": [[a, column, registry.kind(a)]
+                               for a, column in registry.gold_columns()],
         "demote_implausible": config.gold.demote_implausible,
         # The confidence silver gives an edge to an implausible value (stg_attribute_candidates).
         "implausible_confidence": IMPLAUSIBLE_CONFIDENCE,

@@ -14,8 +14,8 @@
 {% endmacro %}
 
 
-{#- The canonical attributes of the golden record and their gold column names, in order
-    (config/canonical_attributes.csv `gold_column`): the public schema of
+{#- (attribute, gold column, kind) of the golden record's attributes, in order
+    (config/canonical_attributes.csv `gold_column`, `kind`): the public schema of
     customer_profile, whose contract (_customer_profile.yml) a test holds to the file. -#}
 {% macro profile_attributes() %}
   {{ return(c360_setting('profile_attributes')) }}

@@ -237,8 +237,7 @@ def test_a_run_waiting_for_a_pool_says_which_run_holds_it(tmp_path, instance) ->
     assert watch.check() == []  # said once, repeated only every `every_s`
 
 
-def test_a_dagster_step_that_meets_another_writer_is_retried_later(tmp_path, instance,
-                                                                  monkeypatch) -> None:
+def test_a_dagster_step_that_meets_another_writer_is_retried_later(tmp_path, instance) -> None:
     """Under `dagster dev` a writing step that finds the lake held does not sit on its pool
     slot: it asks Dagster to retry it, and runs once the holder is done."""
     from c360_assets import resources
@@ -250,12 +249,11 @@ def test_a_dagster_step_that_meets_another_writer_is_retried_later(tmp_path, ins
     from tests.helpers import land, zendesk_users_csv
 
     quick = C360Config(lock=LockConfig(step_wait_s=0.5, step_retry_s=1, step_max_retries=30))
-    monkeypatch.setattr(resources.config, "load_config", lambda: quick)
     landing_root, lake = tmp_path / "landing", tmp_path / "lake"
     land(landing_root, "zendesk", "user", "2026-02-01", "u.csv",
          zendesk_users_csv(range(1, 4), dt.datetime(2026, 2, 1, 8, tzinfo=dt.UTC)))
     holder = hold_lock(lake, "c360 vacuum", "time.sleep(4)")
-    paths = resources.C360Paths(landing_root=str(landing_root), lake_root=str(lake))
+    paths = resources.C360Paths.at(landing_root, lake, quick)  # the lock settings travel
     defs = build_definitions(quick, paths)
     keys = [bronze_key(t) for t in BUILTIN_BY_NAME["zendesk"].tables]
     result = dg.materialize(list(defs.assets), instance=instance, partition_key="2026-02-01",

@@ -2,7 +2,7 @@
 -- that have not moved to v2. Deprecated: see the model's deprecation_date.
 select
     customer_id
-    {%- for attribute, column in profile_attributes() %},
+    {%- for attribute, column, kind in profile_attributes() %},
     {{ column }}
     {%- endfor %},
     profile_resolved_at

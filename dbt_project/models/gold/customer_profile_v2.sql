@@ -7,7 +7,7 @@ with attributes as (
 
     select
         customer_id
-        {%- for attribute, column in profile_attributes() %},
+        {%- for attribute, column, kind in profile_attributes() %},
         max(case when attribute = '{{ attribute }}' then value end) as {{ column }},
         max(case when attribute = '{{ attribute }}' then source_system end) as {{ column }}_source,
         max(case when attribute = '{{ attribute }}' then field_time end) as {{ column }}_updated_at
@@ -35,9 +35,9 @@ records as (
 
 select
     records.customer_id
-    {%- for attribute, column in profile_attributes() %},
-    {%- if column == 'birth_date' %}
-    try_cast(attributes.birth_date as date) as birth_date,
+    {%- for attribute, column, kind in profile_attributes() %},
+    {%- if kind == 'date' %}
+    try_cast(attributes.{{ column }} as date) as {{ column }},
     {%- else %}
     attributes.{{ column }},
     {%- endif %}
