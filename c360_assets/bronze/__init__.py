@@ -35,7 +35,37 @@ def _module_source(name: str, module: str) -> SourceSpec:
         raise ConfigError(f"{where}: {module!r} declares no SOURCE (a SourceSpec)") from None
     if not isinstance(spec, SourceSpec) or spec.name != name:
         raise ConfigError(f"{where}: {module}.SOURCE must be the SourceSpec named {name!r}")
+    problems = check_spec(spec)
+    if problems:
+        raise ConfigError(f"{where}: {module}.SOURCE: {'; '.join(problems)}")
     return spec
+
+
+def check_spec(source: SourceSpec) -> list[str]:
+    """What is wrong with a source's declaration (nothing: an empty list)."""
+    problems = []
+    by_name = {t.name: t for t in source.tables}
+    if len(by_name) != len(source.tables):
+        problems.append("two tables share a name")
+    for t in source.tables:
+        where = f"table {t.name}"
+        if t.source != source.name:
+            problems.append(f"{where} says source {t.source!r}")
+        r = t.records
+        if r is None:
+            continue
+        schema = t.schema()
+        missing = [c for c in r.key_columns if c not in schema]
+        if missing:
+            problems.append(f"{where}: key_columns {missing} are not columns")
+        if r.json_fields is not None and r.json_fields not in schema:
+            problems.append(f"{where}: json_fields {r.json_fields!r} is not a column")
+        if r.attachment is not None:
+            main = by_name.get(r.attachment.main)
+            if main is None or main.records is None or main.records.attachment is not None:
+                problems.append(f"{where}: attaches to {r.attachment.main!r}, which is not a "
+                                "main table of records in this source")
+    return problems
 
 
 def catalogue(config: C360Config) -> tuple[SourceSpec, ...]:
@@ -52,6 +82,13 @@ def catalogue(config: C360Config) -> tuple[SourceSpec, ...]:
             raise ConfigError(f"c360.yaml: sources.{name}.module: {name} ships with c360")
         else:
             extra.append(_module_source(name, source.module))
+    keys: dict[str, str] = {}
+    for spec in (*BUILTIN, *extra):
+        if spec.profile_key is not None:
+            other = keys.setdefault(spec.profile_key, spec.name)
+            if other != spec.name:
+                raise ConfigError(f"c360.yaml: sources.{spec.name}.module: profile_key "
+                                  f"{spec.profile_key!r} is already {other}'s")
     return (*BUILTIN, *extra)
 
 
