@@ -61,7 +61,8 @@ def _print_summary(summary) -> None:  # noqa: ANN001 - runner.RunSummary
         for p in summary.problems:
             print(safe(f"  - {p}"))
     for what, run_id, ok in summary.runs:
-        print(f"run {run_id[:8]} {what}: {'SUCCESS' if ok else 'FAILURE'}")
+        took = f" ({summary.seconds[run_id]:.1f}s)" if run_id in summary.seconds else ""
+        print(f"run {run_id[:8]} {what}: {'SUCCESS' if ok else 'FAILURE'}{took}")
 
 
 EXIT_LOCKED = 3  # another process is writing the lake

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -80,6 +81,7 @@ class TableSummary:
 class RunSummary:
     ok: bool = True
     runs: list[tuple[str, str, bool]] = field(default_factory=list)  # (what, run id, success)
+    seconds: dict[str, float] = field(default_factory=dict)  # run id -> wall time
     tables: dict[str, TableSummary] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)  # layout errors (fail the command)
     warnings: list[str] = field(default_factory=list)  # file/row problems (quarantined)
@@ -215,11 +217,14 @@ def _materialize(landing: Path, lake: Path, select: str | None,
 
     def run(selection: dg.AssetSelection, stage: str, extra: dict[str, str] | None = None
             ) -> dg.ExecuteInProcessResult:
+        t0 = time.perf_counter()
         with PoolWatch(instance, lake, echo):
-            return dg.materialize(
+            result = dg.materialize(
                 assets, instance=instance, resources=resources, selection=selection,
                 tags={**tags, "c360/stage": stage, **(extra or {})},
                 run_config=run_config, raise_on_error=False)
+        summary.seconds[result.run_id] = time.perf_counter() - t0
+        return result
 
     for source in catalogue(config):
         source_keys = {bronze_key(t) for t in source.tables} & keys
@@ -304,7 +309,9 @@ def _collect(result: dg.ExecuteInProcessResult, summary: RunSummary) -> None:
         table = summary.tables.setdefault(name, TableSummary(name))
         md = mat.metadata
         table.rows_written += int(md["rows_written"].value) if "rows_written" in md else 0
-        if "dagster/row_count" in md:  # gold: the rebuilt table's rows (also if not published)
+        # Gold: the rebuilt table's rows (also if not published). A partitioned asset's
+        # row count is its partition's (bronze): the table's is read from Delta below.
+        if "dagster/row_count" in md and mat.partition is None:
             table.table_rows = int(md["dagster/row_count"].value)
         table.rows_quarantined += int(md["rows_quarantined"].value) if "rows_quarantined" in md else 0
         if "problems" in md:

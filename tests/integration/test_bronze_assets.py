@@ -124,6 +124,13 @@ def test_a_range_is_one_run_and_one_commit_per_table(small_world, tmp_path, inst
     assert not (tmp_path / "lake" / "bronze" / "salesforce_contact").exists()
     records = instance.get_materialized_partitions(dg.AssetKey(["bronze", "sap_kna1"]))
     assert records == {d.isoformat() for d in WORLD_DAYS[1:5]}
+    # Another day: the summary's table rows are the whole table's, not the day's.
+    later = materialize(small_world, tmp_path / "lake", select="bronze/sap",
+                        partitions=(WORLD_DAYS[0], WORLD_DAYS[0]), instance=instance,
+                        log_level="ERROR", echo=lambda _: None)
+    kna1 = delta.read_table(tmp_path / "lake" / "bronze" / "sap_kna1")
+    written = later.tables["bronze/sap_kna1"].rows_written
+    assert 0 < written < kna1.height == later.tables["bronze/sap_kna1"].table_rows
 
 
 def test_materialisation_metadata_reports_counts_freshness_and_a_masked_preview(small_world, tmp_path, instance) -> None:
