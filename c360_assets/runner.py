@@ -235,12 +235,18 @@ def _materialize(landing: Path, lake: Path, select: str | None,
             echo(f"{source.name}: nothing landed under {paths.landing / source.name}")
             continue
         first, last = window
-        if not force and source_keys == {bronze_key(t) for t in source.tables} \
-                and not stale_days(paths, source, config, watch.day_fingerprints(
-                    paths.landing, source, _days(first, last)), source.tables):
-            echo(f"{source.name}: landing days {first}...{last} unchanged since bronze "
-                 f"ingested them: nothing to do (--force re-ingests them)")
-            continue
+        if not force and source_keys == {bronze_key(t) for t in source.tables}:
+            stale = stale_days(paths, source, config, watch.day_fingerprints(
+                paths.landing, source, _days(first, last)), source.tables)
+            if not stale:
+                echo(f"{source.name}: landing days {first}...{last} unchanged since bronze "
+                     f"ingested them: nothing to do (--force re-ingests them)")
+                continue
+            if partitions is None:
+                # Only the span of days whose files are new or changed (the ingest ledger,
+                # as the landing sensor reads it): one run; unchanged days inside the
+                # span are skipped by bronze itself.
+                first, last = min(stale), max(stale)
         echo(f"{source.name}: materialising {len(source_keys)} table(s) for landing days "
              f"{first}...{last}")
         result = run(dg.AssetSelection.assets(*source_keys), f"bronze/{source.name}",

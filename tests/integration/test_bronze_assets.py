@@ -191,3 +191,26 @@ def test_quarantine_rate_check_fails_when_a_partition_is_mostly_bad(tmp_path, in
     evaluation = instance.event_log_storage.get_latest_asset_check_execution_by_key(
         [dg.AssetCheckKey(dg.AssetKey(["bronze", "zendesk_user"]), "quarantine_rate_below_threshold")])
     assert evaluation  # recorded for the UI
+
+
+def test_plain_materialize_ingests_only_the_days_that_are_new(small_world, tmp_path, instance
+                                                               ) -> None:
+    """A new landing day costs one run over that day, not over every landed day; the
+    bronze it leaves equals ingesting everything at once."""
+    landing = tmp_path / "landing"
+    shutil.copytree(small_world / "zendesk", landing / "zendesk")
+    last = WORLD_DAYS[-1].isoformat()
+    held_back = tmp_path / "held_back"
+    for day_dir in sorted(landing.glob(f"zendesk/*/{last}")):
+        shutil.move(day_dir, held_back / day_dir.relative_to(landing))
+    quiet = {"instance": instance, "log_level": "ERROR", "echo": lambda _: None}
+    first = materialize(landing, tmp_path / "lake", select="zendesk", **quiet)
+    assert [what for what, _, _ in first.runs] == [
+        f"bronze/zendesk {WORLD_DAYS[0]}...{WORLD_DAYS[-2]}"]
+    for day_dir in sorted(held_back.glob(f"zendesk/*/{last}")):
+        shutil.move(day_dir, landing / day_dir.relative_to(held_back))
+    second = materialize(landing, tmp_path / "lake", select="zendesk", **quiet)
+    assert second.ok and [what for what, _, _ in second.runs] == [f"bronze/zendesk {last}...{last}"]
+    at_once = materialize(landing, tmp_path / "at_once", select="zendesk", **quiet)
+    assert at_once.ok
+    assert_same_tables(_tables(tmp_path / "lake", "zendesk"), _tables(tmp_path / "at_once", "zendesk"))
