@@ -17,11 +17,11 @@ from pathlib import Path
 
 import dagster as dg
 
+from c360_assets.assemble import build_definitions
 from c360_assets.bronze import catalogue, watch
 from c360_assets.bronze.assets import FORCE_TAG, bronze_key, stale_days
 from c360_assets.bronze.contract import SourceSpec
 from c360_assets.bronze.landing import LandingProblem, landed_days
-from c360_assets.definitions import build_definitions
 from c360_assets.gold.assets import dbt_resource
 from c360_assets.lib import delta, layout
 from c360_assets.lib.config import C360Config, load_config

@@ -47,7 +47,6 @@ import polars as pl
 from jellyfish import damerau_levenshtein_distance, jaro_winkler_similarity
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
-from scipy.stats import beta
 
 from c360_assets.lib.config import ConfigError
 from c360_assets.lib.hashing import sha256
@@ -502,6 +501,8 @@ def household_by_evidence(pairs: pl.DataFrame, features: pl.DataFrame, guards: G
           AND NOT {swapped_sql(t)} AND NOT {names_alike_sql(t)}
     """, p=p, f=features.filter(pl.col("node_id").is_in(ends)).select(
         "node_id", "first_name", "last_name", "birth_date", "first_names"))
+    from scipy.stats import beta  # about 1 s to import: only in the run that needs it
+
     reasons: dict[int, str] = {}
     strata = []
     for shares in (True, False):

@@ -1,0 +1,47 @@
+"""Assembling c360's Dagster definitions from a configuration (`build_definitions`).
+
+One lineage graph (bronze per source -> silver graph and identity -> gold dbt models),
+its checks, the job the automation launches, the 2-hourly schedule, the landing and alert
+sensors and the declarative-automation sensor. `definitions.py` builds them once for
+`dagster dev`; `c360 materialize` builds its own, with the configuration it was given.
+"""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from c360_assets.bronze import catalogue
+from c360_assets.bronze.assets import build_bronze_asset
+from c360_assets.gold.assets import build_gold_asset, dbt_resource
+from c360_assets.lib.config import C360Config, load_config
+from c360_assets.lib.registry import load_registry
+from c360_assets.ops.alerts import build_alert_sensor
+from c360_assets.ops.automation import build_automation_sensor
+from c360_assets.ops.checks import build_conflicts_check, no_duplicate_current_edges
+from c360_assets.ops.freshness import build_staleness_check
+from c360_assets.ops.maintenance import build_maintenance_job, build_maintenance_schedule
+from c360_assets.ops.recovery import build_dead_run_sensor
+from c360_assets.ops.schedules import build_schedule
+from c360_assets.ops.sensors import build_landing_sensor, c360_job
+from c360_assets.resources import C360Paths
+from c360_assets.silver.assets import build_identity_asset, build_silver_asset
+
+
+def build_definitions(config: C360Config | None = None, paths: C360Paths | None = None
+                      ) -> dg.Definitions:
+    config = config or load_config()
+    sources = catalogue(config)
+    registry = load_registry(sources=tuple(s.name for s in sources))
+    return dg.Definitions(
+        assets=[*(build_bronze_asset(source, config) for source in sources),
+                build_silver_asset(sources, registry), build_identity_asset(config, registry),
+                build_gold_asset(config, registry, sources)],
+        asset_checks=[*(build_staleness_check(source, config) for source in sources),
+                      no_duplicate_current_edges, build_conflicts_check(config)],
+        jobs=[c360_job(), build_maintenance_job(config)],
+        schedules=[build_schedule(config), build_maintenance_schedule(config)],
+        sensors=[build_landing_sensor(config), build_alert_sensor(config),
+                 build_automation_sensor(config.automation.running_by_default),
+                 build_dead_run_sensor(config.automation.running_by_default)],
+        resources={"c360": paths or C360Paths.from_env(config), "dbt": dbt_resource()},
+    )
