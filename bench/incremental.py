@@ -21,13 +21,13 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import os
 import shutil
 import sys
 import time
 from pathlib import Path
 
 from bench.harness import OUT, Step, run_step
+from bench.lake_size import land_day
 from c360_assets.generator import DEFAULT_START
 
 PY = sys.executable
@@ -50,15 +50,7 @@ def new_versions(before: dict[str, int], after: dict[str, int]) -> int:
 
 def land_days(staging: Path, landing: Path, days: list[dt.date]) -> int:
     """Hard-link the day folders of `days` from `staging` into `landing`; files linked."""
-    linked = 0
-    for day_dir in staging.glob("*/*/*"):
-        if day_dir.is_dir() and day_dir.name in {d.isoformat() for d in days}:
-            target = landing / day_dir.relative_to(staging)
-            target.mkdir(parents=True, exist_ok=True)
-            for f in day_dir.iterdir():
-                os.link(f, target / f.name)
-                linked += 1
-    return linked
+    return sum(land_day(staging, landing, day) for day in days)
 
 
 # ---------------------------------------------------------------------------- the baseline
