@@ -64,6 +64,7 @@ def baseline(landing: Path, truth: Path, db: Path, first: dt.date, last: dt.date
     from c360_assets.bronze import BUILTIN
     from c360_assets.bronze.landing import ingest_table
     from c360_assets.lib.registry import load_registry
+    from c360_assets.silver.sources import decode_json_fields
 
     registry = load_registry(sources=tuple(s.name for s in BUILTIN))
     tables = [t for s in BUILTIN for t in s.tables
@@ -86,13 +87,7 @@ def baseline(landing: Path, truth: Path, db: Path, first: dt.date, last: dt.date
                 continue
             chains = registry.for_table(table.source, table.name)
             fields = sorted({m.source_field for chain in chains.values() for m in chain})
-            json_col = table.records.json_fields
-            if json_col is not None:  # Segment traits: decode the mapped keys
-                keys = sorted({f.split(".", 1)[1] for f in fields if f.startswith(f"{json_col}.")})
-                decoded = frame.get_column(json_col).str.json_decode(
-                    pl.Struct({k: pl.String() for k in keys})).struct.unnest()
-                frame = frame.with_columns(decoded.get_column(k).alias(f"{json_col}.{k}")
-                                           for k in keys)
+            frame = decode_json_fields(table, frame, fields)  # Segment traits
             long = pl.concat([
                 frame.select(table.records.record_id().cast(pl.String).alias("record_id"),
                              table.record_time().alias("record_time"),

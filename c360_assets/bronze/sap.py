@@ -43,7 +43,7 @@ def attach_adr6(adr6: pl.DataFrame, kna1: pl.DataFrame) -> pl.DataFrame:
     if adr6.height == 0:
         return adr6.with_columns(pl.lit(None, pl.String).alias("_record_id"))
     owners = (kna1.select(kna1_address().alias("_addr"),
-                          pl.format("{}:{}", "mandt", "kunnr").alias("_record_id"))
+                          _kna1_id().alias("_record_id"))
               .drop_nulls().unique())
     rows = adr6.with_columns(
         adr6_address().alias("_addr"),

@@ -303,8 +303,8 @@ def build_identity(lake: Path, identity_config: IdentityConfig, model: Model,
     guards = idn.Guards.from_config(identity_config)
     nodes_p, rel_p = layout.silver_table(lake, NODES), layout.silver_table(lake, RELATIONSHIPS)
     if not (delta.table_exists(nodes_p) and delta.table_exists(rel_p)):
-        raise FileNotFoundError(f"silver graph missing under {layout.layer(lake, layout.SILVER)}: materialise "
-                                "silver first")
+        raise FileNotFoundError(f"silver graph missing under "
+                                f"{layout.layer(lake, layout.SILVER)}: materialise silver first")
     state = _load_state(lake)
     # Data versions: a compaction of silver (maintenance) is not a change.
     inputs = {"nodes": delta.data_version(nodes_p), "relationships": delta.data_version(rel_p)}
