@@ -271,8 +271,9 @@ def build_parser() -> argparse.ArgumentParser:
                                     "'group:bronze', 'tag:source=sap' (comma-separated)")
     m.add_argument("--partitions", help="landing days START...END (default: every landed day)")
     m.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
-    m.add_argument("--force", action="store_true",
-                   help="re-ingest every landing day of the range, changed or not")
+    m.add_argument("--full", "--force", dest="force", action="store_true",
+                   help="rebuild: re-ingest every landing day of the range, changed or not, "
+                        "and rebuild gold whole (default: only what changed)")
     m.add_argument("--wait-for-lock", type=float, default=0.0, metavar="SECONDS",
                    help="when another process is writing the lake, wait up to this long "
                         "(default: fail at once, exit 3)")

@@ -2,8 +2,10 @@
 
 Bronze runs once per source, as one run over the range of landing days (the same
 single-run backfill the UI launches), so a month of one source is one Delta commit
-per table. Silver (unpartitioned, incremental) runs after bronze, in one run. The
-summary reads back what was written.
+per table. Silver (unpartitioned, incremental) runs after bronze, in one run; gold (dbt,
+scoped to the persons silver changed) after silver. A plain run launches no run for a
+stage with nothing new, and with nothing new anywhere it loads no definitions at all.
+The summary reads back what was written.
 """
 
 from __future__ import annotations
@@ -17,18 +19,22 @@ from pathlib import Path
 
 import dagster as dg
 
-from c360_assets.assemble import build_definitions
-from c360_assets.bronze import catalogue, watch
+from c360_assets.bronze import catalogue, record_tables, watch
 from c360_assets.bronze.assets import FORCE_TAG, bronze_key, stale_days
 from c360_assets.bronze.contract import SourceSpec
 from c360_assets.bronze.landing import LandingProblem, landed_days
-from c360_assets.gold.assets import dbt_resource
+from c360_assets.gold import publish
+from c360_assets.gold.inputs import FULL_TAG, gold_inputs
+from c360_assets.gold.settings import dbt_vars_json
 from c360_assets.lib import delta, layout
 from c360_assets.lib.config import C360Config, load_config
 from c360_assets.lib.lock import lake_lock
+from c360_assets.lib.registry import load_registry
 from c360_assets.ops.checks import DUPLICATE_EDGES_CHECK
 from c360_assets.ops.recovery import PoolWatch, process_tags, recover_dead_runs
 from c360_assets.resources import C360Paths
+from c360_assets.silver import build as silver_build
+from c360_assets.silver import identity_build
 from c360_assets.silver.assets import (
     FIELD_CHANGES_KEY,
     IDENTITY_EVENTS_KEY,
@@ -191,8 +197,9 @@ def materialize(landing: Path, lake: Path, select: str | None = None,
 
     Holds the lake's lock throughout (raises `LakeLocked` when another writer has it for
     longer than `wait_for_lock_s`), first recovering runs a dead process left behind.
-    Landing days whose files are unchanged since bronze ingested them are not re-read
-    (`force`: re-ingest every day of the range).
+    Landing days whose files are unchanged since bronze ingested them are not re-read, and
+    gold re-resolves only the persons silver changed (`force`: re-ingest every day of the
+    range and rebuild gold whole).
     """
     command = "c360 materialize" + (f" --select {select}" if select else "")
     with lake_lock(lake, command, wait_s=wait_for_lock_s, echo=echo):
@@ -202,11 +209,73 @@ def materialize(landing: Path, lake: Path, select: str | None = None,
                             instance, log_level, echo, force)
 
 
+def _silver_current(paths: C360Paths, config: C360Config) -> bool:
+    """Whether silver's graph and identity are up to date with bronze, model and config
+    (a run now would be a no-op)."""
+    from c360_assets.silver.identity import Inputs
+    from c360_assets.silver.identity_model import load_model
+
+    sources = catalogue(config)
+    registry = load_registry(sources=tuple(s.name for s in sources))
+    return (silver_build.up_to_date(paths.lake, record_tables(sources))
+            and identity_build.up_to_date(paths.lake, config.identity,
+                                          load_model(lake=paths.lake), Inputs.of(registry)))
+
+
+def _gold_current(paths: C360Paths, config: C360Config) -> bool:
+    """Whether every gold table was last published, completely, from the silver, config
+    and dbt project there are now (a build now would publish nothing new)."""
+    sources = catalogue(config)
+    registry = load_registry(sources=tuple(s.name for s in sources))
+    tables = sorted(publish.published_versions(paths.lake))
+    return bool(tables) and publish.up_to_date(
+        paths.lake, tables, gold_inputs(paths.lake, dbt_vars_json(config, registry, sources)))
+
+
+def _nothing_new(paths: C360Paths, config: C360Config, summary: RunSummary,
+                 echo: Callable[[str], None]) -> bool:
+    """Plain `c360 materialize` with nothing new anywhere: every source's landing days
+    as bronze ingested them, silver, identity and gold up to date. Says so per stage and
+    returns True (no run is launched, the Dagster definitions are never loaded); False
+    at the first stage with work (nothing said)."""
+    said = []
+    for source in catalogue(config):
+        window = _days_to_run(source, paths, config, None, summary)
+        if window is None:
+            said.append(f"{source.name}: nothing landed under {paths.landing / source.name}")
+            continue
+        first, last = window
+        if stale_days(paths, source, config, watch.day_fingerprints(
+                paths.landing, source, _days(first, last)), source.tables):
+            return False
+        said.append(f"{source.name}: landing days {first}...{last} unchanged since bronze "
+                    f"ingested them: nothing to do (--full re-ingests them)")
+    if not _silver_current(paths, config):
+        return False
+    said.append("silver: graph and identity up to date with bronze: nothing to do")
+    if not _gold_current(paths, config):
+        return False
+    said.append("gold: silver, config and the dbt project unchanged since the last "
+                "publish: nothing built or published")
+    for line in said:
+        echo(line)
+    return True
+
+
 def _materialize(landing: Path, lake: Path, select: str | None,
                  partitions: tuple[dt.date, dt.date] | None, config: C360Config,
                  instance: dg.DagsterInstance, log_level: str, echo: Callable[[str], None],
                  force: bool) -> RunSummary:
     paths = C360Paths.at(landing, lake, config)
+    if select is None and partitions is None and not force:
+        quick = RunSummary()
+        if _nothing_new(paths, config, quick, echo):
+            quick.ok = not quick.problems
+            return quick
+    # Loaded only when there is work: the gold assets bring dbt and dagster-dbt (seconds).
+    from c360_assets.assemble import build_definitions
+    from c360_assets.gold.assets import dbt_resource
+
     defs = build_definitions(config, paths)
     keys = resolve_selection(defs, select, catalogue(config))
     summary = RunSummary()
@@ -240,7 +309,7 @@ def _materialize(landing: Path, lake: Path, select: str | None,
                 paths.landing, source, _days(first, last)), source.tables)
             if not stale:
                 echo(f"{source.name}: landing days {first}...{last} unchanged since bronze "
-                     f"ingested them: nothing to do (--force re-ingests them)")
+                     f"ingested them: nothing to do (--full re-ingests them)")
                 continue
             if partitions is None:
                 # Only the span of days whose files are new or changed (the ingest ledger,
@@ -260,6 +329,10 @@ def _materialize(landing: Path, lake: Path, select: str | None,
     # follows the graph.
     silver = ((SILVER_KEYS if keys & SILVER_KEYS else set())
               | (IDENTITY_KEYS if keys & IDENTITY_KEYS else set()))
+    plain = select is None and not force  # stages with nothing new launch no run
+    if silver and plain and _silver_current(paths, config):
+        echo("silver: graph and identity up to date with bronze: nothing to do")
+        silver = set()
     if silver:
         echo("silver: materialising " + " and ".join(
             what for what, ks in (("field changes and the graph", SILVER_KEYS),
@@ -270,14 +343,18 @@ def _materialize(landing: Path, lake: Path, select: str | None,
         _collect(result, summary)
     # Gold (dbt) after silver, in one run: dbt builds the selected models in order.
     gold = {k for k in keys if k.path[0] == "gold"}
-    if gold and summary.ok:
+    if gold and summary.ok and plain and _gold_current(paths, config):
+        echo("gold: silver, config and the dbt project unchanged since the last publish: "
+             "nothing built or published")
+    elif gold and summary.ok:
         echo(f"gold: dbt build of {len(gold)} model(s), then publishing to {layout.layer(paths.lake, layout.GOLD)}")
         # Gold is never built from a graph that breaks the SCD-2 invariant: a gold run
         # checks it first (blocking), unless this run's silver just built and checked it.
         guard = (dg.AssetSelection.checks(dg.AssetCheckKey(RELATIONSHIPS_KEY,
                                                            DUPLICATE_EDGES_CHECK))
                  if RELATIONSHIPS_KEY not in silver else dg.AssetSelection.checks())
-        result = run(dg.AssetSelection.assets(*gold) | guard, "gold")
+        result = run(dg.AssetSelection.assets(*gold) | guard, "gold",
+                     {FULL_TAG: "true"} if force else None)
         summary.runs.append(("gold", result.run_id, result.success))
         summary.ok &= result.success
         _collect(result, summary)

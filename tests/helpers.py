@@ -61,7 +61,8 @@ def lake_tables(lake: Path) -> dict[str, pl.DataFrame]:
     for path in tables(lake):
         layer = path.parent.name
         if (layer == "gold" and path.name not in LAKE_GOLD) or (
-                layer == "silver" and path.name.startswith("identity_")):
+                layer == "silver" and (path.name.startswith("identity_")
+                                       or path.name == "record_changes")):
             continue
         frame = delta.read_table(path)
         out[f"{layer}/{path.name}"] = comparable(

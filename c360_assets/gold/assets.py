@@ -13,7 +13,6 @@ was built from, the step builds and publishes nothing.
 
 import contextlib
 import functools
-import hashlib
 import json
 import os
 import shutil
@@ -35,25 +34,31 @@ from dagster_dbt import (
 
 from c360_assets.bronze.assets import OWNERS
 from c360_assets.bronze.contract import SourceSpec
+from c360_assets.gold import scope
+from c360_assets.gold.inputs import (
+    DBT_PROJECT_DIR,
+    FULL_TAG,
+    build_digest,
+    dbt_target,
+    gold_inputs,
+    project_files,
+)
 from c360_assets.gold.publish import (
     interrupted,
+    last_build,
     publish_tables,
+    set_last_build,
     up_to_date,
 )
 from c360_assets.gold.settings import dbt_vars_json
-from c360_assets.lib import delta, failpoints, layout
-from c360_assets.lib.config import REPO_ROOT, C360Config
+from c360_assets.lib import change_log, failpoints, layout
+from c360_assets.lib.config import C360Config
 from c360_assets.lib.registry import Registry
 from c360_assets.ops.automation import FOLLOW_UPSTREAM
 from c360_assets.resources import C360Paths
 
-DBT_PROJECT_DIR = REPO_ROOT / "dbt_project"
 GOLD_POOL = "duckdb_gold"  # one writer of the embedded gold DuckDB file at a time
 PUBLISH_META = "c360_publish"
-
-
-def dbt_target() -> str:
-    return os.environ.get("C360_DBT_TARGET", "duckdb")
 
 
 @functools.cache
@@ -72,17 +77,25 @@ def dbt_executable() -> str:
     return "dbt"
 
 
+class GoldDbtResource(DbtCliResource):
+    """dagster-dbt's resource without its in-process dbt adapter.
+
+    Before each `dbt` subprocess, dagster-dbt loads dbt's profile, project and adapter in
+    the calling process (about 4 s here) for the optional `fetch_row_counts()` /
+    `fetch_column_metadata()` steps; c360 uses neither (row counts come from the DuckDB
+    file), so the handle is never made. dagster-dbt treats a missing handle as it does
+    under the dbt Fusion engine. `tests/unit/test_gold_dbt_resource.py` holds the hook's
+    name to the pinned dagster-dbt.
+    """
+
+    def _initialize_dbt_core_adapter(self, args: Any) -> Any:  # type: ignore[override]
+        return None
+
+
 def dbt_resource() -> DbtCliResource:
     """dagster-dbt's resource over `c360-dbt` (which answers `--version` at once)."""
-    return DbtCliResource(project_dir=dbt_project(), dbt_executable=dbt_executable(),
-                          target=dbt_target())
-
-
-def _project_files() -> Iterator[Path]:
-    for folder in ("models", "macros", "tests"):
-        yield from (DBT_PROJECT_DIR / folder).rglob("*")
-    yield DBT_PROJECT_DIR / "dbt_project.yml"
-    yield DBT_PROJECT_DIR / "profiles.yml"
+    return GoldDbtResource(project_dir=dbt_project(), dbt_executable=dbt_executable(),
+                           target=dbt_target())
 
 
 @functools.cache
@@ -93,7 +106,7 @@ def manifest_path() -> Path:
     never read a half-written manifest. Parsing needs no data and no connection.
     """
     manifest = dbt_project().manifest_path
-    newest = max(p.stat().st_mtime for p in _project_files() if p.is_file())
+    newest = max(p.stat().st_mtime for p in project_files() if p.is_file())
     if manifest.exists() and manifest.stat().st_mtime >= newest:
         return manifest
     manifest.parent.mkdir(parents=True, exist_ok=True)
@@ -206,23 +219,16 @@ def _row_counts(lake: Path, relations: list[str]) -> dict[str, int]:
                 for r in relations if r in present}
 
 
-@functools.cache
-def _project_digest() -> str:
-    """Digest of the dbt project's files (models, macros, tests, settings)."""
-    h = hashlib.sha256()
-    for path in sorted(p for p in _project_files() if p.is_file()):
-        h.update(str(path.relative_to(DBT_PROJECT_DIR)).encode() + b"\0" + path.read_bytes())
-    return h.hexdigest()[:16]
+def _with_scope(dbt_vars: str) -> str:
+    """The dbt vars with `c360.scoped` set: the incremental models read `c360_gold_scope`."""
+    settings = json.loads(dbt_vars)
+    settings["c360"] = {**settings["c360"], "scoped": True}
+    return json.dumps(settings, separators=(",", ":"))
 
 
-def gold_inputs(lake: Path, dbt_vars: str) -> str:
-    """What a gold build is made from: the silver tables' data versions (maintenance
-    commits do not count), the dbt vars (config/) and the dbt project. Equal inputs build
-    equal gold (but for its build timestamp)."""
-    versions = {name: delta.data_version(layout.silver_table(lake, name))
-                for name in ("field_changes", "nodes", "relationships", "identity")}
-    return hashlib.sha256(json.dumps([versions, dbt_vars, _project_digest(), dbt_target()],
-                                     sort_keys=True).encode()).hexdigest()[:16]
+def _all_models(manifest: dict) -> set[dg.AssetKey]:
+    return {dg.AssetKey(["gold", node.get("alias") or node["name"]])
+            for node in manifest["nodes"].values() if node["resource_type"] == "model"}
 
 
 def build_gold_asset(config: C360Config, registry: Registry, sources: tuple[SourceSpec, ...]
@@ -241,23 +247,36 @@ def build_gold_asset(config: C360Config, registry: Registry, sources: tuple[Sour
 
 def _build_and_publish(context: dg.AssetExecutionContext, dbt: DbtCliResource,
                        c360: C360Paths, config: C360Config, dbt_vars: str) -> Iterator[Any]:
-    """`dbt build`, then publish; nothing at all when silver, config and the project are
-    as they were at the last complete publish of the selected tables."""
+    """`dbt build` (scoped to the persons silver changed, or full: `gold/scope.py`), then
+    publish; nothing at all when silver, config and the project are as they were at the
+    last complete publish of the selected tables."""
     selected = set(context.selected_asset_keys)
     inputs = gold_inputs(c360.lake, dbt_vars)
     to_publish = _published_relations(dbt_project_manifest(), selected)
+    args = ["build", "--vars", dbt_vars]
+    plan = None
     if dbt_target() == "duckdb":
-        if interrupted(c360.lake):
+        was_interrupted = interrupted(c360.lake)
+        if was_interrupted:
             context.log.warning("the last gold publish was interrupted: building and "
                                 "publishing every table again")
         elif to_publish and up_to_date(c360.lake, to_publish, inputs):
             context.log.info("gold: silver, config and the dbt project are as they were at "
                              "the last publish: nothing to build or publish")
             return
+        plan = scope.plan(c360.lake, last_build(c360.lake), build_digest(dbt_vars),
+                          everything_selected=_all_models(dbt_project_manifest()) <= selected,
+                          forced=was_interrupted or context.run.tags.get(FULL_TAG) == "true")
+        context.log.info(f"gold: {plan.describe()}")
+        set_last_build(c360.lake, None)  # a build that stops part-way leaves the next full
+        if plan.full:
+            args.append("--full-refresh")
+        else:
+            args[2] = _with_scope(dbt_vars)
     with _lake_env(c360.lake):
         # One target folder per lake, reused: no folder per run piling up under
         # dbt_project/, and dbt's partial parse carries over between runs.
-        invocation = dbt.cli(["build", "--vars", dbt_vars], context=context,
+        invocation = dbt.cli(args, context=context,
                              raise_on_error=False, target_path=layout.dbt_target(c360.lake))
         events = []
         for event in invocation.stream():
@@ -271,6 +290,10 @@ def _build_and_publish(context: dg.AssetExecutionContext, dbt: DbtCliResource,
                          f"{layout.layer(c360.lake, layout.GOLD)} where their content changed: "
                          f"{', '.join(to_publish)}")
         published = {p.table: p for p in publish_tables(c360.lake, to_publish, inputs)}
+        if plan is not None and _all_models(dbt_project_manifest()) <= selected:
+            set_last_build(c360.lake, {"silver_versions": plan.silver_versions,
+                                       "config": build_digest(dbt_vars)})
+            change_log.prune(c360.lake, plan.silver_versions)
     counts = _row_counts(c360.lake, relations) if dbt_target() == "duckdb" else {}
     for event in events:
         if isinstance(event, dg.Output):
@@ -278,6 +301,8 @@ def _build_and_publish(context: dg.AssetExecutionContext, dbt: DbtCliResource,
             extra: dict[str, Any] = {}
             if relation in counts:  # a table model is rebuilt whole
                 extra["dagster/row_count"] = extra["rows_written"] = counts[relation]
+            if plan is not None:
+                extra["gold_build"] = plan.describe()
             if relation in published:
                 extra["published_to"] = dg.MetadataValue.path(
                     str(layout.gold_table(c360.lake, relation)))

@@ -6,7 +6,9 @@ streamed from DuckDB in Arrow batches; strings go out as `large_string`, times a
 
 A publish spans several tables, so it keeps a journal, `<lake>/gold/_published.json`:
 * `complete`: the last publish that finished - each table's Delta version, content
-  digest and the inputs it was built from. Readers that need the gold tables to agree
+  digest and the inputs it was built from, and (`build`) the silver data versions and
+  config digest of the last complete gold build, which a scoped build starts from
+  (`gold/scope.py`). Readers that need the gold tables to agree
   with each other read those versions (`c360 profile` does).
 * `publishing`: set before the first commit and cleared after the last. Found set at the
   start of a run, it means a publish was interrupted (a crash, `kill -9`): that run
@@ -76,6 +78,20 @@ def up_to_date(lake: Path, tables: list[str], inputs: str) -> bool:
                for name in tables)
 
 
+def last_build(lake: Path) -> dict[str, Any] | None:
+    """What the last complete gold build was made from (`gold/scope.py`), or None."""
+    return (read_journal(lake).get("complete") or {}).get("build")
+
+
+def set_last_build(lake: Path, build: dict[str, Any] | None) -> None:
+    """Record (or, with None, forget) what the last complete build was made from."""
+    journal = read_journal(lake)
+    if (journal.get("complete") or {}).get("build") == build:
+        return
+    journal["complete"] = {**(journal.get("complete") or {}), "build": build}
+    _write_journal(lake, journal)
+
+
 def published_versions(lake: Path) -> dict[str, int]:
     """Each table's Delta version as of the last complete publish."""
     tables = (read_journal(lake).get("complete") or {}).get("tables") or {}
@@ -140,7 +156,7 @@ def publish_tables(lake: Path, tables: list[str], inputs: str = "") -> list[Publ
                            "inputs": inputs}
             done.append(Published(name, path, rows, version, True))
             failpoints.reached("gold.published")
-    journal["complete"] = {"tables": known, "published_at": _now()}
+    journal["complete"] = {**complete, "tables": known, "published_at": _now()}
     journal["publishing"] = None
     _write_journal(lake, journal)
     return done

@@ -234,12 +234,14 @@ def write_rows(path: str | Path, rows: pl.DataFrame, *, append: bool,
 
 @dataclass
 class KeyedWrite:
-    """What `replace_keyed_rows` did: the new version (None: no commit) and the rows it
-    added and removed (a changed row counts as one of each)."""
+    """What `replace_keyed_rows` did: the new version (None: no commit), the rows it
+    added and removed (a changed row counts as one of each), and every version it
+    committed (a bucket rewrite plus an append are two)."""
 
     version: int | None
     added: pl.DataFrame
     removed: pl.DataFrame
+    versions: tuple[int, ...] = ()
 
 
 def replace_keyed_rows(
@@ -263,8 +265,8 @@ def replace_keyed_rows(
     """
     path = Path(path)
     if not table_exists(path):
-        return KeyedWrite(write_rows(path, rows, append=False, partition_col=bucket_col),
-                          rows, rows.head(0))
+        version = write_rows(path, rows, append=False, partition_col=bucket_col)
+        return KeyedWrite(version, rows, rows.head(0), (version,))
     cols = rows.columns
     old = (pl.scan_delta(str(path)).filter(pl.col(key).is_in(keys.implode()))
            .collect().select(cols).cast(dict(rows.schema)))  # type: ignore[arg-type]
@@ -273,17 +275,19 @@ def replace_keyed_rows(
     if gone.height == 0 and added.height == 0:
         return KeyedWrite(None, added, gone)
     if gone.height == 0:
-        return KeyedWrite(write_rows(path, added, append=True, partition_col=bucket_col),
-                          added, gone)
+        version = write_rows(path, added, append=True, partition_col=bucket_col)
+        return KeyedWrite(version, added, gone, (version,))
     rewrite = sorted(set(gone.get_column(bucket_col).to_list()))
     version = rewrite_partitions(
         path, bucket_col, rewrite, rows.schema,
         lambda b, frame: pl.concat([frame.filter(~pl.col(key).is_in(keys.implode())),
                                     rows.filter(pl.col(bucket_col) == b).drop(bucket_col)]))
+    versions = [version]
     rest = added.filter(~pl.col(bucket_col).is_in(rewrite))
     if rest.height:
         version = write_rows(path, rest, append=True, partition_col=bucket_col)
-    return KeyedWrite(version, added, gone)
+        versions.append(version)
+    return KeyedWrite(version, added, gone, tuple(versions))
 
 
 def rewrite_partitions(path: Path, column: str, values: list[int], schema: pl.Schema,

@@ -3,12 +3,13 @@
     <lake>/bronze/<source>_<table>          Delta, one per contract table
     <lake>/quarantine/<source>_<table>      Delta, rejected rows
     <lake>/silver/<name>                    Delta: field_changes, nodes, relationships,
-                                            identity and its working tables
+                                            identity and its working tables, and
+                                            record_changes (lib/change_log.py)
     <lake>/silver/_watermarks.json          what silver has read of bronze
     <lake>/silver/_identity_state.json      what identity last resolved
     <lake>/gold/<relation>                  Delta, the published gold relations
     <lake>/gold/_published.json             the publish journal
-    <lake>/gold.duckdb                      dbt's DuckDB file
+    <lake>/gold.duckdb                      dbt's DuckDB file (and c360_gold_scope)
     <lake>/_identity/model.json             the lake's identity model (model-v<N>.json)
     <lake>/_ops/ingested/<source>.json      the ingest ledger
     <lake>/_ops/dbt_target                  dbt's artifacts and logs

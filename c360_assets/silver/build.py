@@ -33,7 +33,7 @@ import polars as pl
 from deltalake import DeltaTable
 
 from c360_assets.bronze.contract import TableSpec
-from c360_assets.lib import delta, failpoints, layout
+from c360_assets.lib import change_log, delta, failpoints, layout
 from c360_assets.lib.hashing import BUCKETS, bucket_of
 from c360_assets.lib.registry import Registry
 from c360_assets.silver import graph, sources
@@ -309,6 +309,14 @@ def _add(counts: dict[str, int], name: str, n: int) -> None:
     counts[name] = counts.get(name, 0) + n
 
 
+def up_to_date(lake: Path, tables: tuple[TableSpec, ...]) -> bool:
+    """Whether a silver run now would be a no-op: silver as its last run left it, every
+    table there, and bronze at the versions that run read."""
+    return (watermark_state(lake) == "clean"
+            and all(delta.table_exists(layout.silver_table(lake, n)) for n in TABLE_NAMES)
+            and load_watermark(lake) == bronze_versions(lake, tables))
+
+
 def build_silver(lake: Path, registry: Registry, tables: tuple[TableSpec, ...], *,
                  full: bool = False, progress: Callable[[str], None] = log.info) -> SilverReport:
     """Bring the silver tables up to date with bronze (see the module docstring).
@@ -418,6 +426,9 @@ def _incremental(lake: Path, registry: Registry, tables: tuple[TableSpec, ...],
             (NODES, nodes, node_keys, "node_id")):
         result = delta.replace_keyed_rows(layout.silver_table(lake, name), frame, key=key,
                                           keys=keys)
+        if name in change_log.LOGGED:  # what gold re-resolves
+            change_log.append(lake, name, result.versions, pl.concat(
+                [result.added.get_column(key), result.removed.get_column(key)]))
         failpoints.reached("silver.table_written")
         version = result.version
         report.committed[name] = version is not None

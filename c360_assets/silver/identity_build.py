@@ -49,7 +49,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from c360_assets.lib import delta, failpoints, layout
+from c360_assets.lib import change_log, delta, failpoints, layout
 from c360_assets.lib.config import IdentityConfig
 from c360_assets.lib.hashing import bucket_of
 from c360_assets.silver import identity as idn
@@ -294,6 +294,30 @@ def _links_table(det: pl.DataFrame, held: pl.DataFrame, scored: pl.DataFrame,
             .select(list(LINKS_SCHEMA)).cast(dict(LINKS_SCHEMA)).sort("node_l", "node_r", "rule"))
 
 
+def _made_from(lake: Path, identity_config: IdentityConfig, model: Model,
+               attributes: idn.Inputs) -> tuple[dict, dict, dict]:
+    """The last run's state, and what a run now would be made from: silver's data
+    versions (a compaction is not a change) and the model's and config's fingerprints."""
+    inputs = {"nodes": delta.data_version(layout.silver_table(lake, NODES)),
+              "relationships": delta.data_version(layout.silver_table(lake, RELATIONSHIPS))}
+    fingerprints = {"model": _fingerprint([model.splink, model.threshold]),
+                    "config": _fingerprint([identity_config.model_dump(), nicknames(),
+                                            attributes.features, attributes.link_kinds])}
+    return _load_state(lake), inputs, fingerprints
+
+
+def up_to_date(lake: Path, identity_config: IdentityConfig, model: Model,
+               attributes: idn.Inputs) -> bool:
+    """Whether a run now would be a no-op: the last run completed, on the silver, model
+    and config there are now, and its tables are there."""
+    if not all(delta.table_exists(layout.silver_table(lake, n))
+               for n in (NODES, RELATIONSHIPS, IDENTITY, LINKS, FEATURES)):
+        return False
+    state, inputs, fingerprints = _made_from(lake, identity_config, model, attributes)
+    return (not interrupted_run(lake, state) and state.get("inputs") == inputs
+            and state.get("fingerprints") == fingerprints)
+
+
 def build_identity(lake: Path, identity_config: IdentityConfig, model: Model,
                    attributes: idn.Inputs, *, full: bool = False,
                    progress: Callable[[str], None] = print) -> IdentityReport:
@@ -305,13 +329,8 @@ def build_identity(lake: Path, identity_config: IdentityConfig, model: Model,
     if not (delta.table_exists(nodes_p) and delta.table_exists(rel_p)):
         raise FileNotFoundError(f"silver graph missing under "
                                 f"{layout.layer(lake, layout.SILVER)}: materialise silver first")
-    state = _load_state(lake)
-    # Data versions: a compaction of silver (maintenance) is not a change.
-    inputs = {"nodes": delta.data_version(nodes_p), "relationships": delta.data_version(rel_p)}
+    state, inputs, fingerprints = _made_from(lake, identity_config, model, attributes)
     torn = interrupted_run(lake, state)
-    fingerprints = {"model": _fingerprint([model.splink, model.threshold]),
-                    "config": _fingerprint([identity_config.model_dump(), nicknames(),
-                                            attributes.features, attributes.link_kinds])}
     have_tables = all(delta.table_exists(layout.silver_table(lake, n))
                       for n in (IDENTITY, LINKS, FEATURES))
     if torn:
@@ -417,6 +436,8 @@ def _write(lake: Path, out: dict, rows: pl.DataFrame, previous: pl.DataFrame,
                                          new_rows.select(list(IDENTITY_SCHEMA)), key="node_id",
                                          keys=keys)
         report.versions[IDENTITY] = write.version
+        change_log.append(lake, IDENTITY, write.versions, pl.concat(
+            [write.added.get_column("node_id"), write.removed.get_column("node_id")]))
     failpoints.reached("identity.rows_written")
     events = idn.identity_events(complete.select("node_id", "person_id"),
                                  rows.select("node_id", "person_id"))

@@ -12,7 +12,8 @@ import dagster as dg
 import pytest
 
 from c360_assets.bronze import BUILTIN
-from c360_assets.gold.assets import DBT_PROJECT_DIR, dbt_executable
+from c360_assets.gold.assets import dbt_executable
+from c360_assets.gold.inputs import DBT_PROJECT_DIR
 from c360_assets.gold.settings import dbt_vars
 from c360_assets.lib.config import ConfigError, parse_config
 from c360_assets.lib.registry import load_registry

@@ -2,6 +2,8 @@
 -- `false`), the landed value it came from, its source and field time, when that source's
 -- value ended (`valid_to`: a newer value, a clear or a delete) and when the person's
 -- consent was next changed by any source (`superseded_at`).
+{{ config(materialized='incremental', incremental_strategy='append', on_schema_change='fail',
+          pre_hook="{{ c360_scope_delete() }}") }}
 with changes as (
 
     select
@@ -19,6 +21,7 @@ with changes as (
     inner join {{ source('silver', 'identity') }} as identity
         on identity.node_id = edges.source_node_id
     where nodes.node_type = 'emailConsent'
+        and {{ c360_in_scope('identity.person_id') }}
 
 )
 

@@ -2,6 +2,8 @@
 -- canonical attribute with its winning source and field time, the source ids of the
 -- person's records, and when the profile was resolved.
 {%- set keys = extension_keys() %}
+{{ config(materialized='incremental', incremental_strategy='append', on_schema_change='fail',
+          pre_hook="{{ c360_scope_delete() }}") }}
 
 with attributes as (
 
@@ -13,6 +15,7 @@ with attributes as (
         max(case when attribute = '{{ attribute }}' then field_time end) as {{ column }}_updated_at
         {%- endfor %}
     from {{ ref('resolved_attributes') }}
+    where {{ c360_in_scope('customer_id') }}
     group by customer_id
 
 ),
@@ -29,6 +32,7 @@ records as (
             ~ " then record_id end") }} as {{ spec[0] }}
         {%- endfor %}
     from {{ ref('int_profile_records') }}
+    where {{ c360_in_scope('customer_id') }}
     group by customer_id
 
 )

@@ -2,9 +2,19 @@
 -- source record, field time and confidence, the rule that chose it, whether it is a
 -- placeholder (it won only because nothing else exists), and how many distinct values
 -- and records competed.
-with ranked as (
+{{ config(materialized='incremental', incremental_strategy='append', on_schema_change='fail',
+          pre_hook="{{ c360_scope_delete() }}") }}
 
-    {{ resolve_winner(ref('stg_attribute_candidates')) }}
+with candidates as (
+
+    select * from {{ ref('stg_attribute_candidates') }}
+    where {{ c360_in_scope('customer_id') }}
+
+),
+
+ranked as (
+
+    {{ resolve_winner('candidates') }}
 
 ),
 

@@ -6,7 +6,19 @@
 -- limit, control characters): silver gives its edge silver.graph.IMPLAUSIBLE_CONFIDENCE
 -- (the var c360.implausible_confidence), below the 0.5 of a value that only fails its
 -- format. With gold.demote_implausible it loses to any other value.
-with current_edges as (
+{{ config(materialized='incremental', incremental_strategy='append', on_schema_change='fail',
+          pre_hook="{{ c360_scope_delete() }}") }}
+-- Person-scoped incremental (macros/person_scope.sql).
+
+with scoped_identity as (
+
+    select node_id, person_id
+    from {{ source('silver', 'identity') }}
+    where {{ c360_in_scope('person_id') }}
+
+),
+
+current_edges as (
 
     select
         source_node_id as record_node_id,
@@ -17,6 +29,7 @@ with current_edges as (
         confidence
     from {{ source('silver', 'relationships') }}
     where is_current and substr(rel_type, 1, 4) = 'HAS_'
+        and source_node_id in (select node_id from scoped_identity)
 
 ),
 
@@ -34,6 +47,7 @@ ingestion as (
         )) as ingestion_order
     from {{ source('silver', 'field_changes') }}
     where value is not null
+        and record_node_id in (select node_id from scoped_identity)
     group by record_node_id, rel_type, field_time
 
 )
@@ -51,7 +65,7 @@ select
     {{ source_priority_rank('edges.source_system') }} as source_priority,
     coalesce(ingestion.ingestion_order, '') as ingestion_order
 from current_edges as edges
-inner join {{ source('silver', 'identity') }} as identity
+inner join scoped_identity as identity
     on identity.node_id = edges.record_node_id
 inner join {{ source('silver', 'nodes') }} as nodes
     on nodes.node_id = edges.target_node_id
