@@ -1,7 +1,7 @@
 """Run the Dagster asset graph in-process over landed partitions (`c360 materialize`).
 
-Bronze runs once per source, as one run over the range of landing days (the same
-single-run backfill the UI launches), so a month of one source is one Delta commit
+Bronze runs once, as one run over the range of landing days with work (the same
+single-run backfill the UI launches), so a month of landing is one Delta commit
 per table. Silver (unpartitioned, incremental) runs after bronze, in one run; gold (dbt,
 scoped to the persons silver changed) after silver. A plain run launches no run for a
 stage with nothing new, and with nothing new anywhere it loads no definitions at all.
@@ -295,6 +295,10 @@ def _materialize(landing: Path, lake: Path, select: str | None,
         summary.seconds[result.run_id] = time.perf_counter() - t0
         return result
 
+    # Bronze: one run over the span of every source's days with work (all bronze assets
+    # share one partitions definition; each source's asset skips the days of the span
+    # that it has not landed anew, and the days before its start date).
+    work: dict[str, tuple[set[dg.AssetKey], dt.date, dt.date]] = {}
     for source in catalogue(config):
         source_keys = {bronze_key(t) for t in source.tables} & keys
         if not source_keys:
@@ -313,16 +317,21 @@ def _materialize(landing: Path, lake: Path, select: str | None,
                 continue
             if partitions is None:
                 # Only the span of days whose files are new or changed (the ingest ledger,
-                # as the landing sensor reads it): one run; unchanged days inside the
-                # span are skipped by bronze itself.
+                # as the landing sensor reads it).
                 first, last = min(stale), max(stale)
         echo(f"{source.name}: materialising {len(source_keys)} table(s) for landing days "
              f"{first}...{last}")
-        result = run(dg.AssetSelection.assets(*source_keys), f"bronze/{source.name}",
+        work[source.name] = (source_keys, first, last)
+    if work:
+        first = min(f for _, f, _ in work.values())
+        last = max(lst for _, _, lst in work.values())
+        names = ",".join(work)
+        result = run(dg.AssetSelection.assets(*set().union(*(k for k, _, _ in work.values()))),
+                     f"bronze/{names}",
                      {"dagster/asset_partition_range_start": first.isoformat(),
                       "dagster/asset_partition_range_end": last.isoformat(),
                       **({FORCE_TAG: "true"} if force else {})})
-        summary.runs.append((f"bronze/{source.name} {first}...{last}", result.run_id, result.success))
+        summary.runs.append((f"bronze/{names} {first}...{last}", result.run_id, result.success))
         summary.ok &= result.success
         _collect(result, summary)
     # Each silver multi-asset builds its tables together (with their checks); identity

@@ -117,7 +117,10 @@ def build_bronze_asset(source: SourceSpec, config: C360Config) -> dg.AssetsDefin
         description=source.description,
     )
     def _bronze(context: dg.AssetExecutionContext, c360: C360Paths) -> Iterator[object]:
-        days = sorted(dt.date.fromisoformat(k) for k in context.partition_keys)
+        # A run over several sources' days may start before this source's start date.
+        start = config.source(source.name).start_date
+        days = sorted(d for d in (dt.date.fromisoformat(k) for k in context.partition_keys)
+                      if d >= start)
         with c360.writer(context):
             yield from _ingest(context, c360, source, config, days)
 

@@ -21,6 +21,7 @@ missed change.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
@@ -103,7 +104,6 @@ def prune(lake: Path, read_up_to: Mapping[str, int | None]) -> None:
              if name in LOGGED and version is not None]
     if not parts or not delta.table_exists(log_path):
         return
-    try:
+    # A writer that appended meanwhile wins: pruned on the next build.
+    with contextlib.suppress(CommitFailedError):
         DeltaTable(str(log_path)).delete(" OR ".join(parts))
-    except CommitFailedError:  # a writer appended meanwhile: prune on the next build
-        pass
