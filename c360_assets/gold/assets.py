@@ -50,6 +50,7 @@ from c360_assets.gold.publish import (
     set_last_build,
     up_to_date,
 )
+from c360_assets.gold.scope import SCOPED_ENV
 from c360_assets.gold.settings import dbt_vars_json
 from c360_assets.lib import change_log, failpoints, layout
 from c360_assets.lib.config import C360Config
@@ -158,12 +159,15 @@ DBT_LOG_MAX_BYTES = 5 * 2**20
 
 
 @contextlib.contextmanager
-def _lake_env(lake: Path) -> Iterator[None]:
-    """dbt runs as a subprocess that reads the lake location from `C360_LAKE` (and the
-    size at which it rotates its log from `DBT_LOG_FILE_MAX_BYTES`)."""
+def _lake_env(lake: Path, scoped: bool = False) -> Iterator[None]:
+    """dbt runs as a subprocess that reads the lake location from `C360_LAKE`, the size
+    at which it rotates its log from `DBT_LOG_FILE_MAX_BYTES`, and whether this build is
+    scoped from `C360_GOLD_SCOPED` (an environment variable, not a dbt var: the vars stay
+    the same from build to build, so dbt's partial parse keeps working)."""
     settings = {"C360_LAKE": str(lake),
                 "DBT_LOG_FILE_MAX_BYTES": os.environ.get("DBT_LOG_FILE_MAX_BYTES",
-                                                         str(DBT_LOG_MAX_BYTES))}
+                                                         str(DBT_LOG_MAX_BYTES)),
+                SCOPED_ENV: "true" if scoped else "false"}
     before = {k: os.environ.get(k) for k in settings}
     os.environ.update(settings)
     try:
@@ -219,13 +223,6 @@ def _row_counts(lake: Path, relations: list[str]) -> dict[str, int]:
                 for r in relations if r in present}
 
 
-def _with_scope(dbt_vars: str) -> str:
-    """The dbt vars with `c360.scoped` set: the incremental models read `c360_gold_scope`."""
-    settings = json.loads(dbt_vars)
-    settings["c360"] = {**settings["c360"], "scoped": True}
-    return json.dumps(settings, separators=(",", ":"))
-
-
 def _all_models(manifest: dict) -> set[dg.AssetKey]:
     return {dg.AssetKey(["gold", node.get("alias") or node["name"]])
             for node in manifest["nodes"].values() if node["resource_type"] == "model"}
@@ -271,9 +268,7 @@ def _build_and_publish(context: dg.AssetExecutionContext, dbt: DbtCliResource,
         set_last_build(c360.lake, None)  # a build that stops part-way leaves the next full
         if plan.full:
             args.append("--full-refresh")
-        else:
-            args[2] = _with_scope(dbt_vars)
-    with _lake_env(c360.lake):
+    with _lake_env(c360.lake, scoped=plan is not None and not plan.full):
         # One target folder per lake, reused: no folder per run piling up under
         # dbt_project/, and dbt's partial parse carries over between runs.
         invocation = dbt.cli(args, context=context,

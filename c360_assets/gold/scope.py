@@ -7,7 +7,7 @@ person who holds a changed record now, plus every person gold filed such a recor
 last time (a record that moved between persons leaves its old person to re-resolve, or
 to drop). The persons go into the table `c360_gold_scope` of the DuckDB file, and the
 incremental models (`dbt_project/macros/person_scope.sql`) delete and re-insert exactly
-them. Anything else is a full build (`dbt build --full-refresh`), and says why.
+them (dbt is told by the environment variable `C360_GOLD_SCOPED`). Anything else is a full build (`dbt build --full-refresh`), and says why.
 
 The journal entry `build` (`gold/publish.py`) says what the last complete build was
 made from. It is cleared before a scoped build starts and written after its publish, so
@@ -26,6 +26,8 @@ import polars as pl
 from c360_assets.lib import change_log, layout
 
 SCOPE_TABLE = "c360_gold_scope"
+# Set to "true" for dbt during a scoped build (`dbt_project/macros/person_scope.sql`).
+SCOPED_ENV = "C360_GOLD_SCOPED"
 # The person-keyed incremental models, and the ones that say where gold filed each record.
 SCOPED_MODELS = ("stg_attribute_candidates", "int_profile_records", "resolved_attributes",
                  "customer_profile_v2", "customer_profile_v1", "consent_log")

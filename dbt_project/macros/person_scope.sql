@@ -5,15 +5,17 @@
     decides per build (c360_assets/gold/scope.py):
       * full: `dbt build --full-refresh`, every model rebuilt whole;
       * scoped: c360 writes the persons to re-resolve into the table
-        `c360_gold_scope` (customer_id) of the DuckDB file and sets the var
-        `c360.scoped`: each model deletes those persons' rows (pre-hook) and inserts
-        them again from silver, the rest of the table kept.
-    An incremental run without `c360.scoped` (a hand-run `dbt build`) deletes every row
-    and inserts them all again: a rebuild, never a half-updated table.
+        `c360_gold_scope` (customer_id) of the DuckDB file and sets the environment
+        variable C360_GOLD_SCOPED=true: each model deletes those persons' rows
+        (pre-hook) and inserts them again from silver, the rest of the table kept.
+    An incremental run without it (a hand-run `dbt build`) deletes every row and inserts
+    them all again: a rebuild, never a half-updated table. An environment variable, not
+    a dbt var, so the vars stay the same between builds and dbt's partial parse holds;
+    it is read only when a model runs incrementally (never while parsing).
 -#}
 
 {% macro c360_scoped() %}
-  {{ return(is_incremental() and var('c360', {}).get('scoped', false)) }}
+  {{ return(is_incremental() and env_var('C360_GOLD_SCOPED', 'false') == 'true') }}
 {% endmacro %}
 
 
