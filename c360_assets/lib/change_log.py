@@ -76,7 +76,11 @@ def records_changed_since(lake: Path, since: Mapping[str, int | None]) -> pl.Ser
             return None
         if delta.data_version(table) == then:
             continue
-        wanted[name] = delta.data_versions_after(table, then)
+        # None: a log cleanup removed entries since then; which changed data is unknown.
+        versions = delta.data_versions_after(table, then, every_version_listed=True)
+        if versions is None:
+            return None
+        wanted[name] = versions
     if not wanted:
         return pl.Series("record_node_id", [], dtype=pl.String)
     condition = pl.lit(False)

@@ -139,17 +139,24 @@ def maintenance_commit(path: str | Path) -> CommitProperties:
     return CommitProperties(custom_metadata={DATA_VERSION_KEY: str(data_version(path))})
 
 
-def data_versions_after(path: str | Path, version: int) -> list[int]:
+def data_versions_after(path: str | Path, version: int, *,
+                        every_version_listed: bool = False) -> list[int] | None:
     """The versions after `version` whose commits changed the table's data, oldest first.
 
     Maintenance commits in between do not count, nor need their log entries still exist
     (a log cleanup removes them): reading changes from the first of these versions is
-    reading every change since `version`."""
+    reading every change since `version`. With `every_version_listed`, a reader that
+    needs each version's number gets None when the log no longer lists every version
+    since `version`."""
     table = DeltaTable(str(path))
     current = table.version()
     if current <= version:
         return []
-    return sorted(int(e["version"]) for e in table.history(limit=current - version)
+    entries = table.history(limit=current - version)
+    if every_version_listed and len({int(e["version"]) for e in entries
+                                     if int(e["version"]) > version}) < current - version:
+        return None
+    return sorted(int(e["version"]) for e in entries
                   if int(e["version"]) > version
                   and e.get("operation") not in MAINTENANCE_OPERATIONS)
 

@@ -64,7 +64,11 @@ def test_a_run_with_nothing_new_writes_no_new_delta_version(landing, tmp_path, m
     dbt_log = lake / "_ops" / "dbt_target" / "dbt.log"
     log_size = dbt_log.stat().st_size
     said = []
-    materialize(landing, lake, instance=instance_for(lake), log_level="ERROR", echo=said.append)
+    instance = instance_for(lake)
+    runs_before = len(instance.get_run_records())
+    summary = materialize(landing, lake, instance=instance, log_level="ERROR", echo=said.append)
+    assert summary.ok and summary.runs == []  # no stage had work: no Dagster run at all
+    assert len(instance.get_run_records()) == runs_before
     assert versions(lake) == before
     assert dbt_log.stat().st_size == log_size  # dbt did not even start
     assert sum("unchanged since bronze ingested them" in s for s in said) == 5

@@ -42,3 +42,19 @@ def test_changes_since_versions_gaps_and_pruning(tmp_path):
     change_log.append(lake, "field_changes", [later], pl.Series(["r5"]))
     got = change_log.records_changed_since(lake, now)
     assert got is not None and got.to_list() == ["r5"]
+
+
+def test_a_log_cleanup_that_removed_versions_since_means_it_cannot_tell(tmp_path):
+    from deltalake import DeltaTable
+
+    lake = tmp_path / "lake"
+    since = {name: write(lake, name, ["r0"], append=False) for name in change_log.LOGGED}
+    for _ in range(2):
+        v = write(lake, "relationships", ["r1"])
+        change_log.append(lake, "relationships", [v], pl.Series(["r1"]))
+    assert change_log.records_changed_since(lake, since).to_list() == ["r1"]
+    table = DeltaTable(str(layout.silver_table(lake, "relationships")))
+    table.alter.set_table_properties({"delta.logRetentionDuration": "interval 0 hours"})
+    table.create_checkpoint()
+    table.cleanup_metadata()
+    assert change_log.records_changed_since(lake, since) is None
