@@ -37,6 +37,9 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 
 def _print_summary(summary) -> None:  # noqa: ANN001 - runner.RunSummary
+    if not summary.runs and not summary.tables and not summary.problems:
+        print("nothing new: no run launched")
+        return
     print()
     print(f"{'table':<34}{'written':>10}{'quarantined':>13}{'table rows':>12}  checks")
     for name in sorted(summary.tables):

@@ -179,12 +179,13 @@ def _ingest(context: dg.AssetExecutionContext, c360: C360Paths, source: SourceSp
 def stale_days(c360: C360Paths, source: SourceSpec, config: C360Config,
                fingerprints: dict[str, str | None], tables: list[TableSpec] | tuple[TableSpec, ...]
                ) -> list[dt.date]:
-    """The days of `fingerprints` bronze must (re-)ingest: every one when a table of
-    `tables` or its quarantine is missing, else those whose files or typing rules changed
-    since bronze ingested them (the ingest ledger)."""
+    """The days of `fingerprints` bronze must (re-)ingest: every one with files when a
+    table of `tables` or its quarantine is missing, else those whose files or typing rules
+    changed since bronze ingested them (the ingest ledger)."""
     if not all(delta.table_exists(c360.bronze_table(t.key))
                and delta.table_exists(c360.quarantine_table(t.key)) for t in tables):
-        return sorted(dt.date.fromisoformat(d) for d in fingerprints)
+        return sorted(dt.date.fromisoformat(d) for d, fp in fingerprints.items()
+                      if fp is not None)
     return watch.days_to_ingest(c360.lake, source.name, fingerprints,
                                 watch.rules_digest(source, config.bronze))
 

@@ -214,3 +214,27 @@ def test_plain_materialize_ingests_only_the_days_that_are_new(small_world, tmp_p
     at_once = materialize(landing, tmp_path / "at_once", select="zendesk", **quiet)
     assert at_once.ok
     assert_same_tables(_tables(tmp_path / "lake", "zendesk"), _tables(tmp_path / "at_once", "zendesk"))
+
+
+def test_ten_small_files_over_two_years_are_ten_one_day_runs(tmp_path, instance) -> None:
+    """Sparse landing days do not make one run over every day between them: a ranged run
+    records a materialisation per asset and day of its range, work or not."""
+    from tests.helpers import zendesk_users_csv
+
+    landing = tmp_path / "landing"
+    days = [dt.date(2024, 1, 1) + dt.timedelta(days=73 * i) for i in range(10)]
+    for i, day in enumerate(days):
+        at = dt.datetime.combine(day, dt.time(9), dt.UTC)
+        land(landing, "zendesk", "user", day.isoformat(), "users.csv",
+             zendesk_users_csv(range(i * 3, i * 3 + 3), at))
+    summary = materialize(landing, tmp_path / "lake", select="zendesk", instance=instance,
+                          log_level="ERROR", echo=lambda _: None)
+    assert summary.ok, summary.problems
+    assert [what for what, _, _ in summary.runs] == [f"bronze/zendesk {d}...{d}" for d in days]
+    users = delta.read_table(tmp_path / "lake" / "bronze" / "zendesk_user")
+    assert users.height == 30
+    materialized = instance.get_event_records(dg.EventRecordsFilter(
+        event_type=dg.DagsterEventType.ASSET_MATERIALIZATION,
+        asset_key=bronze_key(next(t for s in BUILTIN if s.name == "zendesk"
+                                  for t in s.tables if t.name == "user"))))
+    assert len(materialized) == 10  # one per landed day, not one per day of two years

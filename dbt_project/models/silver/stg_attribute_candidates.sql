@@ -8,7 +8,8 @@
 -- format. With gold.demote_implausible it loses to any other value.
 {{ config(materialized='incremental', incremental_strategy='append', on_schema_change='fail',
           pre_hook="{{ c360_scope_delete() }}") }}
--- Person-scoped incremental (macros/person_scope.sql).
+-- Person-scoped incremental (macros/person_scope.sql): a scoped build reads only the
+-- edges and changes of the scope's records.
 
 with scoped_identity as (
 
@@ -29,7 +30,9 @@ current_edges as (
         confidence
     from {{ source('silver', 'relationships') }}
     where is_current and substr(rel_type, 1, 4) = 'HAS_'
+    {%- if c360_scoped() %}
         and source_node_id in (select node_id from scoped_identity)
+    {%- endif %}
 
 ),
 
@@ -47,7 +50,9 @@ ingestion as (
         )) as ingestion_order
     from {{ source('silver', 'field_changes') }}
     where value is not null
+    {%- if c360_scoped() %}
         and record_node_id in (select node_id from scoped_identity)
+    {%- endif %}
     group by record_node_id, rel_type, field_time
 
 )
