@@ -63,8 +63,8 @@ def data_versions(lake: Path) -> dict[str, int | None]:
 
 def records_changed_since(lake: Path, since: Mapping[str, int | None]) -> pl.Series | None:
     """The record node ids whose rows in a logged table changed after data version
-    `since[table]`, or None when the log cannot tell (a table unknown then, a data version
-    since then with no log entry)."""
+    `since[table]`, or None when the log cannot tell (a table unknown then, gone or
+    re-created since, a data version since then with no log entry)."""
     log_path = path(lake)
     if not delta.table_exists(log_path):
         return None
@@ -72,9 +72,10 @@ def records_changed_since(lake: Path, since: Mapping[str, int | None]) -> pl.Ser
     for name in LOGGED:
         then = since.get(name)
         table = layout.silver_table(lake, name)
-        if then is None or not delta.table_exists(table):
+        now = delta.data_version(table) if delta.table_exists(table) else None
+        if then is None or now is None or now < then:  # unknown then, gone or re-created
             return None
-        if delta.data_version(table) == then:
+        if now == then:
             continue
         # None: a log cleanup removed entries since then; which changed data is unknown.
         versions = delta.data_versions_after(table, then, every_version_listed=True)

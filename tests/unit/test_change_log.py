@@ -58,3 +58,18 @@ def test_a_log_cleanup_that_removed_versions_since_means_it_cannot_tell(tmp_path
     table.create_checkpoint()
     table.cleanup_metadata()
     assert change_log.records_changed_since(lake, since) is None
+
+
+def test_a_table_recreated_since_means_it_cannot_tell(tmp_path):
+    import shutil
+
+    lake = tmp_path / "lake"
+    for name in change_log.LOGGED:
+        write(lake, name, ["r0"], append=False)
+    for _ in range(3):
+        v = write(lake, "identity", ["r1"])
+        change_log.append(lake, "identity", [v], pl.Series(["r1"]))
+    since = change_log.data_versions(lake)
+    shutil.rmtree(layout.silver_table(lake, "identity"))
+    write(lake, "identity", ["r2"], append=False)  # version 0 again
+    assert change_log.records_changed_since(lake, since) is None
