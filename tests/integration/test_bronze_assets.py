@@ -233,8 +233,7 @@ def test_ten_small_files_over_two_years_are_ten_one_day_runs(tmp_path, instance)
     assert [what for what, _, _ in summary.runs] == [f"bronze/zendesk {d}...{d}" for d in days]
     users = delta.read_table(tmp_path / "lake" / "bronze" / "zendesk_user")
     assert users.height == 30
-    materialized = instance.get_event_records(dg.EventRecordsFilter(
-        event_type=dg.DagsterEventType.ASSET_MATERIALIZATION,
-        asset_key=bronze_key(next(t for s in BUILTIN if s.name == "zendesk"
-                                  for t in s.tables if t.name == "user"))))
+    user = bronze_key(next(t for s in BUILTIN if s.name == "zendesk"
+                           for t in s.tables if t.name == "user"))
+    materialized = instance.fetch_materializations(user, limit=1000).records
     assert len(materialized) == 10  # one per landed day, not one per day of two years
