@@ -263,7 +263,10 @@ def _build_and_publish(context: dg.AssetExecutionContext, dbt: DbtCliResource,
             return
         plan = scope.plan(c360.lake, last_build(c360.lake), build_digest(dbt_vars),
                           everything_selected=_all_models(dbt_project_manifest()) <= selected,
-                          forced=was_interrupted or context.run.tags.get(FULL_TAG) == "true")
+                          forced=("--full asked for it"
+                                  if context.run.tags.get(FULL_TAG) == "true" else
+                                  "the last publish was interrupted" if was_interrupted
+                                  else None))
         context.log.info(f"gold: {plan.describe()}")
         set_last_build(c360.lake, None)  # a build that stops part-way leaves the next full
         if plan.full:

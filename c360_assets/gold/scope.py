@@ -7,7 +7,8 @@ person who holds a changed record now, plus every person gold filed such a recor
 last time (a record that moved between persons leaves its old person to re-resolve, or
 to drop). The persons go into the table `c360_gold_scope` of the DuckDB file, and the
 incremental models (`dbt_project/macros/person_scope.sql`) delete and re-insert exactly
-them (dbt is told by the environment variable `C360_GOLD_SCOPED`). Anything else is a full build (`dbt build --full-refresh`), and says why.
+them (dbt is told by the environment variable `C360_GOLD_SCOPED`). Anything else is a
+full build (`dbt build --full-refresh`), and says why.
 
 The journal entry `build` (`gold/publish.py`) says what the last complete build was
 made from. It is cleared before a scoped build starts and written after its publish, so
@@ -59,13 +60,13 @@ def _db_tables(db: Path) -> set[str]:
 
 
 def plan(lake: Path, last_build: dict[str, Any] | None, config_digest: str,
-         everything_selected: bool, forced: bool) -> Plan:
+         everything_selected: bool, forced: str | None = None) -> Plan:
     """Decide how to build gold now. `last_build`: the journal's entry for the last
     complete build (None: none known); `config_digest`: what this build is made from
-    besides silver (vars, project, target)."""
+    besides silver (vars, project, target); `forced`: why it must be full, if it must."""
     versions = change_log.data_versions(lake)
     if forced:
-        return Plan(True, "--full asked for it", versions)
+        return Plan(True, forced, versions)
     if not everything_selected:
         return Plan(True, "only some gold models selected", versions)
     if not last_build or not last_build.get("silver_versions"):
