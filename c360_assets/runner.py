@@ -232,6 +232,29 @@ def _gold_current(paths: C360Paths, config: C360Config) -> bool:
         paths.lake, tables, gold_inputs(paths.lake, dbt_vars_json(config, registry, sources)))
 
 
+def _bronze_days(source: SourceSpec, paths: C360Paths, config: C360Config,
+                 partitions: tuple[dt.date, dt.date] | None, summary: RunSummary, *,
+                 whole_window: bool) -> tuple[list[dt.date], str]:
+    """The landing days of `source` bronze should ingest ([] when none) and, when none,
+    what to say. Without `whole_window`, only the days whose files are new or changed
+    (the ingest ledger, as the landing sensor reads it; within `partitions` the whole
+    range once any day of it is); with it (`--full`, or only some of the source's
+    tables selected), every day of the window."""
+    window = _days_to_run(source, paths, config, partitions, summary)
+    if window is None:
+        return [], f"{source.name}: nothing landed under {paths.landing / source.name}"
+    first, last = window
+    days = _days(first, last)
+    if whole_window:
+        return days, ""
+    stale = stale_days(paths, source, config, watch.day_fingerprints(
+        paths.landing, source, days), source.tables)
+    if not stale:
+        return [], (f"{source.name}: landing days {first}...{last} unchanged since bronze "
+                    f"ingested them: nothing to do (--full re-ingests them)")
+    return (stale if partitions is None else days), ""
+
+
 def _nothing_new(paths: C360Paths, config: C360Config, summary: RunSummary,
                  echo: Callable[[str], None]) -> bool:
     """Plain `c360 materialize` with nothing new anywhere: every source's landing days
@@ -240,16 +263,10 @@ def _nothing_new(paths: C360Paths, config: C360Config, summary: RunSummary,
     at the first stage with work (nothing said)."""
     said = []
     for source in catalogue(config):
-        window = _days_to_run(source, paths, config, None, summary)
-        if window is None:
-            said.append(f"{source.name}: nothing landed under {paths.landing / source.name}")
-            continue
-        first, last = window
-        if stale_days(paths, source, config, watch.day_fingerprints(
-                paths.landing, source, _days(first, last)), source.tables):
+        days, why_none = _bronze_days(source, paths, config, None, summary, whole_window=False)
+        if days:
             return False
-        said.append(f"{source.name}: landing days {first}...{last} unchanged since bronze "
-                    f"ingested them: nothing to do (--full re-ingests them)")
+        said.append(why_none)
     if not _silver_current(paths, config):
         return False
     said.append("silver: graph and identity up to date with bronze: nothing to do")
@@ -303,23 +320,12 @@ def _materialize(landing: Path, lake: Path, select: str | None,
         source_keys = {bronze_key(t) for t in source.tables} & keys
         if not source_keys:
             continue
-        window = _days_to_run(source, paths, config, partitions, summary)
-        if window is None:
-            echo(f"{source.name}: nothing landed under {paths.landing / source.name}")
+        days, why_none = _bronze_days(
+            source, paths, config, partitions, summary,
+            whole_window=force or source_keys != {bronze_key(t) for t in source.tables})
+        if not days:
+            echo(why_none)
             continue
-        first, last = window
-        days = _days(first, last)
-        if not force and source_keys == {bronze_key(t) for t in source.tables}:
-            stale = stale_days(paths, source, config, watch.day_fingerprints(
-                paths.landing, source, days), source.tables)
-            if not stale:
-                echo(f"{source.name}: landing days {first}...{last} unchanged since bronze "
-                     f"ingested them: nothing to do (--full re-ingests them)")
-                continue
-            if partitions is None:
-                # Only the days whose files are new or changed (the ingest ledger, as the
-                # landing sensor reads it).
-                days = sorted(stale)
         echo(f"{source.name}: materialising {len(source_keys)} table(s) for "
              f"{len(days)} landing day(s) {days[0]}...{days[-1]}")
         work[source.name] = (source_keys, days)

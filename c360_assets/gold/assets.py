@@ -251,6 +251,7 @@ def _build_and_publish(context: dg.AssetExecutionContext, dbt: DbtCliResource,
     inputs = gold_inputs(c360.lake, dbt_vars)
     to_publish = _published_relations(dbt_project_manifest(), selected)
     args = ["build", "--vars", dbt_vars]
+    everything = _all_models(dbt_project_manifest()) <= selected
     plan = None
     if dbt_target() == "duckdb":
         was_interrupted = interrupted(c360.lake)
@@ -262,7 +263,7 @@ def _build_and_publish(context: dg.AssetExecutionContext, dbt: DbtCliResource,
                              "the last publish: nothing to build or publish")
             return
         plan = scope.plan(c360.lake, last_build(c360.lake), build_digest(dbt_vars),
-                          everything_selected=_all_models(dbt_project_manifest()) <= selected,
+                          everything_selected=everything,
                           forced=("--full asked for it"
                                   if context.run.tags.get(FULL_TAG) == "true" else
                                   "the last publish was interrupted" if was_interrupted
@@ -288,7 +289,7 @@ def _build_and_publish(context: dg.AssetExecutionContext, dbt: DbtCliResource,
                          f"{layout.layer(c360.lake, layout.GOLD)} where their content changed: "
                          f"{', '.join(to_publish)}")
         published = {p.table: p for p in publish_tables(c360.lake, to_publish, inputs)}
-        if plan is not None and _all_models(dbt_project_manifest()) <= selected:
+        if plan is not None and everything:
             set_last_build(c360.lake, {"silver_versions": plan.silver_versions,
                                        "config": build_digest(dbt_vars)})
             change_log.prune(c360.lake, plan.silver_versions)
