@@ -55,6 +55,7 @@ from c360_assets.gold.settings import dbt_vars_json
 from c360_assets.lib import change_log, failpoints, layout
 from c360_assets.lib.config import C360Config
 from c360_assets.lib.registry import Registry
+from c360_assets.silver.identity_build import log_position
 from c360_assets.ops.automation import FOLLOW_UPSTREAM
 from c360_assets.resources import C360Paths
 
@@ -292,7 +293,7 @@ def _build_and_publish(context: dg.AssetExecutionContext, dbt: DbtCliResource,
         if plan is not None and everything:
             set_last_build(c360.lake, {"silver_versions": plan.silver_versions,
                                        "config": build_digest(dbt_vars)})
-            change_log.prune(c360.lake, plan.silver_versions)
+            change_log.prune(c360.lake, plan.silver_versions, log_position(c360.lake))
     counts = _row_counts(c360.lake, relations) if dbt_target() == "duckdb" else {}
     for event in events:
         if isinstance(event, dg.Output):

@@ -61,15 +61,16 @@ def data_versions(lake: Path) -> dict[str, int | None]:
     return {name: delta.data_version(layout.silver_table(lake, name)) for name in LOGGED}
 
 
-def records_changed_since(lake: Path, since: Mapping[str, int | None]) -> pl.Series | None:
-    """The record node ids whose rows in a logged table changed after data version
-    `since[table]`, or None when the log cannot tell (a table unknown then, gone or
-    re-created since, a data version since then with no log entry)."""
+def records_changed_since(lake: Path, since: Mapping[str, int | None],
+                          tables: Iterable[str] = LOGGED) -> pl.Series | None:
+    """The record node ids whose rows in a logged table (of `tables`) changed after data
+    version `since[table]`, or None when the log cannot tell (a table unknown then, gone
+    or re-created since, a data version since then with no log entry)."""
     log_path = path(lake)
     if not delta.table_exists(log_path):
         return None
     wanted: dict[str, list[int]] = {}
-    for name in LOGGED:
+    for name in tables:
         then = since.get(name)
         table = layout.silver_table(lake, name)
         now = delta.data_version(table) if delta.table_exists(table) else None
@@ -97,15 +98,23 @@ def records_changed_since(lake: Path, since: Mapping[str, int | None]) -> pl.Ser
     return entries.get_column("record_node_id").drop_nulls().unique().sort()
 
 
-def prune(lake: Path, read_up_to: Mapping[str, int | None]) -> None:
-    """Drop the entries of versions up to `read_up_to[table]` (what the one reader, gold,
-    has built from): the log holds only what is still to be read."""
+def prune(lake: Path, read_up_to: Mapping[str, int | None],
+          *others: Mapping[str, int | None]) -> None:
+    """Drop the entries of versions up to `read_up_to[table]` (what gold has built from)
+    and up to what every other reader (`others`: identity's position) has read: the log
+    holds only what is still to be read."""
     from deltalake import DeltaTable
     from deltalake.exceptions import CommitFailedError
 
     log_path = path(lake)
+    up_to = dict(read_up_to)
+    for reader in others:
+        for name, version in reader.items():
+            if name in up_to:
+                up_to[name] = (None if version is None or up_to[name] is None
+                               else min(up_to[name], version))  # type: ignore[type-var]
     parts = [f"(table_name = '{name}' AND version <= {int(version)})"
-             for name, version in read_up_to.items()
+             for name, version in up_to.items()
              if name in LOGGED and version is not None]
     if not parts or not delta.table_exists(log_path):
         return

@@ -173,11 +173,22 @@ def graph_inputs(nodes: pl.LazyFrame, relationships: pl.LazyFrame,
     edges: node_id, attribute, value, valid, is_current, valid_from - every edge, current
       or closed, from a customer record to a value node of `attributes`.
     merges: node_id, master - current Salesforce MERGED_INTO edges.
+    (`relationships` filtered to some records gives those records' edges and merges.)
     """
-    customers = (nodes.filter(pl.col("node_type") == CUSTOMER)
-                 .select("node_id", pl.col("node_id").str.split(":").list.get(1)
-                         .alias("source_system"), pl.col("created_at").alias("record_time"))
-                 .collect())
+    return (customer_records(nodes), *record_edges(nodes, relationships, attributes))
+
+
+def customer_records(nodes: pl.LazyFrame) -> pl.DataFrame:
+    """node_id, source_system, record_time of every customer record node."""
+    return (nodes.filter(pl.col("node_type") == CUSTOMER)
+            .select("node_id", pl.col("node_id").str.split(":").list.get(1)
+                    .alias("source_system"), pl.col("created_at").alias("record_time"))
+            .collect())
+
+
+def record_edges(nodes: pl.LazyFrame, relationships: pl.LazyFrame, attributes: set[str]
+                 ) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(edges, merges) of `graph_inputs`."""
     values = (nodes.filter(pl.col("node_type").is_in(list(attributes)))
               .select(pl.col("node_id").alias("target_node_id"),
                       pl.col("node_type").alias("attribute"), "value"))
@@ -190,7 +201,7 @@ def graph_inputs(nodes: pl.LazyFrame, relationships: pl.LazyFrame,
     merges = (rel.filter((pl.col("rel_type") == MERGED_INTO) & pl.col("is_current"))
               .select(pl.col("source_node_id").alias("node_id"),
                       pl.col("target_node_id").alias("master")).collect())
-    return customers, edges, merges
+    return edges, merges
 
 
 def fold(series: pl.Series) -> pl.Series:
@@ -478,6 +489,20 @@ def household_by_evidence(pairs: pl.DataFrame, features: pl.DataFrame, guards: G
     missing a birth date is like the pairs that have one. (The same test on birth
     dates, undecided for want of a first name, was tried: it split true FEBRL4
     duplicates, whose first name is missing *because* they are corrupted.)"""
+    x = household_evidence(pairs, features, guards, threshold, con)
+    strata = household_verdicts(household_counts(x))
+    return household_reasons(x, strata, pairs.height), strata
+
+
+STRATA_SCHEMA = pl.Schema({"contact": pl.Boolean(), "pairs_that_tell": pl.Int64(),
+                           "one_person": pl.Int64(), "undecided": pl.Int64()})
+
+
+def household_evidence(pairs: pl.DataFrame, features: pl.DataFrame, guards: Guards,
+                       threshold: float, con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    """The pairs of `pairs` that tell or await `household_by_evidence`'s verdict: i (row
+    in `pairs`), contact (the stratum), first_l, first_r, birth_agrees (null: no birth
+    date to tell)."""
     t = guards.first_name_min_similarity
     used = ("first_name", "birth_date", "email", "phone")
     decoded = pl.col("weights").str.json_decode(pl.Struct({c: pl.Float64 for c in used}))
@@ -491,7 +516,7 @@ def household_by_evidence(pairs: pl.DataFrame, features: pl.DataFrame, guards: G
         (pl.col("match_weight") - weight["first_name"] - weight["birth_date"]).alias("rest"),
     ).with_row_index("i").filter(pl.col("rest") >= threshold)
     ends = pl.concat([p["node_l"], p["node_r"]]).unique().implode()
-    x = _sql(con, f"""
+    return _sql(con, f"""
         SELECT p.i, p.contact, l.first_name AS first_l, r.first_name AS first_r,
                CASE WHEN l.birth_date IS NULL OR r.birth_date IS NULL THEN NULL
                     ELSE damerau_levenshtein(l.birth_date, r.birth_date) <= 1
@@ -501,33 +526,71 @@ def household_by_evidence(pairs: pl.DataFrame, features: pl.DataFrame, guards: G
           AND NOT {swapped_sql(t)} AND NOT {names_alike_sql(t)}
     """, p=p, f=features.filter(pl.col("node_id").is_in(ends)).select(
         "node_id", "first_name", "last_name", "birth_date", "first_names"))
-    from scipy.stats import beta  # about 1 s to import: only in the run that needs it
 
-    reasons: dict[int, str] = {}
-    strata = []
+
+def household_counts(x: pl.DataFrame) -> pl.DataFrame:
+    """Per stratum (contact true, then false): pairs that tell, how many of them agree on
+    the birth date (one person), pairs undecided (`STRATA_SCHEMA`)."""
+    rows = []
     for shares in (True, False):
         stratum = x.filter(pl.col("contact") == shares)
         told = stratum.filter(pl.col("birth_agrees").is_not_null())
-        one = int(told["birth_agrees"].sum())
-        # P(share of one-person pairs < 1/2) under Beta(1 + one, 1 + two people).
-        households = bool(beta.cdf(0.5, 1 + one, 1 + told.height - one)
-                          >= HOUSEHOLD_CONFIDENCE)
-        undecided = stratum.filter(pl.col("birth_agrees").is_null())
-        strata.append({"contact": shares, "pairs_that_tell": told.height, "one_person": one,
-                       "undecided": undecided.height, "households": households})
+        rows.append({"contact": shares, "pairs_that_tell": told.height,
+                     "one_person": int(told["birth_agrees"].sum()),
+                     "undecided": stratum.height - told.height})
+    return pl.DataFrame(rows, schema=STRATA_SCHEMA)
+
+
+def household_verdicts(counts: pl.DataFrame) -> pl.DataFrame:
+    """`counts` with `households`: the stratum's pairs are two people with confidence
+    `HOUSEHOLD_CONFIDENCE` (P(share of one-person pairs < 1/2) under Beta(1 + one
+    person, 1 + two people), the regularised incomplete beta at 1/2)."""
+    from scipy.special import betainc
+
+    return counts.with_columns(pl.Series("households", [
+        bool(betainc(1 + one, 1 + told - one, 0.5) >= HOUSEHOLD_CONFIDENCE)
+        for one, told in counts.select("one_person", "pairs_that_tell").iter_rows()],
+        dtype=pl.Boolean))
+
+
+def household_reasons(x: pl.DataFrame, strata: pl.DataFrame, n: int) -> pl.Series:
+    """The household reason of each of `n` pairs (`x`: `household_evidence` over them),
+    null where none: an undecided pair of a stratum whose verdict is households."""
+    reasons: dict[int, str] = {}
+    for shares, one, told, households in strata.select(
+            "contact", "one_person", "pairs_that_tell", "households").iter_rows():
         if not households:
             continue
-        what = "share an e-mail or phone" if shares else "share no e-mail or phone"
+        undecided = x.filter((pl.col("contact") == shares) & pl.col("birth_agrees").is_null())
         for i, a, b in undecided.select("i", "first_l", "first_r").iter_rows():
-            reasons[i] = (
-                f"first names differ ({a} / {b}) with no birth date to tell; in this data, "
-                f"{one} of the {told.height} pairs that {what}, would link without first "
-                f"name and birth date and differ on first names agree on the birth date: "
-                f"such pairs are two people, a household")
-    out = pl.Series("household", [reasons.get(i) for i in range(pairs.height)], dtype=pl.String)
-    return out, pl.DataFrame(strata, schema={
-        "contact": pl.Boolean, "pairs_that_tell": pl.Int64, "one_person": pl.Int64,
-        "undecided": pl.Int64, "households": pl.Boolean})
+            reasons[i] = (f"first names differ ({a} / {b}) with no birth date to tell; "
+                          + _household_evidence(shares, one, told))
+    return pl.Series("household", [reasons.get(i) for i in range(n)], dtype=pl.String)
+
+
+def _household_evidence(shares: bool, one: int, told: int) -> str:
+    what = _STRATUM_WHAT[shares]
+    return (f"in this data, {one} of the {told} pairs that {what}, would link without "
+            f"first name and birth date and differ on first names agree on the birth "
+            f"date: such pairs are two people, a household")
+
+
+_STRATUM_WHAT = {True: "share an e-mail or phone", False: "share no e-mail or phone"}
+
+
+def recount_household_evidence(reason: pl.Expr, strata: pl.DataFrame) -> pl.Expr:
+    """`reason` (a link's contradiction or reason) with the counts a
+    `household_by_evidence` reason quotes brought up to `strata`: a pair's household
+    reason stands while its stratum says households, but the counts are the whole
+    data's."""
+    out = reason
+    for shares, one, told in strata.select("contact", "one_person", "pairs_that_tell").iter_rows():
+        stale = (r"with no birth date to tell; in this data, \d+ of the \d+ pairs that "
+                 + _STRATUM_WHAT[shares] + ", ")
+        fresh = ("with no birth date to tell; "
+                 + _household_evidence(shares, one, told).split(", would link")[0] + ", ")
+        out = out.str.replace(stale, fresh.replace("$", "$$"))
+    return out
 
 
 def contradictions(pairs: pl.DataFrame, features: pl.DataFrame, guards: Guards,
@@ -712,16 +775,31 @@ BLOCKING_COLUMNS = {"first3": pl.col("first_name").str.slice(0, 3),
 
 
 def candidate_pairs(features: pl.DataFrame, component: pl.Series, extra: pl.DataFrame,
-                    con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+                    con: duckdb.DuckDBPyConnection, focus: pl.Series | None = None
+                    ) -> pl.DataFrame:
     """node_l < node_r pairs to score: agreeing on a blocking rule, or listed in `extra`
     (held pairs), and not already in one deterministic component; `match_key` names the
-    first rule that produced the pair."""
+    first rule that produced the pair. With `focus` (node ids), only the pairs with an
+    end among them (block sizes still count every record)."""
+    in_focus = (pl.col("node_id").is_in(focus.implode()) if focus is not None
+                else pl.lit(True))
     f = features.select("node_id", *COMPARED).with_columns(
-        component, *[expr.alias(name) for name, expr in BLOCKING_COLUMNS.items()])
+        component, *[expr.alias(name) for name, expr in BLOCKING_COLUMNS.items()],
+        in_focus.alias("in_focus"))
     parts = []
     for i, rule in enumerate(BLOCKING_RULES):
         sides = [term.split("=") if "=" in term else [term, term] for term in rule]
         left, right = [a for a, _ in sides], [b for _, b in sides]
+        # Focused, only the blocks a focus record is in are counted (the left side of a
+        # swapped-columns rule: those keyed by a focus record's left or right columns).
+        src = "f"
+        if focus is not None:
+            cols = ", ".join(left)
+            keys = f"SELECT {cols} FROM f WHERE in_focus"
+            if right != left:
+                keys += (" UNION SELECT " + ", ".join(f"{b} AS {a}" for a, b in sides)
+                         + " FROM f WHERE in_focus")
+            src = f"(SELECT * FROM f SEMI JOIN ({keys}) USING ({cols}))"
         if left == right:
             # Blocks of 2..limit records spanning more than one component: records meet
             # only within their block (the block id is a hash of the key; a collision
@@ -730,34 +808,76 @@ def candidate_pairs(features: pl.DataFrame, component: pl.Series, extra: pl.Data
             parts.append(f"""
             SELECT * FROM (
               WITH x AS (
-                SELECT hash({key}) AS block, node_id, component FROM f
-                SEMI JOIN (SELECT {key} FROM f
+                SELECT hash({key}) AS block, node_id, component, in_focus FROM f
+                SEMI JOIN (SELECT {key} FROM {src}
                            WHERE {" AND ".join(f"{c} IS NOT NULL" for c in left)}
                            GROUP BY {key}
                            HAVING count(*) BETWEEN 2 AND {BLOCK_SIZE_LIMIT}
-                              AND count(DISTINCT component) > 1) USING ({key}))
+                              AND count(DISTINCT component) > 1
+                              AND bool_or(in_focus)) USING ({key}))
               SELECT a.node_id AS node_l, b.node_id AS node_r, {i} AS match_key
               FROM x a JOIN x b ON a.block = b.block AND a.node_id < b.node_id
-                                AND a.component <> b.component)""")
+                                AND a.component <> b.component
+                                AND (a.in_focus OR b.in_focus))""")
             continue
         on = " AND ".join(f"a.{x} = b.{y}" for x, y in sides)
         parts.append(f"""
             SELECT least(a.node_id, b.node_id) AS node_l,
                    greatest(a.node_id, b.node_id) AS node_r, {i} AS match_key
-            FROM (SELECT * FROM f WHERE {" AND ".join(f"{c} IS NOT NULL" for c in left)}
+            FROM (SELECT * FROM {src}
+                  WHERE {" AND ".join(f"{c} IS NOT NULL" for c in left)}
                   QUALIFY count(*) OVER (PARTITION BY {", ".join(left)})
                           <= {BLOCK_SIZE_LIMIT}) a
             JOIN (SELECT * FROM f WHERE {" AND ".join(f"{c} IS NOT NULL" for c in right)}) b
-              ON {on} AND a.node_id <> b.node_id AND a.component <> b.component""")
+              ON {on} AND a.node_id <> b.node_id AND a.component <> b.component
+                 AND (a.in_focus OR b.in_focus)""")
     parts.append(f"""
         SELECT x.node_l, x.node_r, {len(BLOCKING_RULES)} AS match_key FROM extra x
         JOIN f a ON a.node_id = x.node_l JOIN f b ON b.node_id = x.node_r
-        WHERE a.component <> b.component""")
+        WHERE a.component <> b.component AND (a.in_focus OR b.in_focus)""")
     query = (" UNION ALL ".join(parts))
     return _sql(con, f"""
         SELECT node_l, node_r, min(match_key) AS match_key FROM ({query})
         GROUP BY node_l, node_r ORDER BY node_l, node_r
     """, f=f, extra=extra.select("node_l", "node_r"))
+
+
+def blocks_over_the_limit_changed(old: pl.DataFrame, new: pl.DataFrame,
+                                  nodes: pl.Series) -> pl.Series:
+    """The records whose candidate pairs may change without them changing: the members of
+    a block that `nodes` (records whose features changed) pushed over
+    `BLOCK_SIZE_LIMIT` or brought back under it, between the features `old` and `new`
+    (a block over the limit makes no pairs at all). For a rule with swapped columns, the
+    records on the other side of such a block too."""
+    def derived(frame: pl.DataFrame) -> pl.DataFrame:
+        return frame.select("node_id", *COMPARED).with_columns(
+            *[expr.alias(name) for name, expr in BLOCKING_COLUMNS.items()])
+    old_f, new_f = derived(old), derived(new)
+    out = [pl.Series("node_id", [], dtype=pl.String)]
+    ids = nodes.implode()
+    for rule in BLOCKING_RULES:
+        sides = [term.split("=") if "=" in term else [term, term] for term in rule]
+        left, right = [a for a, _ in sides], [b for _, b in sides]
+        keys = (pl.concat([f.filter(pl.col("node_id").is_in(ids)).select(left)
+                           for f in (old_f, new_f)])
+                .drop_nulls().unique())
+        if keys.height == 0:
+            continue
+        before, after = (f.join(keys, on=left, how="semi").group_by(left).len()
+                         for f in (old_f, new_f))
+        flipped = (keys.join(before.rename({"len": "before"}), on=left, how="left")
+                   .join(after.rename({"len": "after"}), on=left, how="left")
+                   .filter((pl.col("before").fill_null(0) <= BLOCK_SIZE_LIMIT)
+                           != (pl.col("after").fill_null(0) <= BLOCK_SIZE_LIMIT))
+                   .select(left))
+        if flipped.height == 0:
+            continue
+        for f in (old_f, new_f):
+            out.append(f.join(flipped, on=left, how="semi")["node_id"])
+            if right != left:
+                out.append(f.join(flipped.rename(dict(zip(left, right, strict=True))),
+                                  on=right, how="semi")["node_id"])
+    return pl.concat(out).unique().sort()
 
 
 # ---------------------------------------------------------------------------- clusters

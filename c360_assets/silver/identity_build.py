@@ -61,6 +61,7 @@ EVENTS = "identity_events"
 LINKS = "identity_links"
 FEATURES = "identity_features"
 SHARED = "identity_shared_values"
+KEYS = "identity_keys"
 STATE_FORMAT = 1
 
 IDENTITY_SCHEMA = pl.Schema({
@@ -72,21 +73,27 @@ EVENTS_SCHEMA = pl.Schema({
     "event_type": pl.String(), "from_person_id": pl.String(), "to_person_id": pl.String(),
     "records_moved": pl.Int64(), "resolved_at": pl.Datetime("us", "UTC"),
 })
+KEYS_SCHEMA = pl.Schema({"node_id": pl.String(), "source_system": pl.String(),
+                         "kind": pl.String(), "value": pl.String()})
 LINKS_SCHEMA = pl.Schema({
     "node_l": pl.String(), "node_r": pl.String(), "rule": pl.String(),
     "evidence": pl.String(), "status": pl.String(), "reason": pl.String(),
     "contradiction": pl.String(), "match_weight": pl.Float64(), "match_probability": pl.Float64(),
     "weights": pl.String(),
 })
+# identity_features: each record's features, merges, fingerprint and group.
+FEATURES_TABLE_SCHEMA = pl.Schema({**idn.FEATURES_SCHEMA, "merged_into": pl.List(pl.String()),
+                                   "fingerprint": pl.Int64(), "group_id": pl.String()})
 
 
 @dataclass
 class IdentityReport:
-    mode: str  # full | incremental | no-op
+    mode: str  # full | incremental (everything, stored scores reused) | scoped | no-op
     records: int = 0
     persons: int = 0
     records_touched: int = 0
     records_reassigned: int = 0  # identity rows rewritten (person, rule or evidence changed)
+    records_reresolved: int = 0  # records whose identity was derived again (scoped: the region)
     merges: int = 0
     splits: int = 0
     largest_cluster: int = 0
@@ -140,7 +147,14 @@ def _read_previous(p: Path, schema: pl.Schema, version: int | None = None) -> pl
             .select(list(schema)).cast(dict(schema)))
 
 
-WRITTEN = (IDENTITY, EVENTS, LINKS, FEATURES, SHARED)
+WRITTEN = (IDENTITY, EVENTS, LINKS, FEATURES, SHARED, KEYS)
+
+
+def log_position(lake: Path) -> dict[str, int | None]:
+    """How far identity has read the record change log: the relationships version of its
+    last complete run (`change_log.prune` keeps what is after it)."""
+    inputs = _load_state(lake).get("inputs") or {}
+    return {RELATIONSHIPS: inputs.get(RELATIONSHIPS)} if RELATIONSHIPS in inputs else {}
 
 
 def interrupted_run(lake: Path, state: dict) -> list[str]:
@@ -157,35 +171,109 @@ def _overwrite(p: Path, frame: pl.DataFrame) -> int:
     return delta.commit(p, delta.to_arrow(frame), mode="overwrite", schema_mode="overwrite")
 
 
-def _with_fingerprint(features: pl.DataFrame, keys: pl.DataFrame) -> pl.DataFrame:
-    """Add `fingerprint`: a hash of the record's features and of every identifying value
+def _with_fingerprint(features: pl.DataFrame, keys: pl.DataFrame, merges: pl.DataFrame
+                      ) -> pl.DataFrame:
+    """Add `merged_into` (the records a Salesforce merge made this one part of) and
+    `fingerprint`: a hash of the record's features, merges and every identifying value
     it held (combined order-free). Equal fingerprints mean nothing to rescore. Hashes are
-    polars' (stable within a polars version; an upgrade at worst rescores everything
+    polars' (stable within a polars version; an upgrade at worst re-resolves everything
     once)."""
     ids = keys.group_by("node_id").agg(
         pl.struct("kind", "value").hash(seed=11).sum().alias("_ids"))
+    masters = merges.group_by("node_id").agg(pl.col("master").unique().sort()
+                                             .alias("merged_into"))
     cols = [c for c in features.columns if c != "node_id"]
-    return (features.join(ids, on="node_id", how="left", maintain_order="left")
-            .with_columns(pl.struct(*cols, "_ids").hash(seed=7).reinterpret(signed=True)
-                          .alias("fingerprint"))
+    return (features.join(masters, on="node_id", how="left", maintain_order="left")
+            .join(ids, on="node_id", how="left", maintain_order="left")
+            .with_columns(pl.struct(*cols, "merged_into", "_ids").hash(seed=7)
+                          .reinterpret(signed=True).alias("fingerprint"))
             .drop("_ids"))
 
 
-def features_and_keys(records: pl.DataFrame, edges: pl.DataFrame, inputs: idn.Inputs
-                      ) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Record features (with a fingerprint of features and identifying values) and keys."""
+def features_and_keys(records: pl.DataFrame, edges: pl.DataFrame, inputs: idn.Inputs,
+                      merges: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Record features (with their merges and a fingerprint of features, merges and
+    identifying values) and keys."""
     keys = idn.identifier_keys(edges, records, inputs.link_kinds)
-    return _with_fingerprint(idn.record_features(records, edges, inputs.features), keys), keys
+    features = idn.record_features(records, edges, inputs.features)
+    return _with_fingerprint(features, keys, merges), keys
+
+
+def merges_of(features: pl.DataFrame) -> pl.DataFrame:
+    """node_id, master from the features' `merged_into`."""
+    return (features.select("node_id", pl.col("merged_into").alias("master"))
+            .explode("master").drop_nulls("master"))
+
+
+def _score(features: pl.DataFrame, candidates: pl.DataFrame, model: Model,
+           previous_links: pl.DataFrame | None, touched: pl.Series | None,
+           known: pl.DataFrame | None = None) -> tuple[pl.DataFrame, int, int]:
+    """(scored, pairs scored by Splink, stored scores reused): each candidate pair with
+    match_weight, match_probability, matched_on and weights (JSON). A stored score is
+    reused when neither record of the pair is `touched` (a score depends on the two
+    records and the model only); `known`: pairs this run scored already (`scored`)."""
+    cols = ["node_l", "node_r", "match_weight", "match_probability", "matched_on", "weights"]
+    have = None
+    if known is not None and known.height:
+        have = known.select(cols).join(candidates, on=["node_l", "node_r"], how="semi")
+        candidates = candidates.join(have, on=["node_l", "node_r"], how="anti")
+    reuse = pl.DataFrame(schema={"node_l": pl.String, "node_r": pl.String})
+    if previous_links is not None and touched is not None:
+        touched_s = touched.implode()
+        reuse = (previous_links.filter(pl.col("match_weight").is_not_null()
+                                       & ~pl.col("node_l").is_in(touched_s)
+                                       & ~pl.col("node_r").is_in(touched_s))
+                 .join(candidates, on=["node_l", "node_r"], how="semi"))
+    fresh = candidates.join(reuse, on=["node_l", "node_r"], how="anti")
+    scored_new = score(features, fresh, model)
+    mw = [c for c in scored_new.columns if c.startswith("mw_")]
+    scored_new = scored_new.with_columns(
+        pl.struct([pl.col(c).round(3).alias(c[3:]) for c in mw]).struct.json_encode()
+        .alias("weights") if scored_new.height and mw
+        else pl.lit(None, pl.String).alias("weights")).drop(mw)
+    reused = (reuse.select("node_l", "node_r", "match_weight", "match_probability",
+                           pl.col("evidence").alias("matched_on"), "weights") if reuse.height
+              else pl.DataFrame(schema={c: scored_new.schema.get(c, pl.String) for c in cols}))
+    schema = dict(scored_new.select(cols).schema)
+    scored = pl.concat([scored_new.select(cols), reused.select(cols).cast(schema),  # type: ignore[arg-type]
+                        *([have.cast(schema)] if have is not None else [])])  # type: ignore[arg-type]
+    return scored.sort("node_l", "node_r"), fresh.height, reuse.height
+
+
+def _with_contradiction(scored: pl.DataFrame, features: pl.DataFrame, guards: idn.Guards,
+                        by_evidence: pl.Series, con: duckdb.DuckDBPyConnection
+                        ) -> pl.DataFrame:
+    """`contradiction`: why a scored pair (with `held_kinds`) may not link, if at all."""
+    return scored.with_columns(pl.coalesce(
+        idn.contradictions(scored, features, guards, con),
+        idn.household(scored, features, guards, con),
+        by_evidence,
+        idn.unsupported()).alias("contradiction")).drop("held_kinds", "family")
+
+
+def _groups(node_ids: pl.Series, det: pl.DataFrame, scored: pl.DataFrame,
+            threshold: float) -> pl.Series:
+    """`group_id` of each record of `node_ids` (sorted): the smallest node id of the
+    records its deterministic links and its scored pairs at or above the threshold (any
+    status) reach. Clustering never joins records of two groups, so a scoped run
+    re-resolves whole groups."""
+    links = pl.concat([det.select("node_l", "node_r"),
+                       scored.filter(pl.col("match_weight") >= threshold)
+                       .select("node_l", "node_r")])
+    label = idn.components(node_ids, links)
+    frame = pl.DataFrame({"node_id": node_ids, "c": label})
+    return (frame.join(frame.group_by("c").agg(pl.col("node_id").min().alias("group_id")),
+                       on="c", how="left", maintain_order="left")["group_id"])
 
 
 def resolve(features: pl.DataFrame, keys: pl.DataFrame, merges: pl.DataFrame,
             guards: idn.Guards, model: Model, previous_links: pl.DataFrame | None = None,
-            touched: set[str] | None = None, progress: Callable[[str], None] = print
+            touched: pl.Series | None = None, progress: Callable[[str], None] = print
             ) -> dict[str, object]:
     """The whole resolution over in-memory inputs (see module docstring): `features` and
     `keys` from `features_and_keys`. With `previous_links` and `touched`, stored scores
     of pairs of untouched records are reused. Returns shared values, links (every
-    status), identity rows and counts."""
+    status), identity rows, features with their group, the household strata and counts."""
     con = duckdb.connect()
     lap = Laps(progress)
     shared = idn.shared_values(keys, guards)
@@ -194,39 +282,16 @@ def resolve(features: pl.DataFrame, keys: pl.DataFrame, merges: pl.DataFrame,
     lap(f"{features.height:,} records, {det.height:,} deterministic links, {held.height:,} "
         f"held pairs, {shared['guard'].is_not_null().sum():,} guarded values")
     candidates = idn.candidate_pairs(features, component, held, con)
-    reuse = pl.DataFrame(schema={"node_l": pl.String, "node_r": pl.String})
-    if previous_links is not None and touched is not None:
-        touched_s = pl.Series(list(touched), dtype=pl.String).implode()
-        reuse = (previous_links.filter(pl.col("match_weight").is_not_null()
-                                       & ~pl.col("node_l").is_in(touched_s)
-                                       & ~pl.col("node_r").is_in(touched_s))
-                 .join(candidates, on=["node_l", "node_r"], how="semi"))
-    fresh = candidates.join(reuse, on=["node_l", "node_r"], how="anti")
-    lap(f"{candidates.height:,} candidate pairs; scoring {fresh.height:,} with Splink, "
-        f"reusing {reuse.height:,} stored scores")
-    scored_new = score(features, fresh, model)
-    mw = [c for c in scored_new.columns if c.startswith("mw_")]
-    scored_new = scored_new.with_columns(
-        pl.struct([pl.col(c).round(3).alias(c[3:]) for c in mw]).struct.json_encode()
-        .alias("weights") if scored_new.height and mw
-        else pl.lit(None, pl.String).alias("weights")).drop(mw)
-    cols = ["node_l", "node_r", "match_weight", "match_probability", "matched_on", "weights"]
-    reused = (reuse.select("node_l", "node_r", "match_weight", "match_probability",
-                           pl.col("evidence").alias("matched_on"), "weights") if reuse.height
-              else pl.DataFrame(schema={c: scored_new.schema.get(c, pl.String) for c in cols}))
-    scored = pl.concat([scored_new.select(cols), reused.select(cols).cast(
-        dict(scored_new.select(cols).schema))])  # type: ignore[arg-type]
+    scored, fresh, reused = _score(features, candidates, model, previous_links, touched)
+    lap(f"{candidates.height:,} candidate pairs; scored {fresh:,} with Splink, "
+        f"reused {reused:,} stored scores")
     # Why a pair may not link, for reused pairs too: whether a shared value is a family's
     # can change with a record that touches neither end of the pair.
     scored = scored.join(held_kinds(held), on=["node_l", "node_r"], how="left",
                          maintain_order="left")
     by_evidence, strata = idn.household_by_evidence(scored, features, guards,
                                                     model.threshold, con)
-    scored = scored.with_columns(pl.coalesce(
-        idn.contradictions(scored, features, guards, con),
-        idn.household(scored, features, guards, con),
-        by_evidence,
-        idn.unsupported()).alias("contradiction")).drop("held_kinds", "family")
+    scored = _with_contradiction(scored, features, guards, by_evidence, con)
     lap("scored; " + household_summary(strata))
     clustering = idn.cluster(features, component, scored, model.threshold, guards,
                              disagreement_weights(model))
@@ -234,11 +299,213 @@ def resolve(features: pl.DataFrame, keys: pl.DataFrame, merges: pl.DataFrame,
     rows = idn.identity_rows(features, persons, det, clustering.accepted,
                              scored.select("node_l", "node_r", "match_probability", "matched_on"))
     links = _links_table(det, held, scored, clustering, model.threshold)
+    features = features.with_columns(
+        _groups(features["node_id"], det, scored, model.threshold).alias("group_id"))
     lap(f"clustered: {clustering.accepted.height:,} probabilistic links accepted, "
         f"{clustering.refused.height:,} refused")
-    return {"features": features, "shared": shared, "links": links,
-            "identity": rows, "scored": fresh.height, "reused": reuse.height,
-            "held": held.height, "refused": clustering.refused.height}
+    return {"features": features, "keys": keys, "shared": shared, "links": links,
+            "identity": rows, "scored": fresh, "reused": reused, "strata": strata,
+            "reresolved": features.height}
+
+
+@dataclass
+class Previous:
+    """The last complete run's tables a scoped run builds on."""
+
+    features: pl.DataFrame  # with merged_into, fingerprint, group_id
+    keys: pl.DataFrame
+    links: pl.DataFrame
+    shared: pl.DataFrame
+    identity: pl.DataFrame
+    strata: pl.DataFrame  # the household strata: counts and verdicts (idn.STRATA_SCHEMA)
+
+
+def _touching(pairs: pl.DataFrame, nodes: pl.Series) -> pl.DataFrame:
+    """The pairs with an end among `nodes` (imploded)."""
+    return pairs.filter(pl.col("node_l").is_in(nodes) | pl.col("node_r").is_in(nodes))
+
+
+def _leaving(pairs: pl.DataFrame, nodes: pl.Series) -> pl.Series:
+    """The ends of the pairs with exactly one end among `nodes` (imploded)."""
+    out = pairs.filter(pl.col("node_l").is_in(nodes) != pl.col("node_r").is_in(nodes))
+    return pl.concat([out["node_l"], out["node_r"]]).unique()
+
+
+REGION_SHARE_LIMIT = 0.5  # a region past this share of the records: resolve everything
+
+
+def resolve_scoped(features: pl.DataFrame, keys: pl.DataFrame, guards: idn.Guards,
+                   model: Model, previous: Previous, touched: pl.Series,
+                   progress: Callable[[str], None] = print) -> dict[str, object] | str:
+    """Re-resolve only the region `touched` records (features, merges or identifying
+    values changed, appeared or vanished since `previous`) can reach, and keep the rest
+    of `previous`; the result equals `resolve` over everything. Returns what `resolve`
+    returns, or why a scoped run cannot give that result (then resolve everything).
+
+    The region: the touched records, every holder of an identifying value a touched
+    record holds or held (its guard can change: a contested or over-the-limit value),
+    the members of a block a touched record pushed over the blocking limit or brought
+    back under it, and then the whole previous group (`_groups`) of each. A pair of two
+    records outside the region is unchanged: same features, same scores, same shared
+    values. The region grows until no deterministic link and no pair at or above the
+    threshold leaves it, so clustering sees whole groups. Two things are global: the
+    household strata (`household_by_evidence`, over every scored pair): should one
+    stratum's verdict change, the scoped run gives up; their counts, quoted in some
+    reasons, are brought up to date in the kept links too."""
+    con = duckdb.connect()
+    lap = Laps(progress)
+    threshold = model.threshold
+    ids = touched.implode()
+    # Shared values and their blocklist and limit guards (not the contested verdict): the
+    # last run's, but for the values a touched record holds or held, counted again.
+    touched_values = pl.concat([previous.keys.filter(pl.col("node_id").is_in(ids)),
+                                keys.filter(pl.col("node_id").is_in(ids))]
+                               ).select("kind", "value").unique()
+    shared_all = pl.concat([
+        previous.shared.join(touched_values, on=["kind", "value"], how="anti")
+        .with_columns(pl.when(pl.col("guard").str.starts_with("contested"))
+                      .then(pl.lit(None, pl.String)).otherwise("guard").alias("guard")),
+        idn.shared_values(keys.join(touched_values, on=["kind", "value"], how="semi"),
+                          guards).cast(dict(previous.shared.schema))  # type: ignore[arg-type]
+    ]).sort("kind", "value")
+    merges = merges_of(features)
+    groups = previous.features.select("node_id", "group_id").drop_nulls()
+    existing = features.select("node_id")
+
+    def with_groups(nodes: pl.Series) -> pl.Series:
+        ids = pl.concat([nodes, groups.join(groups.filter(pl.col("node_id").is_in(
+            nodes.implode())).select("group_id").unique(), on="group_id", how="semi")
+            ["node_id"]])
+        return existing.filter(pl.col("node_id").is_in(ids.implode()))["node_id"]
+
+    # Values whose guard may change: held by a touched record now or before, and not
+    # guarded (blocklist, over the limit) both before and after.
+    def guarded(frame: pl.DataFrame) -> pl.DataFrame:
+        return frame.filter(pl.col("guard").is_not_null()
+                            & ~pl.col("guard").str.starts_with("contested")).select(
+            "kind", "value")
+    values = (touched_values
+              .join(guarded(previous.shared).join(guarded(shared_all), on=["kind", "value"],
+                                                  how="semi"),
+                    on=["kind", "value"], how="anti"))
+    holders = keys.join(values, on=["kind", "value"], how="semi")["node_id"]
+    blocks = idn.blocks_over_the_limit_changed(previous.features, features, touched)
+    # A merge links two records: the other end of a touched record's merges, then or now.
+    merge_ends = pl.concat([merges_of(previous.features), merges])
+    partners = pl.concat([merge_ends.filter(pl.col("node_id").is_in(ids))["master"],
+                          merge_ends.filter(pl.col("master").is_in(ids))["node_id"]])
+    region = with_groups(pl.concat([touched, holders, blocks, partners]).unique())
+    known: pl.DataFrame | None = None
+    scored_n = 0
+    open_values = shared_all.filter(pl.col("guard").is_null()).select("kind", "value")
+    while True:
+        if region.len() > REGION_SHARE_LIMIT * max(features.height, 1):
+            return (f"the changed records reach {region.len():,} of {features.height:,} "
+                    "records")
+        in_r = region.implode()
+        # Deterministic links and held pairs: every holder of the open values the region
+        # holds, so a value's contested verdict sees all its holders.
+        keys_r = keys.join(keys.filter(pl.col("node_id").is_in(in_r)).select("kind", "value")
+                           .unique().join(open_values, on=["kind", "value"], how="semi"),
+                           on=["kind", "value"], how="semi")
+        det, held, shared_r = idn.deterministic_pairs(keys_r, shared_all, merges, features,
+                                                      guards, con)
+        det, held = _touching(det, in_r), _touching(held, in_r)
+        out_det = _leaving(det, in_r)
+        if out_det.len():
+            region = with_groups(pl.concat([region, out_det]).unique())
+            progress(f"identity: a deterministic link leaves the region: {region.len():,} "
+                     "records now")
+            continue
+        features_r = features.filter(pl.col("node_id").is_in(in_r))
+        component_r = idn.components(features_r["node_id"], det)
+        offset = int(component_r.max() or 0) + 1  # type: ignore[arg-type]
+        component = (features.select("node_id").with_row_index("i")
+                     .join(features_r.select("node_id").with_columns(component_r.alias("c")),
+                           on="node_id", how="left", maintain_order="left")
+                     .select(pl.coalesce("c", pl.col("i").cast(pl.Int64) + offset)
+                             .alias("component"))["component"])
+        lap(f"region: {region.len():,} of {features.height:,} records ({touched.len():,} "
+            f"touched), {det.height:,} deterministic links, {held.height:,} held pairs")
+        candidates = idn.candidate_pairs(features, component, held, con, focus=region)
+        scored, fresh, reused = _score(features, candidates, model, previous.links, touched,
+                                       known)
+        known, scored_n = scored, scored_n + fresh
+        out_strong = _leaving(scored.filter(pl.col("match_weight") >= threshold), in_r)
+        if out_strong.len():
+            region = with_groups(pl.concat([region, out_strong]).unique())
+            progress(f"identity: a pair at or above the threshold leaves the region: "
+                     f"{region.len():,} records now")
+            continue
+        break
+    reused = candidates.height - scored_n
+    lap(f"{candidates.height:,} candidate pairs; scored {scored_n:,} with Splink, "
+        f"reused {reused:,} stored scores")
+    scored = scored.join(held_kinds(held), on=["node_l", "node_r"], how="left",
+                         maintain_order="left")
+    # The household strata count every scored pair: the last run's counts, less the
+    # region's pairs as they were, plus the region's pairs now.
+    kept_links = previous.links.filter(~pl.col("node_l").is_in(in_r)
+                                       & ~pl.col("node_r").is_in(in_r))
+    old_links = _touching(previous.links, in_r)
+    old_held = old_links.filter(pl.col("status") == "held").with_columns(
+        pl.lit(None, pl.Boolean).alias("family"))
+    old_scored = (old_links.filter(pl.col("match_weight").is_not_null())
+                  .select("node_l", "node_r", "match_weight", "weights")
+                  .join(held_kinds(old_held).drop("family"), on=["node_l", "node_r"],
+                        how="left"))
+    x_old = idn.household_evidence(old_scored, previous.features, guards, threshold, con)
+    x_new = idn.household_evidence(scored, features, guards, threshold, con)
+    counts = [c for c in idn.STRATA_SCHEMA if c != "contact"]
+    delta_counts = (idn.household_counts(x_new).select(counts).to_numpy()
+                    - idn.household_counts(x_old).select(counts).to_numpy())
+    now = previous.strata.select(counts).to_numpy() + delta_counts
+    strata = idn.household_verdicts(previous.strata.select("contact").with_columns(
+        *[pl.Series(c, now[:, j], dtype=pl.Int64) for j, c in enumerate(counts)]))
+    if not strata["households"].equals(previous.strata["households"]):
+        return ("the household evidence changed its verdict (" + household_summary(strata)
+                + ")")
+    scored = _with_contradiction(scored, features, guards,
+                                 idn.household_reasons(x_new, strata, scored.height), con)
+    lap("scored; " + household_summary(strata))
+    inside = scored.filter(pl.col("node_l").is_in(in_r) & pl.col("node_r").is_in(in_r))
+    clustering = idn.cluster(features_r, component_r, inside, threshold, guards,
+                             disagreement_weights(model))
+    persons = idn.person_ids(features_r, clustering.cluster)
+    rows_r = idn.identity_rows(features_r, persons, det, clustering.accepted,
+                               inside.select("node_l", "node_r", "match_probability",
+                                             "matched_on"))
+    links = (pl.concat([
+        kept_links.with_columns(*[idn.recount_household_evidence(pl.col(c), strata).alias(c)
+                                  for c in ("contradiction", "reason")]),
+        _links_table(det, held, scored, clustering, threshold)])
+        .sort("node_l", "node_r", "rule"))
+    group_r = features_r.select("node_id").with_columns(
+        _groups(features_r["node_id"], det, inside, threshold).alias("_g"))
+    features = (features.join(group_r, on="node_id", how="left", maintain_order="left")
+                .with_columns(pl.coalesce("_g", "group_id").alias("group_id")).drop("_g"))
+    # A value's contested verdict: this run's where the region holds it, else the last's
+    # (blocklist and limit verdicts are this run's, over every record).
+    seen = keys_r.select("kind", "value").unique().with_columns(pl.lit(True).alias("_seen"))
+    contested = previous.shared.filter(pl.col("guard").str.starts_with("contested")).select(
+        "kind", "value", pl.col("guard").alias("_old"))
+    shared = (shared_r.join(seen, on=["kind", "value"], how="left")
+              .join(contested, on=["kind", "value"], how="left")
+              .with_columns(pl.when(pl.col("_seen")).then("guard")
+                            .otherwise(pl.coalesce("guard", "_old")).alias("guard"))
+              .drop("_seen", "_old"))
+    compare = ["node_id", "person_id", "rule", "confidence", "matched_on"]
+    rows = (pl.concat([previous.identity.join(features.select("node_id"), on="node_id",
+                                              how="semi")
+                       .filter(~pl.col("node_id").is_in(in_r)).select(compare),
+                       rows_r.select(compare).cast(dict(previous.identity.select(compare)
+                                                        .schema))])  # type: ignore[arg-type]
+            .sort("node_id"))
+    lap(f"clustered the region: {clustering.accepted.height:,} probabilistic links accepted, "
+        f"{clustering.refused.height:,} refused")
+    return {"features": features, "keys": keys, "shared": shared, "links": links,
+            "identity": rows, "scored": scored_n, "reused": reused, "strata": strata,
+            "reresolved": region.len()}
 
 
 def household_summary(strata: pl.DataFrame) -> str:
@@ -346,29 +613,18 @@ def build_identity(lake: Path, identity_config: IdentityConfig, model: Model,
                                         for n in (IDENTITY, EVENTS)},
                               seconds=time.perf_counter() - t0)
 
-    lap = Laps(progress)
-    records, edges, merges = read_graph(lake, attributes)
-    lap(f"read the graph: {records.height:,} customer records, {edges.height:,} edges")
     incremental = (not full and not torn and have_tables
                    and state.get("fingerprints") == fingerprints)
-    previous_features = _read_previous(layout.silver_table(lake, FEATURES), pl.Schema(
-        {"node_id": pl.String(), "fingerprint": pl.Int64()})) if incremental else None
-    # Only scored pairs can be reused: read just those rows of the previous links.
-    previous_links = (pl.scan_delta(str(layout.silver_table(lake, LINKS)))
-                      .filter(pl.col("match_weight").is_not_null()).collect()
-                      .select(list(LINKS_SCHEMA)).cast(dict(LINKS_SCHEMA))  # type: ignore[arg-type]
-                      if incremental else None)
-    features, keys = features_and_keys(records, edges, attributes)
-    del edges
-    lap(f"features and {keys.height:,} identifying values")
-    touched: set[str] | None = None
+    out: dict | None = None
+    touched_n: int | None = None
     if incremental:
-        diff = (features.select("node_id", "fingerprint")
-                .join(previous_features, on=["node_id", "fingerprint"], how="anti"))
-        gone = previous_features.join(features.select("node_id"), on="node_id", how="anti")
-        touched = set(diff["node_id"].to_list()) | set(gone["node_id"].to_list())
-        progress(f"identity: {len(touched):,} records touched since the last run")
-    out = resolve(features, keys, merges, guards, model, previous_links, touched, progress)
+        scoped = _scoped(lake, state, attributes, guards, model, progress)
+        if isinstance(scoped, str):
+            progress(f"identity: re-resolving every record: {scoped}")
+        else:
+            out, touched_n = scoped
+    if out is None:
+        out, touched_n = _everything(lake, attributes, guards, model, incremental, progress)
     identity_rows: pl.DataFrame = out["identity"]  # type: ignore[assignment]
     identity_p = layout.silver_table(lake, IDENTITY)
     previous = _read_previous(identity_p, IDENTITY_SCHEMA)
@@ -387,10 +643,10 @@ def build_identity(lake: Path, identity_config: IdentityConfig, model: Model,
     report = _write(lake, out, identity_rows, previous, now, complete,
                     written.get(EVENTS) if torn else None)
     lap(f"wrote {report.records_reassigned:,} changed identity rows and the working tables")
-    report.mode = "incremental" if incremental else "full"
-    report.records_touched = len(touched) if touched is not None else identity_rows.height
+    report.mode = out["mode"]  # type: ignore[assignment]
+    report.records_touched = touched_n if touched_n is not None else identity_rows.height
+    report.records_reresolved = out["reresolved"]  # type: ignore[assignment]
     report.pairs_scored, report.pairs_reused = out["scored"], out["reused"]  # type: ignore[assignment]
-    report.held_pairs, report.refused_links = out["held"], out["refused"]  # type: ignore[assignment]
     report.threshold = model.threshold
     report.previous_largest_cluster = state.get("largest_cluster")
     shared: pl.DataFrame = out["shared"]  # type: ignore[assignment]
@@ -400,11 +656,16 @@ def build_identity(lake: Path, identity_config: IdentityConfig, model: Model,
                   .replace({"shared by": "over_limit"}))
         .len().iter_rows())
     links: pl.DataFrame = out["links"]  # type: ignore[assignment]
+    report.held_pairs = int((links["status"] == "held").sum())
+    report.refused_links = int((links["status"] == "refused").sum())
     report.links_by_rule = dict(
         links.filter(pl.col("status").is_in(["linked", "accepted"]))
         .group_by("rule").len().sort("rule").iter_rows())
+    strata: pl.DataFrame = out["strata"]  # type: ignore[assignment]
     _save_state(lake, {"inputs": inputs, "fingerprints": fingerprints,
                        "largest_cluster": report.largest_cluster,
+                       "households": [list(r) for r in strata.select(
+                           *idn.STRATA_SCHEMA, "households").iter_rows()],
                        "written": {n: delta.data_version(layout.silver_table(lake, n))
                                    for n in WRITTEN}})
     report.seconds = time.perf_counter() - t0
@@ -412,6 +673,110 @@ def build_identity(lake: Path, identity_config: IdentityConfig, model: Model,
              f"{report.merges} merges, {report.splits} splits; largest person "
              f"{report.largest_cluster} records ({report.seconds:.1f}s)")
     return report
+
+
+def _strata(rows: list) -> pl.DataFrame:
+    """The household strata a state file holds (counts and verdict per stratum)."""
+    return pl.DataFrame(rows, schema={**idn.STRATA_SCHEMA, "households": pl.Boolean()},
+                        orient="row")
+
+
+def _everything(lake: Path, attributes: idn.Inputs, guards: idn.Guards, model: Model,
+                incremental: bool, progress: Callable[[str], None]
+                ) -> tuple[dict[str, object], int | None]:
+    """Resolve every record; `incremental`: reusing the stored scores of pairs whose
+    records did not change. (out, records touched or None)."""
+    lap = Laps(progress)
+    records, edges, merges = read_graph(lake, attributes)
+    lap(f"read the graph: {records.height:,} customer records, {edges.height:,} edges")
+    previous_features = _read_previous(layout.silver_table(lake, FEATURES), pl.Schema(
+        {"node_id": pl.String(), "fingerprint": pl.Int64()})) if incremental else None
+    # Only scored pairs can be reused: read just those rows of the previous links.
+    previous_links = (pl.scan_delta(str(layout.silver_table(lake, LINKS)))
+                      .filter(pl.col("match_weight").is_not_null()).collect()
+                      .select(list(LINKS_SCHEMA)).cast(dict(LINKS_SCHEMA))  # type: ignore[arg-type]
+                      if incremental else None)
+    features, keys = features_and_keys(records, edges, attributes, merges)
+    del edges
+    lap(f"features and {keys.height:,} identifying values")
+    touched: pl.Series | None = None
+    if previous_features is not None:
+        diff = (features.select("node_id", "fingerprint")
+                .join(previous_features, on=["node_id", "fingerprint"], how="anti"))
+        gone = previous_features.join(features.select("node_id"), on="node_id", how="anti")
+        touched = pl.concat([diff["node_id"], gone["node_id"]]).unique()
+        progress(f"identity: {touched.len():,} records touched since the last run")
+    out = resolve(features, keys, merges, guards, model, previous_links, touched, progress)
+    out["mode"] = "incremental" if incremental else "full"
+    return out, None if touched is None else touched.len()
+
+
+def _scoped(lake: Path, state: dict, attributes: idn.Inputs, guards: idn.Guards,
+            model: Model, progress: Callable[[str], None]
+            ) -> tuple[dict[str, object], int] | str:
+    """A scoped run (`resolve_scoped`) from the records silver changed since the last
+    run (the record change log), or why there cannot be one."""
+    lap = Laps(progress)
+    since = (state.get("inputs") or {}).get("relationships")
+    households = state.get("households")
+    if (not delta.table_exists(layout.silver_table(lake, KEYS))
+            or not isinstance(households, list) or any(len(r) != 5 for r in households)):
+        return "no per-record identity input stored yet"
+    changed = change_log.records_changed_since(lake, {RELATIONSHIPS: since},
+                                               tables=(RELATIONSHIPS,))
+    if changed is None:
+        return "the record change log cannot say which records changed"
+    previous = Previous(
+        features=_read_previous(layout.silver_table(lake, FEATURES), FEATURES_TABLE_SCHEMA),
+        keys=_read_previous(layout.silver_table(lake, KEYS), KEYS_SCHEMA),
+        links=_read_previous(layout.silver_table(lake, LINKS), LINKS_SCHEMA),
+        shared=delta.read_table(layout.silver_table(lake, SHARED)),
+        identity=_read_previous(layout.silver_table(lake, IDENTITY), IDENTITY_SCHEMA),
+        strata=_strata(state["households"]))
+    nodes = pl.scan_delta(str(layout.silver_table(lake, NODES)))
+    records = idn.customer_records(nodes)
+    # Changed edges (the log), a changed record time, a record new or gone.
+    old = previous.features.select("node_id", "record_time")
+    moved = pl.concat([records.select("node_id", "record_time")
+                       .join(old, on=["node_id", "record_time"], how="anti", nulls_equal=True)
+                       ["node_id"],
+                       old.join(records, on="node_id", how="anti")["node_id"]])
+    read = pl.concat([changed, moved]).unique().sort()
+    rel = pl.scan_delta(str(layout.silver_table(lake, RELATIONSHIPS))).filter(
+        pl.col("source_node_id").is_in(read.implode()))
+    edges, merges = idn.record_edges(nodes, rel, attributes.attributes)
+    fresh, fresh_keys = features_and_keys(
+        records.filter(pl.col("node_id").is_in(read.implode())), edges, attributes, merges)
+    touched = pl.concat([
+        fresh.select("node_id", "fingerprint")
+        .join(previous.features.select("node_id", "fingerprint"),
+              on=["node_id", "fingerprint"], how="anti")["node_id"],
+        old.join(records, on="node_id", how="anti")["node_id"]]).unique().sort()
+    lap(f"read {read.len():,} changed records' edges ({edges.height:,}); "
+        f"{touched.len():,} records touched since the last run")
+    rest = previous.features.filter(~pl.col("node_id").is_in(read.implode())
+                                    & pl.col("node_id").is_in(records["node_id"].implode()))
+    features = pl.concat([
+        rest,
+        fresh.join(previous.features.select("node_id", "group_id"), on="node_id",
+                   how="left").select(rest.columns).cast(dict(rest.schema))  # type: ignore[arg-type]
+    ]).sort("node_id")
+    keys = pl.concat([previous.keys.filter(~pl.col("node_id").is_in(read.implode())),
+                      fresh_keys.select(previous.keys.columns)
+                      .cast(dict(previous.keys.schema))])  # type: ignore[arg-type]
+    if touched.len() == 0:
+        strata = previous.strata
+        return ({"features": previous.features, "keys": previous.keys,
+                 "shared": previous.shared, "links": previous.links,
+                 "identity": previous.identity.select(
+                     "node_id", "person_id", "rule", "confidence", "matched_on"),
+                 "scored": 0, "reused": 0, "strata": strata, "reresolved": 0,
+                 "mode": "scoped", "unchanged": True}, 0)
+    out = resolve_scoped(features, keys, guards, model, previous, touched, progress)
+    if isinstance(out, str):
+        return out
+    out["mode"] = "scoped"
+    return out, touched.len()
 
 
 def _write(lake: Path, out: dict, rows: pl.DataFrame, previous: pl.DataFrame,
@@ -459,8 +824,11 @@ def _write(lake: Path, out: dict, rows: pl.DataFrame, previous: pl.DataFrame,
     report.versions[EVENTS] = delta.table_version(events_p)
     # The three working tables are independent: written side by side (delta-rs writes
     # outside the GIL).
-    working = {LINKS: out["links"], FEATURES: out["features"], SHARED: out["shared"]}
-    with ThreadPoolExecutor(max_workers=len(working)) as pool:
+    working = {LINKS: out["links"], FEATURES: out["features"], SHARED: out["shared"],
+               KEYS: out["keys"]}
+    if out.get("unchanged"):  # nothing identity reads changed: the tables stand
+        working = {}
+    with ThreadPoolExecutor(max_workers=max(1, len(working))) as pool:
         futures = {name: pool.submit(_overwrite, layout.silver_table(lake, name), frame)
                    for name, frame in working.items()}
         for name, future in futures.items():
@@ -551,7 +919,7 @@ def train_on_lake(lake: Path, identity_config: IdentityConfig, attributes: idn.I
     if records.height < 2:
         raise ValueError(f"{lake}: {records.height} customer records in silver; "
                          "materialise the lake before training")
-    features, keys = features_and_keys(records, edges, attributes)
+    features, keys = features_and_keys(records, edges, attributes, merges)
     del edges
     con = duckdb.connect()
     guards = idn.Guards.from_config(identity_config)

@@ -328,14 +328,15 @@ def test_person_ids_stay_when_an_unrelated_record_arrives_and_the_older_id_survi
     older, newer = before["customer:salesforce:003O"], before["customer:shopify:7300"]
     assert older != newer
 
-    # An unrelated record: nobody's id moves, and only its own row is written.
+    # An unrelated record: nobody's id moves, only it is re-resolved, only its row written.
     deliver(dirs, "zendesk", "user", "2026-02-02", ZD,
             "990,Someone Else,someone@else.org,,2026-02-02T00:00:00Z,2026-02-02T00:00:00Z,false,"
             "2026-02-02T01:00:00Z")
     report = resolve(dirs)
     after = persons(dirs[1])
     assert {k: after[k] for k in before} == before
-    assert report.mode == "incremental" and report.records_reassigned == 1
+    assert report.mode == "scoped" and report.records_reresolved == 1
+    assert report.records_reassigned == 1
 
     # A Zendesk user holding both the e-mail and the phone joins the two persons.
     deliver(dirs, "zendesk", "user", "2026-02-03", ZD,
