@@ -1,20 +1,21 @@
 """Build `silver/identity` from the silver graph, incrementally.
 
-A run reads the graph's customer records (`identity.graph_inputs`), derives each
-record's features and identifying values, and compares them with the previous run's
-(`identity_features`, a fingerprint per record): the records whose fingerprint changed,
-appeared or vanished are the touched ones.
+A run after a complete one is scoped (`resolve_scoped`): the record change log says
+which records' edges changed since (`lib/change_log.py`); only those edges are read, and
+each changed record's features, merges and identifying values are compared with the
+stored ones (`identity_features`, `identity_keys`: a fingerprint per record). The
+touched records, and what they can reach (their groups, the holders of their values,
+blocks they pushed over the limit, merge partners), are resolved again; the rest is
+kept. The result equals a full resolution, by construction and by
+tests/scenarios/test_scoped_identity.py.
 
-* Deterministic links, components, blocking and clustering are recomputed over all
-  records every run (set operations in DuckDB and polars; together most of a run's
-  time: about 50 s of 65-85 s for 2.2 M records, see bench/RESULTS.md). Being
-  deterministic, they give the same persons as a full rebuild by construction.
-* Probabilistic scores are incremental: a candidate pair whose two records are untouched
-  keeps its stored score (a score depends on the two records and the model only); only
-  pairs with a touched record, or new to the candidate set, go to Splink. A changed
-  model, guard config or nickname table rescores everything.
-* Only identity rows that changed are rewritten (their `resolved_at` is this run), and
-  person merges and splits against the previous run are appended to `identity_events`.
+Otherwise (the first run, a new model or config, a log that cannot tell, a changed
+household verdict, a region over half the records) every record is resolved
+(`resolve`); stored scores of pairs whose records did not change are reused (a score
+depends on the two records and the model only). A changed model, guard config or
+nickname table rescores everything. Either way only identity rows that changed are
+rewritten (their `resolved_at` is this run), and person merges and splits against the
+previous run are appended to `identity_events`.
 
 Tables under `<lake>/silver/`:
 * `identity` (node_id, person_id, rule, confidence, matched_on, resolved_at, bucket);
@@ -22,15 +23,16 @@ Tables under `<lake>/silver/`:
   records moved, resolved_at);
 * working tables `identity_links` (every link, held pair and scored candidate with its
   status and reason: what `c360 explain` reads), `identity_features` and
-  `identity_shared_values` (identifying values held by more than one record, with
-  the guard that stops them linking, if any).
+  `identity_keys` (what identity reads of each record) and `identity_shared_values`
+  (identifying values held by more than one record, with the guard that stops them
+  linking, if any).
 
 A state file (`_identity_state.json`) holds the silver versions, model and config
-fingerprints, the previous largest cluster and the data version each identity table had
-when the run finished: nothing changed means nothing to do. It is written last, so a
-run that died part-way (`kill -9`) leaves it describing the last complete run, while a
-table has changed since: the next run sees that and trusts nothing of the half-written
-state. It rescores every pair (no reuse of stored scores), and computes merges and splits
+fingerprints, the previous largest cluster, the household strata (counts and verdicts)
+and the data version each identity table had when the run finished: nothing changed
+means nothing to do. It is written last, so a run that died part-way (`kill -9`) leaves
+it describing the last complete run, while a table has changed since: the next run sees
+that and trusts nothing of the half-written state. It rescores every pair (no reuse of stored scores), and computes merges and splits
 against the identity of the last complete run (read at its recorded version), skipping
 events the dead run already appended. Its result equals a clean run's.
 """

@@ -41,7 +41,7 @@ def data_model_markdown() -> str:
     """Every lake table c360 writes from its own schemas (gold's are dbt's)."""
     from c360_assets.bronze.contract import BOOKKEEPING_SCHEMA
     from c360_assets.bronze.landing import QUARANTINE_SCHEMA
-    from c360_assets.silver import identity, identity_build
+    from c360_assets.silver import identity_build
     from c360_assets.silver.field_changes import FIELD_CHANGES_SCHEMA
     from c360_assets.silver.graph import NODES_SCHEMA, RELATIONSHIPS_SCHEMA
 
@@ -69,8 +69,14 @@ def data_model_markdown() -> str:
                           "linked, held, accepted, refused (with the reason) or below the "
                           "threshold, with the per-comparison match weights.",
                           identity_build.LINKS_SCHEMA)
-    lines += schema_lines("silver/identity_features (comparison inputs)", "one row per "
-                          "customer record.", identity.FEATURES_SCHEMA)
+    lines += schema_lines("silver/identity_features", "one row per customer record: its "
+                          "comparison inputs, the records a Salesforce merge made it part "
+                          "of, a fingerprint of what identity reads of it, and its group "
+                          "(the smallest node id its links and strong pairs reach).",
+                          identity_build.FEATURES_TABLE_SCHEMA)
+    lines += schema_lines("silver/identity_keys", "every valid identifying value each "
+                          "record ever held (an e-mail replaced since still says who the "
+                          "record was).", identity_build.KEYS_SCHEMA)
     return "\n".join(lines) + "\n"
 
 
