@@ -55,9 +55,9 @@ from c360_assets.gold.settings import dbt_vars_json
 from c360_assets.lib import change_log, failpoints, layout
 from c360_assets.lib.config import C360Config
 from c360_assets.lib.registry import Registry
-from c360_assets.silver.identity_build import log_position
 from c360_assets.ops.automation import FOLLOW_UPSTREAM
 from c360_assets.resources import C360Paths
+from c360_assets.silver.identity_build import log_position
 
 GOLD_POOL = "duckdb_gold"  # one writer of the embedded gold DuckDB file at a time
 PUBLISH_META = "c360_publish"
