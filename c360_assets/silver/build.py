@@ -45,7 +45,7 @@ FIELD_CHANGES = "field_changes"
 NODES = "nodes"
 RELATIONSHIPS = "relationships"
 TABLE_NAMES = (FIELD_CHANGES, NODES, RELATIONSHIPS)
-WATERMARK_FORMAT = 1
+WATERMARK_FORMAT = 2  # 2: edges carry ingestion_order (an older silver is rebuilt)
 
 
 @dataclass

@@ -33,6 +33,9 @@ RELATIONSHIPS_SCHEMA = pl.Schema({
     "valid_from": UTC, "valid_to": UTC, "source_system": pl.String(),
     "source_event_id": pl.String(), "properties": pl.String(), "record_node_id": pl.String(),
     "version": pl.Int32(),
+    # When the change that opened the edge was ingested: landing date, file and line as
+    # one sortable string (`ingestion_order`); gold's last tie-break (later wins).
+    "ingestion_order": pl.String(),
 })
 NODES_SCHEMA = pl.Schema({
     "node_id": pl.String(), "node_type": pl.String(), "value": pl.String(),
@@ -82,10 +85,25 @@ def _scd2(rows: pl.DataFrame) -> pl.DataFrame:
             .with_columns(row_number_in_group(key).alias("version")))
 
 
+def ingestion_order() -> pl.Expr:
+    """A change row's landing date, file and line as one string that sorts as they do
+    (`landing_date|source_file|000000000042`)."""
+    return pl.concat_str([
+        pl.col("landing_date").cast(pl.String).fill_null(""),
+        pl.col("source_file").fill_null(""),
+        pl.col("source_line").cast(pl.String).str.zfill(12).fill_null("")], separator="|")
+
+
 def attribute_edges(changes: pl.DataFrame, kinds: dict[str, str]) -> pl.DataFrame:
     """Attribute, WORKS_AT and OWNS edges from field changes (with `with_targets`);
-    `kinds`: attribute -> normalisation kind (`Registry.kinds`)."""
-    edges = _scd2(changes.filter(pl.col("attribute") != "mergedInto"))
+    `kinds`: attribute -> normalisation kind (`Registry.kinds`). An edge's
+    `ingestion_order` is the latest of the changes to a value of its record and
+    relationship at its field time (`ingestion_order()`)."""
+    key = ["record_node_id", "rel_type", "field_time"]
+    changes = changes.filter(pl.col("attribute") != "mergedInto").with_columns(
+        pl.when(pl.col("value").is_not_null()).then(ingestion_order()).max().over(key)
+        .alias("ingestion_order"))
+    edges = _scd2(changes)
     owns = pl.col("rel_type") == "OWNS"
     return edges.select(
         pl.when(owns).then(pl.col("_target")).otherwise(pl.col("record_node_id"))
@@ -99,7 +117,7 @@ def attribute_edges(changes: pl.DataFrame, kinds: dict[str, str]) -> pl.DataFram
         .then(IMPLAUSIBLE_CONFIDENCE).otherwise(INVALID_CONFIDENCE).alias("confidence"),
         pl.col("valid_to").is_null().alias("is_current"),
         pl.col("field_time").alias("valid_from"), "valid_to", "source_system", "source_event_id",
-        _properties().alias("properties"), "record_node_id", "version")
+        _properties().alias("properties"), "record_node_id", "version", "ingestion_order")
 
 
 def resolve_merge_chains(direct: pl.DataFrame) -> pl.DataFrame:
@@ -170,6 +188,7 @@ def merge_edges(direct: pl.DataFrame, records: set[str] | None = None) -> pl.Dat
         pl.struct(pl.col("direct_master")).struct.json_encode().alias("properties"),
         pl.col(key).alias("record_node_id"),
         row_number_in_group([key]).alias("version"),
+        pl.lit(None, pl.String).alias("ingestion_order"),
     ).cast(dict(RELATIONSHIPS_SCHEMA)))  # type: ignore[arg-type]
 
 

@@ -471,3 +471,21 @@ def test_conflicts_check_reports_count_examples_and_trend_against_the_previous_r
     assert not second["passed"]
     assert (second["conflicts"], second["previous_conflicts"], second["change"]) == (
         2 * across, across, across)
+
+
+def test_at_one_field_time_the_later_ingested_value_wins(tmp_path):
+    """Two Shopify customers of one person (one e-mail), updated at the same instant with
+    different phones: field time, confidence and source cannot tell, so the later
+    ingestion (landing date, file, line: carried on the edge by silver) wins, not the
+    smaller record id."""
+    landing, lake = tmp_path / "landing", tmp_path / "lake"
+    t = "2026-02-01T10:00:00Z"
+    land(landing, "shopify", "customer", D1, "part-0.csv",
+         csv_text(SHOP, shop("71003", "tie@posteo.de", "Tia", "Tie", "+49 30 1111111", t)))
+    land(landing, "shopify", "customer", D2, "part-0.csv",
+         csv_text(SHOP, shop("71004", "tie@posteo.de", "Tia", "Tie", "+49 30 2222222", t)))
+    build(landing, lake)
+    edges = pl.read_delta(str(lake / "silver" / "relationships")).filter(
+        pl.col("rel_type") == "HAS_PHONE")
+    assert sorted(edges["ingestion_order"].str.slice(0, 10).to_list()) == [D1, D2]
+    assert profile_of(lake, "tie@posteo.de")["phone"] == "+49302222222"

@@ -9,7 +9,7 @@
 {{ config(materialized='incremental', incremental_strategy='append', on_schema_change='fail',
           pre_hook="{{ c360_scope_delete() }}") }}
 -- Person-scoped incremental (macros/person_scope.sql): a scoped build reads only the
--- edges and changes of the scope's records.
+-- edges of the scope's records.
 
 with scoped_identity as (
 
@@ -27,33 +27,15 @@ current_edges as (
         rel_type,
         source_system,
         updated_at as field_time,
-        confidence
+        confidence,
+        -- When the change that opened the edge was ingested (landing date, file, line:
+        -- silver's sortable string): the last tie-break, later ingestion wins.
+        ingestion_order
     from {{ source('silver', 'relationships') }}
     where is_current and substr(rel_type, 1, 4) = 'HAS_'
     {%- if c360_scoped() %}
         and source_node_id in (select node_id from scoped_identity)
     {%- endif %}
-
-),
-
--- When the change that opened each edge was ingested: landing date, file and line,
--- as one sortable string (the last tie-break: later ingestion wins).
-ingestion as (
-
-    select
-        record_node_id,
-        rel_type,
-        field_time,
-        max(concat(
-            cast(landing_date as {{ dbt.type_string() }}), '|', source_file, '|',
-            lpad(cast(source_line as {{ dbt.type_string() }}), 12, '0')
-        )) as ingestion_order
-    from {{ source('silver', 'field_changes') }}
-    where value is not null
-    {%- if c360_scoped() %}
-        and record_node_id in (select node_id from scoped_identity)
-    {%- endif %}
-    group by record_node_id, rel_type, field_time
 
 )
 
@@ -68,13 +50,10 @@ select
     {{ placeholder_flag('nodes.node_type', 'nodes.value') }} as is_placeholder,
     edges.confidence <= {{ c360_setting('implausible_confidence') }} as is_implausible,
     {{ source_priority_rank('edges.source_system') }} as source_priority,
-    coalesce(ingestion.ingestion_order, '') as ingestion_order
+    coalesce(edges.ingestion_order, '') as ingestion_order
 from current_edges as edges
 inner join scoped_identity as identity
     on identity.node_id = edges.record_node_id
 inner join {{ source('silver', 'nodes') }} as nodes
     on nodes.node_id = edges.target_node_id
-left join ingestion
-    on ingestion.record_node_id = edges.record_node_id
-    and ingestion.rel_type = edges.rel_type
-    and ingestion.field_time = edges.field_time
+
