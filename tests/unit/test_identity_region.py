@@ -39,18 +39,22 @@ def test_a_block_staying_under_the_limit_brings_in_nothing():
     assert got.len() == 0
 
 
-@pytest.mark.parametrize("seed", [1, 2, 3])
-def test_focused_blocking_gives_exactly_the_pairs_touching_the_focus(seed):
-    """Names from a few values, swapped between fields at times, some blocks over the
-    limit: the focused pairs are the unfocused ones with an end in the focus."""
+@pytest.mark.parametrize("seed,n,names,postcodes", [(1, 160, 5, 6), (2, 160, 5, 6),
+                                                    (3, 600, 40, 25), (4, 600, 40, 25)])
+def test_focused_blocking_gives_exactly_the_pairs_touching_the_focus(seed, n, names,
+                                                                      postcodes):
+    """Names from a few values (or from more: sparse blocks), swapped between fields at
+    times, some blocks over the limit: the focused pairs are the unfocused ones with an
+    end in the focus."""
     rng = random.Random(seed)
-    names = ["ann", "bob", "cyd", "dan", "eve"]
+    first_names = [f"n{i:02d}" for i in range(names)]
+    codes = [f"P{i:02d}" for i in range(postcodes)]
     rows = []
-    for i in range(160):
-        first, last = rng.choice(names), rng.choice(names)
+    for i in range(n):
+        first, last = rng.choice(first_names), rng.choice(first_names)
         rows.append({"node_id": f"customer:x:{i:03d}", "first_name": first,
                      "last_name": last if rng.random() < 0.8 else None,
-                     "postal_code": rng.choice(["AB1", "CD2", "EF3", "GH4", "IJ5", "KL6"]),
+                     "postal_code": rng.choice(codes),
                      "birth_date": rng.choice(["1980-01-01", "1990-02-02", None])})
     f = pl.DataFrame(rows).with_columns(*[pl.lit(None, pl.String).alias(c)
                                           for c in idn.COMPARED if c not in rows[0]])
