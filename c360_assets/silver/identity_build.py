@@ -629,7 +629,9 @@ def build_identity(lake: Path, identity_config: IdentityConfig, model: Model,
         out, touched_n = _everything(lake, attributes, guards, model, incremental, progress)
     identity_rows: pl.DataFrame = out["identity"]  # type: ignore[assignment]
     identity_p = layout.silver_table(lake, IDENTITY)
-    previous = _read_previous(identity_p, IDENTITY_SCHEMA)
+    previous = out.get("previous_identity")  # a scoped run read it already
+    if not isinstance(previous, pl.DataFrame):
+        previous = _read_previous(identity_p, IDENTITY_SCHEMA)
     # Merges and splits are against the last complete run, also after one that died.
     written = state.get("written") or {}
     complete = previous
@@ -773,11 +775,12 @@ def _scoped(lake: Path, state: dict, attributes: idn.Inputs, guards: idn.Guards,
                  "identity": previous.identity.select(
                      "node_id", "person_id", "rule", "confidence", "matched_on"),
                  "scored": 0, "reused": 0, "strata": strata, "reresolved": 0,
-                 "mode": "scoped", "unchanged": True}, 0)
+                 "mode": "scoped", "unchanged": True, "previous_identity": previous.identity},
+                0)
     out = resolve_scoped(features, keys, guards, model, previous, touched, progress)
     if isinstance(out, str):
         return out
-    out["mode"] = "scoped"
+    out["mode"], out["previous_identity"] = "scoped", previous.identity
     return out, touched.len()
 
 
