@@ -18,6 +18,11 @@ def _same(keys: list[str], offset: int) -> pl.Expr:
     return out
 
 
+def in_group_of_many(keys: list[str]) -> pl.Expr:
+    """Whether the row's group has another row (a neighbour with the same keys)."""
+    return _same(keys, 1) | _same(keys, -1)
+
+
 def prev_in_group(expr: pl.Expr, keys: list[str]) -> pl.Expr:
     """The previous row's value of `expr` in the same group (null on a group's first row)."""
     return pl.when(_same(keys, 1)).then(expr.shift(1))

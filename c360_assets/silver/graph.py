@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from c360_assets.lib.frames import next_in_group, row_number_in_group
+from c360_assets.lib.frames import in_group_of_many, next_in_group, row_number_in_group
 from c360_assets.lib.hashing import sha256
 from c360_assets.lib.normalise import breaks_limits, kind_expr
 from c360_assets.silver.sources import ENTITY_TARGETS
@@ -99,10 +99,19 @@ def attribute_edges(changes: pl.DataFrame, kinds: dict[str, str]) -> pl.DataFram
     `kinds`: attribute -> normalisation kind (`Registry.kinds`). An edge's
     `ingestion_order` is the latest of the changes to a value of its record and
     relationship at its field time (`ingestion_order()`)."""
-    key = ["record_node_id", "rel_type", "field_time"]
     changes = changes.filter(pl.col("attribute") != "mergedInto").with_columns(
-        pl.when(pl.col("value").is_not_null()).then(ingestion_order()).max().over(key)
+        pl.when(pl.col("value").is_not_null()).then(ingestion_order())
         .alias("ingestion_order"))
+    # Changes at one field time are neighbours (the order `_scd2` relies on): only those
+    # few groups need their latest ingestion (a window over every row costs seconds).
+    key = ["record_node_id", "rel_type", "field_time"]
+    tied = changes.select(in_group_of_many(key)).to_series()
+    if tied.any():
+        latest = (changes.filter(tied).group_by(key)
+                  .agg(pl.col("ingestion_order").max().alias("_latest")))
+        changes = (changes.join(latest, on=key, how="left", maintain_order="left")
+                   .with_columns(pl.coalesce("_latest", "ingestion_order")
+                                 .alias("ingestion_order")).drop("_latest"))
     edges = _scd2(changes)
     owns = pl.col("rel_type") == "OWNS"
     return edges.select(

@@ -32,9 +32,10 @@ fingerprints, the previous largest cluster, the household strata (counts and ver
 and the data version each identity table had when the run finished: nothing changed
 means nothing to do. It is written last, so a run that died part-way (`kill -9`) leaves
 it describing the last complete run, while a table has changed since: the next run sees
-that and trusts nothing of the half-written state. It rescores every pair (no reuse of stored scores), and computes merges and splits
-against the identity of the last complete run (read at its recorded version), skipping
-events the dead run already appended. Its result equals a clean run's.
+that and trusts nothing of the half-written state. It resolves every record and
+rescores every pair (no reuse of stored scores), and computes merges and splits against
+the identity of the last complete run (read at its recorded version), skipping events
+the dead run already appended. Its result equals a clean run's.
 """
 
 from __future__ import annotations
