@@ -351,10 +351,11 @@ def resolve_scoped(features: pl.DataFrame, keys: pl.DataFrame, guards: idn.Guard
     back under it, and then the whole previous group (`_groups`) of each. A pair of two
     records outside the region is unchanged: same features, same scores, same shared
     values. The region grows until no deterministic link and no pair at or above the
-    threshold leaves it, so clustering sees whole groups. Two things are global: the
-    household strata (`household_by_evidence`, over every scored pair): should one
-    stratum's verdict change, the scoped run gives up; their counts, quoted in some
-    reasons, are brought up to date in the kept links too."""
+    threshold leaves it, so clustering sees whole groups. One thing is global: the
+    household strata (`household_by_evidence`, over every scored pair), kept as counts
+    and updated by the region's pairs. Should a stratum's verdict change, the scoped run
+    gives up; the counts, quoted in some reasons, are brought up to date in the kept
+    links too."""
     con = duckdb.connect()
     lap = Laps(progress)
     threshold = model.threshold
