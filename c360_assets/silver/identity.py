@@ -569,13 +569,17 @@ def household_reasons(x: pl.DataFrame, strata: pl.DataFrame, n: int) -> pl.Serie
 
 
 def _household_evidence(shares: bool, one: int, told: int) -> str:
-    what = _STRATUM_WHAT[shares]
-    return (f"in this data, {one} of the {told} pairs that {what}, would link without "
-            f"first name and birth date and differ on first names agree on the birth "
-            f"date: such pairs are two people, a household")
+    return (_stratum_counts(shares, one, told) + "would link without first name and birth "
+            "date and differ on first names agree on the birth date: such pairs are two "
+            "people, a household")
 
 
 _STRATUM_WHAT = {True: "share an e-mail or phone", False: "share no e-mail or phone"}
+
+
+def _stratum_counts(shares: bool, one: int | str, told: int | str) -> str:
+    """The part of a household reason that quotes its stratum's counts."""
+    return f"in this data, {one} of the {told} pairs that {_STRATUM_WHAT[shares]}, "
 
 
 def recount_household_evidence(reason: pl.Expr, strata: pl.DataFrame) -> pl.Expr:
@@ -585,10 +589,8 @@ def recount_household_evidence(reason: pl.Expr, strata: pl.DataFrame) -> pl.Expr
     data's."""
     out = reason
     for shares, one, told in strata.select("contact", "one_person", "pairs_that_tell").iter_rows():
-        stale = (r"with no birth date to tell; in this data, \d+ of the \d+ pairs that "
-                 + _STRATUM_WHAT[shares] + ", ")
-        fresh = ("with no birth date to tell; "
-                 + _household_evidence(shares, one, told).split(", would link")[0] + ", ")
+        stale = "with no birth date to tell; " + _stratum_counts(shares, r"\d+", r"\d+")
+        fresh = "with no birth date to tell; " + _stratum_counts(shares, one, told)
         out = out.str.replace(stale, fresh.replace("$", "$$"))
     return out
 
@@ -774,6 +776,18 @@ BLOCKING_COLUMNS = {"first3": pl.col("first_name").str.slice(0, 3),
                     "last3": pl.col("last_name").str.slice(0, 3)}
 
 
+def _rule_sides(rule: tuple[str, ...]) -> tuple[list[str], list[str], list[list[str]]]:
+    """A blocking rule's left columns, right columns and (left, right) pairs."""
+    sides = [term.split("=") if "=" in term else [term, term] for term in rule]
+    return [a for a, _ in sides], [b for _, b in sides], sides
+
+
+def _blocking_frame(features: pl.DataFrame) -> pl.DataFrame:
+    """node_id, the compared columns and the blocking-only ones (`BLOCKING_COLUMNS`)."""
+    return features.select("node_id", *COMPARED).with_columns(
+        *[expr.alias(name) for name, expr in BLOCKING_COLUMNS.items()])
+
+
 def candidate_pairs(features: pl.DataFrame, component: pl.Series, extra: pl.DataFrame,
                     con: duckdb.DuckDBPyConnection, focus: pl.Series | None = None
                     ) -> pl.DataFrame:
@@ -783,13 +797,10 @@ def candidate_pairs(features: pl.DataFrame, component: pl.Series, extra: pl.Data
     end among them (block sizes still count every record)."""
     in_focus = (pl.col("node_id").is_in(focus.implode()) if focus is not None
                 else pl.lit(True))
-    f = features.select("node_id", *COMPARED).with_columns(
-        component, *[expr.alias(name) for name, expr in BLOCKING_COLUMNS.items()],
-        in_focus.alias("in_focus"))
+    f = _blocking_frame(features).with_columns(component, in_focus.alias("in_focus"))
     parts = []
     for i, rule in enumerate(BLOCKING_RULES):
-        sides = [term.split("=") if "=" in term else [term, term] for term in rule]
-        left, right = [a for a, _ in sides], [b for _, b in sides]
+        left, right, sides = _rule_sides(rule)
         # Focused, only the blocks a focus record is in are counted (the left side of a
         # swapped-columns rule: those keyed by a focus record's left or right columns).
         src = "f"
@@ -849,15 +860,11 @@ def blocks_over_the_limit_changed(old: pl.DataFrame, new: pl.DataFrame,
     `BLOCK_SIZE_LIMIT` or brought back under it, between the features `old` and `new`
     (a block over the limit makes no pairs at all). For a rule with swapped columns, the
     records on the other side of such a block too."""
-    def derived(frame: pl.DataFrame) -> pl.DataFrame:
-        return frame.select("node_id", *COMPARED).with_columns(
-            *[expr.alias(name) for name, expr in BLOCKING_COLUMNS.items()])
-    old_f, new_f = derived(old), derived(new)
+    old_f, new_f = _blocking_frame(old), _blocking_frame(new)
     out = [pl.Series("node_id", [], dtype=pl.String)]
     ids = nodes.implode()
     for rule in BLOCKING_RULES:
-        sides = [term.split("=") if "=" in term else [term, term] for term in rule]
-        left, right = [a for a, _ in sides], [b for _, b in sides]
+        left, right, _ = _rule_sides(rule)
         keys = (pl.concat([f.filter(pl.col("node_id").is_in(ids)).select(left)
                            for f in (old_f, new_f)])
                 .drop_nulls().unique())

@@ -743,10 +743,10 @@ def _scoped(lake: Path, state: dict, attributes: idn.Inputs, guards: idn.Guards,
     records = idn.customer_records(nodes)
     # Changed edges (the log), a changed record time, a record new or gone.
     old = previous.features.select("node_id", "record_time")
+    gone = old.join(records, on="node_id", how="anti")["node_id"]
     moved = pl.concat([records.select("node_id", "record_time")
                        .join(old, on=["node_id", "record_time"], how="anti", nulls_equal=True)
-                       ["node_id"],
-                       old.join(records, on="node_id", how="anti")["node_id"]])
+                       ["node_id"], gone])
     read = pl.concat([changed, moved]).unique().sort()
     rel = pl.scan_delta(str(layout.silver_table(lake, RELATIONSHIPS))).filter(
         pl.col("source_node_id").is_in(read.implode()))
@@ -756,8 +756,7 @@ def _scoped(lake: Path, state: dict, attributes: idn.Inputs, guards: idn.Guards,
     touched = pl.concat([
         fresh.select("node_id", "fingerprint")
         .join(previous.features.select("node_id", "fingerprint"),
-              on=["node_id", "fingerprint"], how="anti")["node_id"],
-        old.join(records, on="node_id", how="anti")["node_id"]]).unique().sort()
+              on=["node_id", "fingerprint"], how="anti")["node_id"], gone]).unique().sort()
     lap(f"read {read.len():,} changed records' edges ({edges.height:,}); "
         f"{touched.len():,} records touched since the last run")
     rest = previous.features.filter(~pl.col("node_id").is_in(read.implode())
