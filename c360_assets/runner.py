@@ -10,7 +10,9 @@ The summary reads back what was written.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import json
 import os
 import time
 from collections.abc import Callable
@@ -24,6 +26,7 @@ from c360_assets.bronze.assets import FORCE_TAG, bronze_key, stale_days
 from c360_assets.bronze.contract import SourceSpec
 from c360_assets.bronze.landing import LandingProblem, landed_days
 from c360_assets.gold import publish
+from c360_assets.gold.dbt_child import warm_dbt
 from c360_assets.gold.inputs import FULL_TAG, gold_inputs
 from c360_assets.gold.settings import dbt_vars_json
 from c360_assets.lib import delta, layout
@@ -56,6 +59,15 @@ run_monitoring:
   enabled: true
   start_timeout_seconds: 300
   free_slots_after_run_end_seconds: 60
+"""
+# Dagster's default event log files (history/runs/), written through a storage that keeps
+# its database connections (ops/dagster_storage.py: seconds a run).
+EVENT_LOG_YAML = """\
+event_log_storage:
+  module: c360_assets.ops.dagster_storage
+  class: KeptEnginesSqliteEventLogStorage
+  config:
+    base_dir: {base_dir}
 """
 
 
@@ -154,8 +166,11 @@ def instance_for(lake: Path) -> dg.DagsterInstance:
     home = dagster_home(lake)
     home.mkdir(parents=True, exist_ok=True)
     config = home / "dagster.yaml"
-    if not config.exists():
-        config.write_text(INSTANCE_YAML)
+    # A home c360 made before the event log storage was named gets it too; a file
+    # written by anyone else is left as it is.
+    if not config.exists() or config.read_text() == INSTANCE_YAML:
+        config.write_text(INSTANCE_YAML + EVENT_LOG_YAML.format(
+            base_dir=json.dumps(str(home / "history" / "runs"))))
     return dg.DagsterInstance.from_config(str(home))
 
 
@@ -289,12 +304,26 @@ def _materialize(landing: Path, lake: Path, select: str | None,
         if _nothing_new(paths, config, quick, echo):
             quick.ok = not quick.problems
             return quick
+    with contextlib.ExitStack() as stack:
+        # A plain run that has work ends with gold: dbt imports itself meanwhile.
+        stack.enter_context(warm_dbt(enabled=select is None))
+        return _run_stages(paths, select, partitions, config, instance, log_level, echo,
+                           force, stack)
+
+
+def _run_stages(paths: C360Paths, select: str | None,
+                partitions: tuple[dt.date, dt.date] | None, config: C360Config,
+                instance: dg.DagsterInstance, log_level: str, echo: Callable[[str], None],
+                force: bool, stack: contextlib.ExitStack) -> RunSummary:
+    lake = paths.lake
     # Loaded only when there is work: the gold assets bring dbt and dagster-dbt (seconds).
     from c360_assets.assemble import build_definitions
     from c360_assets.gold.assets import dbt_resource
 
     defs = build_definitions(config, paths)
     keys = resolve_selection(defs, select, catalogue(config))
+    if select is not None and any(k.path[0] == "gold" for k in keys):
+        stack.enter_context(warm_dbt())
     summary = RunSummary()
     run_config = {"loggers": {"console": {"config": {"log_level": log_level}}}}
     assets = [*(defs.assets or []), *(defs.asset_checks or [])]

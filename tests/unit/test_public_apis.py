@@ -2,7 +2,8 @@
 upgrade is a changelog to read, not a hunt: no import of a private module (`dagster._core`,
 `splink.internals`, ...), and none of the private members c360 once reached for. The
 one exception is Dagster's event-log storage, for what Dagster 1.13 has no public API
-(a check's history across runs, pool slots): only `ops/dagster_storage.py` touches it."""
+(a check's history across runs, pool slots, an event log storage that keeps its database
+engines): only `ops/dagster_storage.py` touches it."""
 
 from __future__ import annotations
 
@@ -29,7 +30,7 @@ def test_no_private_imports_or_members_of_dagster_dbt_or_splink():
     for path in sources():
         text = path.read_text(encoding="utf-8")
         if path == STORAGE_ADAPTER:
-            text = text.replace(".event_log_storage", "")
+            text = text.replace(".event_log_storage", "").replace("dagster._core.storage.", "")
         for pattern in (PRIVATE_IMPORT, PRIVATE_MEMBERS):
             for match in pattern.finditer(text):
                 line = text.count("\n", 0, match.start()) + 1
