@@ -95,12 +95,15 @@ def replace_day_partitions(path: str | Path, frame: pl.DataFrame, *, partition_c
 
 
 def read_table(path: str | Path, *, version: int | None = None) -> pl.DataFrame:
-    """Read a whole Delta table through its log (never by globbing parquet files)."""
+    """Read a whole Delta table through its log (never by globbing parquet files).
+
+    Through polars' own Delta reader (the files the log names, partition values added):
+    the same frame as `DeltaTable.to_pyarrow_table()`, 2-4x faster here (bench/RESULTS.md,
+    issue 16 fourth stop)."""
     try:
-        dt_ = DeltaTable(str(path), version=version)
-    except TableNotFoundError:
+        return pl.read_delta(str(path), version=version)
+    except (TableNotFoundError, FileNotFoundError):
         raise FileNotFoundError(f"no Delta table at {path}") from None
-    return pl.from_arrow(dt_.to_pyarrow_table())  # type: ignore[return-value]
 
 
 def table_version(path: str | Path) -> int | None:

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 from collections import Counter
 
 ENV = "C360_TEST_KILL_AT"
 _reached: Counter[str] = Counter()
+_lock = threading.Lock()  # points reached from several threads (gold's publish)
 
 
 def reached(point: str) -> None:
@@ -25,6 +27,8 @@ def reached(point: str) -> None:
     name, _, nth = wanted.partition(":")
     if name != point:
         return
-    _reached[point] += 1
-    if _reached[point] >= int(nth or 1):
+    with _lock:
+        _reached[point] += 1
+        count = _reached[point]
+    if count >= int(nth or 1):
         os.kill(os.getpid(), signal.SIGKILL)

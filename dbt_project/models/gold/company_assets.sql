@@ -41,7 +41,13 @@ select
 from works_at
 inner join owns
     on owns.company_node_id = works_at.company_node_id
-left join {{ source('silver', 'nodes') }} as company
+-- Only the entity nodes of each kind are read (pushed down into the Delta scan): the
+-- value nodes, most of the table, never match these joins.
+left join (
+    select node_id, properties from {{ source('silver', 'nodes') }} where node_type = 'company'
+) as company
     on company.node_id = works_at.company_node_id
-left join {{ source('silver', 'nodes') }} as asset
+left join (
+    select node_id, properties from {{ source('silver', 'nodes') }} where node_type = 'asset'
+) as asset
     on asset.node_id = owns.asset_node_id
