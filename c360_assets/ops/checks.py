@@ -1,7 +1,8 @@
 """Asset checks that watch the lake as a whole (not a by-product of one write).
 
 * `no_duplicate_current_edges` on silver/relationships (blocking): exactly one current
-  edge per SCD-2 key. Gold is not built on a graph that breaks it.
+  edge per SCD-2 key. Gold is not built on a graph that breaks it. It reads the whole
+  table only when it must (`records_to_check`).
 * `conflicts_within_trend` on gold/attribute_conflicts (warn): persons whose sources
   disagree on a current value, with the count, its trend against the previous
   evaluation and examples.
@@ -12,11 +13,12 @@ largest person and its jump (identity), dbt tests (gold). Data staleness is in
 the query to reproduce.
 """
 
+from pathlib import Path
 
 import dagster as dg
 import polars as pl
 
-from c360_assets.lib import delta, layout
+from c360_assets.lib import change_log, delta, layout
 from c360_assets.lib.config import C360Config
 from c360_assets.ops import dagster_storage
 from c360_assets.ops.automation import FOLLOW_UPSTREAM
@@ -40,7 +42,8 @@ def duplicate_current_edges(relationships: pl.LazyFrame) -> pl.DataFrame:
             .collect())
 
 
-def duplicate_edges_result(duplicates: pl.DataFrame, path: str) -> dg.AssetCheckResult:
+def duplicate_edges_result(duplicates: pl.DataFrame, path: str,
+                           extra: dict[str, object] | None = None) -> dg.AssetCheckResult:
     examples = duplicates.head(EXAMPLES)
     return dg.AssetCheckResult(
         asset_key=RELATIONSHIPS_KEY,
@@ -63,6 +66,7 @@ def duplicate_edges_result(duplicates: pl.DataFrame, path: str) -> dg.AssetCheck
                 f"FROM delta_scan('{path}')\nWHERE is_current\nGROUP BY ALL HAVING n > 1\n"
                 "ORDER BY n DESC\n```\n`c360 explain <record id>` shows the record's "
                 "history."),
+            **(extra or {}),
         },
     )
 
@@ -72,17 +76,52 @@ def duplicate_edges_result(duplicates: pl.DataFrame, path: str) -> dg.AssetCheck
     name=DUPLICATE_EDGES_CHECK,
     blocking=True,
     description=("Exactly one current edge per SCD-2 key (record, rel_type, source_system). "
-                 "Blocking: gold is not built from a graph that breaks it."),
+                 "Blocking: gold is not built from a graph that breaks it. After an "
+                 "evaluation that passed, reads only the records silver wrote since (the "
+                 "record change log); every record otherwise."),
     # Requested with silver by declarative automation, so it runs (and blocks) in that run.
     automation_condition=FOLLOW_UPSTREAM,
 )
-def no_duplicate_current_edges(c360: C360Paths) -> dg.AssetCheckResult:
+def no_duplicate_current_edges(context: dg.AssetCheckExecutionContext,
+                               c360: C360Paths) -> dg.AssetCheckResult:
     path = layout.silver_table(c360.lake, build.RELATIONSHIPS)
     if not delta.table_exists(path):
         return dg.AssetCheckResult(passed=False, description=f"no table at {path}: run silver",
                                    metadata={"path": dg.MetadataValue.path(str(path))})
-    found = duplicate_current_edges(pl.scan_delta(str(path)).select("is_current", *EDGE_KEY))
-    return duplicate_edges_result(found, str(path))
+    version = delta.data_version(path)
+    records = records_to_check(c360.lake, context.instance)
+    edges = pl.scan_delta(str(path)).select("is_current", *EDGE_KEY)
+    if records is not None:
+        edges = edges.filter(pl.col("record_node_id").is_in(records.implode()))
+    return duplicate_edges_result(duplicate_current_edges(edges), str(path), {
+        CHECKED_VERSION: version,
+        "records_checked": "every record" if records is None else records.len()})
+
+
+# The relationships data version an evaluation of `no_duplicate_current_edges` saw.
+CHECKED_VERSION = "checked_version"
+
+
+def records_to_check(lake: Path, instance: dg.DagsterInstance) -> pl.Series | None:
+    """The records whose edges `no_duplicate_current_edges` must look at: those silver
+    wrote since the last evaluation that passed (the record change log), or None for
+    every record (no such evaluation, or the log cannot say: a full rebuild, a cleanup).
+
+    The SCD-2 key starts with the record, and silver replaces a record's edges together,
+    so a table that passed can only gain a duplicate in the records written since: on a
+    1M-person day that is 0.5 s against 7 s for the whole table (bench/RESULTS.md)."""
+    key = dg.AssetCheckKey(RELATIONSHIPS_KEY, DUPLICATE_EDGES_CHECK)
+    for record in dagster_storage.check_history(instance, key, limit=10):
+        if not dagster_storage.completed(record):
+            continue
+        data = record.event.dagster_event.event_specific_data if record.event.dagster_event else None
+        metadata = getattr(data, "metadata", None) or {}
+        if not getattr(data, "passed", False) or CHECKED_VERSION not in metadata:
+            return None
+        return change_log.records_changed_since(
+            lake, {build.RELATIONSHIPS: int(metadata[CHECKED_VERSION].value)},
+            tables=(build.RELATIONSHIPS,))
+    return None
 
 
 def previous_value(instance: dg.DagsterInstance, key: dg.AssetCheckKey,

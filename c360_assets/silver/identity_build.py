@@ -732,13 +732,16 @@ def _scoped(lake: Path, state: dict, attributes: idn.Inputs, guards: idn.Guards,
                                                tables=(RELATIONSHIPS,))
     if changed is None:
         return "the record change log cannot say which records changed"
-    previous = Previous(
-        features=_read_previous(layout.silver_table(lake, FEATURES), FEATURES_TABLE_SCHEMA),
-        keys=_read_previous(layout.silver_table(lake, KEYS), KEYS_SCHEMA),
-        links=_read_previous(layout.silver_table(lake, LINKS), LINKS_SCHEMA),
-        shared=delta.read_table(layout.silver_table(lake, SHARED)),
-        identity=_read_previous(layout.silver_table(lake, IDENTITY), IDENTITY_SCHEMA),
-        strata=_strata(state["households"]))
+    # The stored tables, read side by side (polars reads outside the GIL).
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        stored = {name: pool.submit(_read_previous, layout.silver_table(lake, name), schema)
+                  for name, schema in ((FEATURES, FEATURES_TABLE_SCHEMA), (KEYS, KEYS_SCHEMA),
+                                       (LINKS, LINKS_SCHEMA), (IDENTITY, IDENTITY_SCHEMA))}
+        shared = pool.submit(delta.read_table, layout.silver_table(lake, SHARED))
+        previous = Previous(features=stored[FEATURES].result(), keys=stored[KEYS].result(),
+                            links=stored[LINKS].result(), shared=shared.result(),
+                            identity=stored[IDENTITY].result(),
+                            strata=_strata(state["households"]))
     nodes = pl.scan_delta(str(layout.silver_table(lake, NODES)))
     records = idn.customer_records(nodes)
     # Changed edges (the log), a changed record time, a record new or gone.

@@ -158,3 +158,73 @@ def test_an_event_time_after_its_landing_day_cannot_make_a_silent_source_fresh(p
     stale = run_staleness_check(paths, instance)
     assert not stale.passed
     assert "2026-02-03T00:00:00+00:00" in stale.metadata["newest_per_table"].value
+
+
+GRAPH_ONLY = "group:bronze,silver/field_changes,silver/relationships,silver/nodes"
+EDGES_CHECK = dg.AssetCheckKey(dg.AssetKey(["silver", "relationships"]),
+                               "no_duplicate_current_edges")
+
+
+def _edges_check(instance: dg.DagsterInstance) -> tuple[bool, object]:
+    record = instance.event_log_storage.get_latest_asset_check_execution_by_key(
+        [EDGES_CHECK])[EDGES_CHECK]
+    data = record.event.dagster_event.event_specific_data
+    return data.passed, data.metadata["records_checked"].value
+
+
+def _run_edges_check(paths: C360Paths, instance: dg.DagsterInstance) -> tuple[bool, object]:
+    defs = build_definitions(C360Config(), paths)
+    dg.materialize([*defs.assets, *defs.asset_checks], instance=instance,
+                   resources={"c360": paths, "dbt": dbt_resource()},
+                   selection=dg.AssetSelection.checks(EDGES_CHECK), raise_on_error=False)
+    return _edges_check(instance)
+
+
+def test_duplicate_edges_check_reads_the_records_written_since_it_last_passed(
+        small_world: Path, tmp_path: Path, instance: dg.DagsterInstance) -> None:
+    import shutil
+
+    from c360_assets.lib import change_log, delta, layout
+
+    paths = C360Paths(landing_root=str(tmp_path / "landing"), lake_root=str(tmp_path / "lake"))
+    days = sorted({p.name for p in small_world.glob("*/*/*") if p.is_dir()})
+
+    def land_days(chosen: list[str]) -> None:
+        for folder in small_world.glob("*/*/*"):
+            if folder.name in chosen:
+                shutil.copytree(folder, paths.landing / folder.relative_to(small_world))
+
+    land_days(days[:3])
+    assert materialize(paths.landing, paths.lake, select=GRAPH_ONLY, instance=instance,
+                       log_level="ERROR").ok
+    assert _edges_check(instance) == (True, "every record")  # nothing passed before
+    land_days(days[3:4])
+    assert materialize(paths.landing, paths.lake, select=GRAPH_ONLY, instance=instance,
+                       log_level="ERROR").ok
+    rel_path = layout.silver_table(paths.lake, "relationships")
+    edges = delta.read_table(rel_path)
+    records = edges["record_node_id"].n_unique()
+    passed, checked = _edges_check(instance)
+    assert passed and isinstance(checked, int) and 0 < checked < records
+
+    # A second current edge written around silver (no record change log entry): the log
+    # cannot say what changed, so every record is read, and the duplicate is found.
+    victim = edges.filter(pl.col("is_current"))["record_node_id"][0]
+    row = edges.filter((pl.col("record_node_id") == victim) & pl.col("is_current")).head(1)
+    twin = row.with_columns(pl.lit("value:elsewhere").alias("target_node_id"))
+    delta.commit(rel_path, delta.to_arrow(twin), mode="append")
+    assert _run_edges_check(paths, instance) == (False, "every record")
+    # Repaired the same way; the next evaluation reads everything again and passes.
+    delta.commit(rel_path, delta.to_arrow(edges), mode="overwrite")
+    assert _run_edges_check(paths, instance) == (True, "every record")
+
+    # A keyed write that leaves two current edges for one record, logged as silver logs
+    # its writes: only that record is read, and the duplicate is found.
+    own = edges.filter(pl.col("record_node_id") == victim)
+    write = delta.replace_keyed_rows(rel_path, pl.concat([own, twin]), key="record_node_id",
+                                     keys=pl.Series([victim]))
+    change_log.append(paths.lake, "relationships", write.versions, pl.Series([victim]))
+    assert _run_edges_check(paths, instance) == (False, 1)
+    # Nothing written since, but the last evaluation failed: everything is read again, so
+    # the duplicate stays reported until it is gone.
+    assert _run_edges_check(paths, instance) == (False, "every record")
