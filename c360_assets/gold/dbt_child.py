@@ -47,7 +47,7 @@ SERVER_ENV = "C360_DBT_SERVER"  # the Unix socket of a warm dbt (set by `warm_db
 # are skipped). Only that adapter: the Databricks one alone takes 3.5 s of the core that
 # bronze and silver share with it.
 PRELOAD = ("dbt.cli.main",)
-PRELOAD_FOR_TARGET = {"duckdb": ("dbt.adapters.duckdb", "dbt.adapters.duckdb.plugins.delta"),
+PRELOAD_FOR_TARGET = {"duckdb": ("dbt.adapters.duckdb", "c360_assets.gold.delta_source"),
                       "databricks": ("dbt.adapters.databricks", "dbt.adapters.spark")}
 SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
