@@ -67,7 +67,7 @@ class Plugin(BasePlugin):
                 or metadata.configuration.get("delta.columnMapping.mode", "none") != "none"):
             return None
         uris = table.file_uris()
-        if not uris or any("://" in uri and not uri.startswith("file://") for uri in uris):
+        if not uris or any("://" in uri for uri in uris):  # local files only
             return None
         fields = {f.name: f.type for f in table.schema().fields}
         hive = {}

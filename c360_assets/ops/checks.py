@@ -17,6 +17,7 @@ from pathlib import Path
 
 import dagster as dg
 import polars as pl
+from deltalake import DeltaTable
 
 from c360_assets.lib import change_log, delta, layout
 from c360_assets.lib.config import C360Config
@@ -89,23 +90,29 @@ def no_duplicate_current_edges(context: dg.AssetCheckExecutionContext,
         return dg.AssetCheckResult(passed=False, description=f"no table at {path}: run silver",
                                    metadata={"path": dg.MetadataValue.path(str(path))})
     version = delta.data_version(path)
-    records = records_to_check(c360.lake, context.instance)
+    table_id = f"{path.resolve()} {DeltaTable(str(path)).metadata().id}"
+    records = records_to_check(c360.lake, context.instance, table_id)
     edges = pl.scan_delta(str(path)).select("is_current", *EDGE_KEY)
     if records is not None:
         edges = edges.filter(pl.col("record_node_id").is_in(records.implode()))
     return duplicate_edges_result(duplicate_current_edges(edges), str(path), {
-        CHECKED_VERSION: version,
+        CHECKED_VERSION: version, CHECKED_TABLE: table_id,
         "records_checked": "every record" if records is None else records.len()})
 
 
-# The relationships data version an evaluation of `no_duplicate_current_edges` saw.
+# The relationships data version an evaluation of `no_duplicate_current_edges` saw, and
+# which table it was (its path and Delta table id: one Dagster instance may serve several
+# lakes, and copies of one).
 CHECKED_VERSION = "checked_version"
+CHECKED_TABLE = "checked_table_id"
 
 
-def records_to_check(lake: Path, instance: dg.DagsterInstance) -> pl.Series | None:
+def records_to_check(lake: Path, instance: dg.DagsterInstance,
+                     table_id: str) -> pl.Series | None:
     """The records whose edges `no_duplicate_current_edges` must look at: those silver
-    wrote since the last evaluation that passed (the record change log), or None for
-    every record (no such evaluation, or the log cannot say: a full rebuild, a cleanup).
+    wrote since the last evaluation that passed on this table (`table_id`: its path and
+    Delta table id), found in the record change log; or None for every record (no such
+    evaluation, another table, or the log cannot say: a full rebuild, a cleanup).
 
     The SCD-2 key starts with the record, and silver replaces a record's edges together,
     so a table that passed can only gain a duplicate in the records written since: on a
@@ -116,7 +123,8 @@ def records_to_check(lake: Path, instance: dg.DagsterInstance) -> pl.Series | No
             continue
         data = record.event.dagster_event.event_specific_data if record.event.dagster_event else None
         metadata = getattr(data, "metadata", None) or {}
-        if not getattr(data, "passed", False) or CHECKED_VERSION not in metadata:
+        if (not getattr(data, "passed", False) or CHECKED_VERSION not in metadata
+                or CHECKED_TABLE not in metadata or metadata[CHECKED_TABLE].value != table_id):
             return None
         return change_log.records_changed_since(
             lake, {build.RELATIONSHIPS: int(metadata[CHECKED_VERSION].value)},

@@ -228,3 +228,19 @@ def test_duplicate_edges_check_reads_the_records_written_since_it_last_passed(
     # Nothing written since, but the last evaluation failed: everything is read again, so
     # the duplicate stays reported until it is gone.
     assert _run_edges_check(paths, instance) == (False, "every record")
+
+    # One instance, another lake: a copy (same Delta table ids) holding the duplicate,
+    # then two logged writes of another record there. The first lake, repaired, passes;
+    # its history must not scope the copy's check to the copy's last write.
+    copy = C360Paths(landing_root=str(paths.landing), lake_root=str(tmp_path / "copy"))
+    shutil.copytree(paths.lake, copy.lake)
+    delta.commit(rel_path, delta.to_arrow(edges), mode="overwrite")
+    assert _run_edges_check(paths, instance) == (True, "every record")
+    other = edges.filter(pl.col("record_node_id") != victim)["record_node_id"][0]
+    for step in (1, 2):
+        mine = edges.filter(pl.col("record_node_id") == other).with_columns(
+            pl.col("confidence") * 0.5 ** step)
+        write = delta.replace_keyed_rows(layout.silver_table(copy.lake, "relationships"), mine,
+                                         key="record_node_id", keys=pl.Series([other]))
+        change_log.append(copy.lake, "relationships", write.versions, pl.Series([other]))
+    assert _run_edges_check(copy, instance) == (False, "every record")
