@@ -129,22 +129,17 @@ def _publish_one(lake: Path, con: duckdb.DuckDBPyConnection, name: str,
                  before: dict[str, Any] | None, redo: bool) -> Published:
     """Commit table `name` unless its content and version are those last published
     (through a cursor of its own on `con`)."""
-    with con.cursor() as cur:
-        return _publish_from(lake, cur, name, before, redo)
-
-
-def _publish_from(lake: Path, con: duckdb.DuckDBPyConnection, name: str,
-                  before: dict[str, Any] | None, redo: bool) -> Published:
-    con.execute("SET TimeZone = 'UTC'")
-    con.execute("SET arrow_large_buffer_size = true")  # large_string, as every lake table
     path = layout.gold_table(lake, name)
-    digest = content_digest(con, name)
-    rows = int(digest.split(":", 1)[0])
-    if (not redo and before is not None and before.get("content") == digest
-            and delta.data_version(path) == before.get("version")):
-        return Published(name, path, rows, int(before["version"]), False, digest)
-    reader = con.sql(f'SELECT * FROM main."{name}"').to_arrow_reader(BATCH_ROWS)
-    version = delta.commit(path, reader, mode="overwrite", schema_mode="overwrite")
+    with con.cursor() as cur:
+        cur.execute("SET TimeZone = 'UTC'")
+        cur.execute("SET arrow_large_buffer_size = true")  # large_string, as every lake table
+        digest = content_digest(cur, name)
+        rows = int(digest.split(":", 1)[0])
+        if (not redo and before is not None and before.get("content") == digest
+                and delta.data_version(path) == before.get("version")):
+            return Published(name, path, rows, int(before["version"]), False, digest)
+        reader = cur.sql(f'SELECT * FROM main."{name}"').to_arrow_reader(BATCH_ROWS)
+        version = delta.commit(path, reader, mode="overwrite", schema_mode="overwrite")
     failpoints.reached("gold.published")
     return Published(name, path, rows, version, True, digest)
 

@@ -121,8 +121,7 @@ def records_to_check(lake: Path, instance: dg.DagsterInstance,
     for record in dagster_storage.check_history(instance, key, limit=10):
         if not dagster_storage.completed(record):
             continue
-        data = record.event.dagster_event.event_specific_data if record.event.dagster_event else None
-        metadata = getattr(data, "metadata", None) or {}
+        data, metadata = _evaluation(record)
         if (not getattr(data, "passed", False) or CHECKED_VERSION not in metadata
                 or CHECKED_TABLE not in metadata or metadata[CHECKED_TABLE].value != table_id):
             return None
@@ -136,12 +135,17 @@ def previous_value(instance: dg.DagsterInstance, key: dg.AssetCheckKey,
                    field: str) -> float | None:
     """`field` from the metadata of the check's latest completed evaluation."""
     for record in dagster_storage.check_history(instance, key, limit=10):
-        event = record.event
-        data = event.dagster_event.event_specific_data if event and event.dagster_event else None
-        metadata = getattr(data, "metadata", None) or {}
+        _, metadata = _evaluation(record)
         if field in metadata:
             return float(metadata[field].value)
     return None
+
+
+def _evaluation(record) -> tuple[object, dict]:  # noqa: ANN001 - a check execution record
+    """A check execution record's evaluation (None if it has none) and its metadata."""
+    event = record.event
+    data = event.dagster_event.event_specific_data if event and event.dagster_event else None
+    return data, getattr(data, "metadata", None) or {}
 
 
 def conflicts_result(conflicts: pl.DataFrame, previous: float | None, growth_alarm: float,
