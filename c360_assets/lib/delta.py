@@ -198,47 +198,75 @@ def commit(path: str | Path, data, **kwargs) -> int:
     raise AssertionError("unreachable")
 
 
-def _write_file(table: Path, column: str, value: object, frame: pl.DataFrame,
+def _write_file(table: Path, column: str | None, value: object, frame: pl.DataFrame,
                 stamp: str) -> AddAction:
-    """Write `frame` as one Parquet file of partition `column=value`; its add action."""
-    rel = f"{column}={value}/part-{stamp}.snappy.parquet"
+    """Write `frame` as one Parquet file of partition `column=value` (`column` None: an
+    unpartitioned table, `value` numbers the file); its add action."""
+    rel = (f"{column}={value}/part-{stamp}.snappy.parquet" if column is not None
+           else f"part-{stamp}-{value}.snappy.parquet")
     target = table / rel
     target.parent.mkdir(parents=True, exist_ok=True)
     frame.write_parquet(target, compression="snappy", statistics=False)
-    return AddAction(path=rel, size=target.stat().st_size, partition_values={column: str(value)},
+    return AddAction(path=rel, size=target.stat().st_size,
+                     partition_values={column: str(value)} if column is not None else {},
                      modification_time=int(time.time() * 1000), data_change=True,
                      stats=json.dumps({"numRecords": frame.height}))
 
 
-def _write_parts(path: Path, rows: pl.DataFrame, partition_col: str) -> list[AddAction]:
-    """One Parquet file per partition value of `rows` (polars, two threads)."""
+UNSIGNED_AS_SIGNED = {pl.UInt8: pl.Int8, pl.UInt16: pl.Int16, pl.UInt32: pl.Int32,
+                      pl.UInt64: pl.Int64}
+# An unpartitioned table is written as files of at most this many rows, two at a time.
+ROWS_PER_FILE = 1_000_000
+
+
+def _write_parts(path: Path, rows: pl.DataFrame, partition_col: str | None
+                 ) -> list[AddAction]:
+    """One Parquet file per partition value of `rows`, or (no partition column) per
+    `ROWS_PER_FILE` rows (polars, two threads)."""
     stamp = uuid.uuid4().hex
-    parts = rows.partition_by(partition_col, as_dict=True, include_key=False)
+    if partition_col is None:
+        n = max(1, -(-rows.height // ROWS_PER_FILE))
+        size = -(-rows.height // n) if rows.height else 0
+        parts = {(i,): rows.slice(i * size, size) for i in range(n)}
+    else:
+        parts = rows.partition_by(partition_col, as_dict=True, include_key=False)
     with ThreadPoolExecutor(max_workers=2) as pool:
         return list(pool.map(lambda item: _write_file(path, partition_col, item[0][0], item[1],
                                                       stamp), parts.items()))
 
 
 def write_rows(path: str | Path, rows: pl.DataFrame, *, append: bool,
-               partition_col: str = "bucket") -> int:
-    """Write `rows` partitioned by `partition_col` in one commit: overwrite the whole
-    table (append=False) or append.
+               partition_col: str | None = "bucket") -> int:
+    """Write `rows` partitioned by `partition_col` (None: not partitioned) in one commit:
+    overwrite the whole table (append=False) or append.
 
     Bulk path: polars writes one Parquet file per partition (~2x faster than delta-rs'
     writer here) and the files are committed as Delta add actions carrying their row
-    counts. Returns the new version.
+    counts. Returns the new version. Overwriting a table whose schema or partitioning
+    differs goes through delta-rs (it replaces the schema too).
     """
     path = Path(path)
-    actions = _write_parts(path, rows, partition_col)
+    # Delta has no unsigned integers: the signed type of the same width, as delta-rs'
+    # own writer stores them (the files must hold the types the log declares).
+    rows = rows.cast({c: UNSIGNED_AS_SIGNED[t] for c, t in rows.schema.items()
+                      if t in UNSIGNED_AS_SIGNED})  # type: ignore[arg-type]
     schema = to_arrow(rows.head(0)).schema
+    partition_by = [partition_col] if partition_col is not None else None
+    if table_exists(path) and not append:
+        table = DeltaTable(str(path))
+        if (table.schema() != DeltaSchema.from_arrow(schema)
+                or table.metadata().partition_columns != (partition_by or [])):
+            return commit(path, to_arrow(rows), mode="overwrite", schema_mode="overwrite",
+                          partition_by=partition_by)
+    actions = _write_parts(path, rows, partition_col)
     if not table_exists(path):
         create_table_with_add_actions(str(path), DeltaSchema.from_arrow(schema), actions,
-                                      mode="overwrite", partition_by=[partition_col],
+                                      mode="overwrite", partition_by=partition_by,
                                       configuration=TABLE_CONFIGURATION)
     else:
         DeltaTable(str(path)).create_write_transaction(
             actions, mode="append" if append else "overwrite", schema=schema,
-            partition_by=[partition_col])
+            partition_by=partition_by)
     return DeltaTable(str(path)).version()
 
 

@@ -782,35 +782,123 @@ def _rule_sides(rule: tuple[str, ...]) -> tuple[list[str], list[str], list[list[
     return [a for a, _ in sides], [b for _, b in sides], sides
 
 
-def _blocking_frame(features: pl.DataFrame) -> pl.DataFrame:
+def blocking_frame(features: pl.DataFrame) -> pl.DataFrame:
     """node_id, the compared columns and the blocking-only ones (`BLOCKING_COLUMNS`)."""
     return features.select("node_id", *COMPARED).with_columns(
         *[expr.alias(name) for name, expr in BLOCKING_COLUMNS.items()])
 
 
+# Two independent 64-bit hashes of each blocking value (seeds): a key's rows are found
+# by the first and counted by both (`Blocking`).
+_HASH_SEEDS = (360, 0x5EED)
+_HASH_MIX = 0x9E3779B97F4A7C15  # odd: a key's column hashes combine in order
+
+
+def _value_hashes(frame: pl.DataFrame, seed: int) -> pl.DataFrame:
+    """A UInt64 hash of every value column of `frame` (not node_id); null for null."""
+    return frame.select(pl.when(pl.col(c).is_not_null()).then(pl.col(c).hash(seed))
+                        for c in frame.columns if c != "node_id")
+
+
+def _key_hash(columns: list[str]) -> pl.Expr:
+    """One UInt64 per row for the values of `columns`, from their hashes (columns of the
+    same names); null where a value is."""
+    combined = pl.col(columns[0])
+    for c in columns[1:]:
+        combined = combined * _HASH_MIX ^ pl.col(c)
+    return combined.alias("_key")
+
+
+@dataclass
+class Blocking:
+    """The records' blocking frame (`blocking_frame`) and, row by row, two independent
+    hashes of each of its value columns. The rows and the block sizes of a few keys then
+    come from a pass over UInt64 columns instead of the strings: `rows_keyed` narrows the
+    rows down by one hash and lets the values decide; `sizes` counts by both hashes (two
+    different keys agreeing on both, odds about 2^-128 a pair, would be counted as one)."""
+    frame: pl.DataFrame
+    hashes: tuple[pl.DataFrame, pl.DataFrame]
+
+    @classmethod
+    def of(cls, features: pl.DataFrame) -> Blocking:
+        frame = blocking_frame(features)
+        first, second = (_value_hashes(frame, seed) for seed in _HASH_SEEDS)
+        return cls(frame, (first, second))
+
+    def _keyed(self, keys: pl.DataFrame, on: list[str]) -> tuple[pl.DataFrame, pl.Series]:
+        """`keys` with their two key hashes (`_key`, `_key2`), and the mask of the rows
+        whose first key hash is one of theirs."""
+        first, second = (_value_hashes(keys.select(on), seed).select(_key_hash(on))
+                         .to_series() for seed in _HASH_SEEDS)
+        keys = keys.with_columns(first.alias("_key"), second.alias("_key2"))
+        mask = self.hashes[0].select(
+            _key_hash(on).is_in(first.implode()).fill_null(False)).to_series()
+        return keys, mask
+
+    def rows_keyed(self, keys: pl.DataFrame, on: list[str],
+                   frame: pl.DataFrame | None = None) -> pl.DataFrame:
+        """The rows of `frame` (the blocking frame, or one row-aligned with it) whose
+        columns `on` equal a row of `keys` (columns `on`, no nulls)."""
+        frame = self.frame if frame is None else frame
+        _, mask = self._keyed(keys, on)
+        return frame.filter(mask).join(keys.select(on), on=on, how="semi")
+
+    def sizes(self, keys: pl.DataFrame, on: list[str]) -> pl.DataFrame:
+        """`keys` (columns `on`, no nulls, unique) with `len`: how many records hold each
+        (0 for none)."""
+        keys, mask = self._keyed(keys, on)
+        hashed = pl.concat([h.select(on).filter(mask).select(_key_hash(on).alias(name))
+                            for h, name in zip(self.hashes, ("_key", "_key2"), strict=True)],
+                           how="horizontal")
+        counted = hashed.group_by("_key", "_key2").len()
+        return (keys.join(counted, on=["_key", "_key2"], how="left")
+                .with_columns(pl.col("len").fill_null(0).cast(pl.UInt32))
+                .drop("_key", "_key2"))
+
+
 def candidate_pairs(features: pl.DataFrame, component: pl.Series, extra: pl.DataFrame,
-                    con: duckdb.DuckDBPyConnection, focus: pl.Series | None = None
-                    ) -> pl.DataFrame:
+                    con: duckdb.DuckDBPyConnection, focus: pl.Series | None = None,
+                    blocking: Blocking | None = None) -> pl.DataFrame:
     """node_l < node_r pairs to score: agreeing on a blocking rule, or listed in `extra`
     (held pairs), and not already in one deterministic component; `match_key` names the
     first rule that produced the pair. With `focus` (node ids), only the pairs with an
-    end among them (block sizes still count every record)."""
+    end among them (block sizes still count every record). `blocking`:
+    `Blocking.of(features)`, if at hand."""
     in_focus = (pl.col("node_id").is_in(focus.implode()) if focus is not None
                 else pl.lit(True))
-    f = _blocking_frame(features).with_columns(component, in_focus.alias("in_focus"))
+    if focus is not None and blocking is None:
+        blocking = Blocking.of(features)
+    f = (blocking_frame(features) if blocking is None else blocking.frame).with_columns(
+        component, in_focus.alias("in_focus"))
+    focused = f.filter("in_focus") if focus is not None else None
+    # The records the rules read: every one (`f`), or focused, the `s<i>`, `r<i>` below.
+    frames = {"f": f} if focused is None else {}
     parts = []
     for i, rule in enumerate(BLOCKING_RULES):
         left, right, sides = _rule_sides(rule)
-        # Focused, only the blocks a focus record is in are counted (the left side of a
-        # swapped-columns rule: those keyed by a focus record's left or right columns).
-        src = "f"
-        if focus is not None:
-            cols = ", ".join(left)
-            keys = f"SELECT {cols} FROM f WHERE in_focus"
+        src = rows = "f"
+        if focused is not None:
+            # Focused, only the blocks a focus record is in are counted (the left side of
+            # a swapped-columns rule: those keyed by a focus record's left or right
+            # columns). The rules read only the records of those blocks that can make a
+            # pair within the size limit (each block whole: `s<i>`) and, for a swapped
+            # rule, the records whose right columns meet one of them (`r<i>`), not every
+            # record.
+            assert blocking is not None
+            keys = focused.select(left)
             if right != left:
-                keys += (" UNION SELECT " + ", ".join(f"{b} AS {a}" for a, b in sides)
-                         + " FROM f WHERE in_focus")
-            src = f"(SELECT * FROM f SEMI JOIN ({keys}) USING ({cols}))"
+                keys = pl.concat([keys, focused.select(
+                    [pl.col(b).alias(a) for a, b in sides])])
+            least = 2 if left == right else 1  # a pair within the block, or across
+            keys = (blocking.sizes(keys.drop_nulls().unique(), left)
+                    .filter(pl.col("len").is_between(least, BLOCK_SIZE_LIMIT)).drop("len"))
+            narrow = f.select("node_id", "component", "in_focus", *dict.fromkeys(left + right))
+            src = rows = f"s{i}"
+            frames[src] = blocking.rows_keyed(keys, left, narrow)
+            if right != left:
+                rows = f"r{i}"
+                frames[rows] = blocking.rows_keyed(
+                    keys.rename(dict(zip(left, right, strict=True))), right, narrow)
         if left == right:
             # Blocks of 2..limit records spanning more than one component: records meet
             # only within their block (the block id is a hash of the key; a collision
@@ -819,7 +907,7 @@ def candidate_pairs(features: pl.DataFrame, component: pl.Series, extra: pl.Data
             parts.append(f"""
             SELECT * FROM (
               WITH x AS (
-                SELECT hash({key}) AS block, node_id, component, in_focus FROM f
+                SELECT hash({key}) AS block, node_id, component, in_focus FROM {rows}
                 SEMI JOIN (SELECT {key} FROM {src}
                            WHERE {" AND ".join(f"{c} IS NOT NULL" for c in left)}
                            GROUP BY {key}
@@ -839,51 +927,64 @@ def candidate_pairs(features: pl.DataFrame, component: pl.Series, extra: pl.Data
                   WHERE {" AND ".join(f"{c} IS NOT NULL" for c in left)}
                   QUALIFY count(*) OVER (PARTITION BY {", ".join(left)})
                           <= {BLOCK_SIZE_LIMIT}) a
-            JOIN (SELECT * FROM f WHERE {" AND ".join(f"{c} IS NOT NULL" for c in right)}) b
+            JOIN (SELECT * FROM {rows}
+                  WHERE {" AND ".join(f"{c} IS NOT NULL" for c in right)}) b
               ON {on} AND a.node_id <> b.node_id AND a.component <> b.component
                  AND (a.in_focus OR b.in_focus)""")
+    ends = pl.concat([extra["node_l"], extra["node_r"]]).implode()
+    frames["e"] = f.filter(pl.col("node_id").is_in(ends))  # the held pairs' records
     parts.append(f"""
         SELECT x.node_l, x.node_r, {len(BLOCKING_RULES)} AS match_key FROM extra x
-        JOIN f a ON a.node_id = x.node_l JOIN f b ON b.node_id = x.node_r
+        JOIN e a ON a.node_id = x.node_l JOIN e b ON b.node_id = x.node_r
         WHERE a.component <> b.component AND (a.in_focus OR b.in_focus)""")
     query = (" UNION ALL ".join(parts))
     return _sql(con, f"""
         SELECT node_l, node_r, min(match_key) AS match_key FROM ({query})
         GROUP BY node_l, node_r ORDER BY node_l, node_r
-    """, f=f, extra=extra.select("node_l", "node_r"))
+    """, **frames, extra=extra.select("node_l", "node_r"))
 
 
 def blocks_over_the_limit_changed(old: pl.DataFrame, new: pl.DataFrame,
-                                  nodes: pl.Series) -> pl.Series:
+                                  nodes: pl.Series, blocking: Blocking | None = None
+                                  ) -> pl.Series:
     """The records whose candidate pairs may change without them changing: the members of
-    a block that `nodes` (records whose features changed) pushed over
-    `BLOCK_SIZE_LIMIT` or brought back under it, between the features `old` and `new`
-    (a block over the limit makes no pairs at all). For a rule with swapped columns, the
-    records on the other side of such a block too."""
-    old_f, new_f = _blocking_frame(old), _blocking_frame(new)
-    out = [pl.Series("node_id", [], dtype=pl.String)]
+    a block that `nodes` pushed over `BLOCK_SIZE_LIMIT` or brought back under it, between
+    the features `old` and `new` (a block over the limit makes no pairs at all). For a
+    rule with swapped columns, the records on the other side of such a block too.
+
+    `nodes` must hold every record whose features differ between `old` and `new` (new and
+    gone ones too): the other records are the same in both, so a block's size before is
+    its size now, less its members among `nodes` now, plus those before, and only the
+    `nodes` rows of `old` are read. `blocking`: `Blocking.of(new)`, if at hand."""
     ids = nodes.implode()
+    blocking = Blocking.of(new) if blocking is None else blocking
+    new_f = blocking.frame
+    old_t = blocking_frame(old.filter(pl.col("node_id").is_in(ids)))
+    new_t = new_f.filter(pl.col("node_id").is_in(ids))
+    out = [pl.Series("node_id", [], dtype=pl.String)]
     for rule in BLOCKING_RULES:
         left, right, _ = _rule_sides(rule)
-        keys = (pl.concat([f.filter(pl.col("node_id").is_in(ids)).select(left)
-                           for f in (old_f, new_f)])
-                .drop_nulls().unique())
+        keys = pl.concat([t.select(left) for t in (old_t, new_t)]).drop_nulls().unique()
         if keys.height == 0:
             continue
-        before, after = (f.join(keys, on=left, how="semi").group_by(left).len()
-                         for f in (old_f, new_f))
-        flipped = (keys.join(before.rename({"len": "before"}), on=left, how="left")
-                   .join(after.rename({"len": "after"}), on=left, how="left")
-                   .filter((pl.col("before").fill_null(0) <= BLOCK_SIZE_LIMIT)
-                           != (pl.col("after").fill_null(0) <= BLOCK_SIZE_LIMIT))
+        gone, came = (f.join(keys, on=left, how="semi").group_by(left).len()
+                      for f in (new_t, old_t))
+        flipped = (blocking.sizes(keys, left).rename({"len": "after"})
+                   .join(gone.rename({"len": "gone"}), on=left, how="left")
+                   .join(came.rename({"len": "came"}), on=left, how="left")
+                   .with_columns(pl.col("after", "gone", "came").fill_null(0).cast(pl.Int64))
+                   .filter((pl.col("after") - pl.col("gone") + pl.col("came")
+                            <= BLOCK_SIZE_LIMIT) != (pl.col("after") <= BLOCK_SIZE_LIMIT))
                    .select(left))
         if flipped.height == 0:
             continue
-        for f in (old_f, new_f):
-            out.append(f.join(flipped, on=left, how="semi")["node_id"])
-            if right != left:
-                out.append(f.join(flipped.rename(dict(zip(left, right, strict=True))),
-                                  on=right, how="semi")["node_id"])
+        # Members before: those now that were not in `nodes`, and `nodes` as they were.
+        on_right = flipped.rename(dict(zip(left, right, strict=True)))
+        out.append(blocking.rows_keyed(flipped, left)["node_id"])
+        out.append(old_t.join(flipped, on=left, how="semi")["node_id"])
+        if right != left:
+            out.append(blocking.rows_keyed(on_right, right)["node_id"])
+            out.append(old_t.join(on_right, on=right, how="semi")["node_id"])
     return pl.concat(out).unique().sort()
 
 

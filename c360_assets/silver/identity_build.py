@@ -171,7 +171,7 @@ def interrupted_run(lake: Path, state: dict) -> list[str]:
 
 
 def _overwrite(p: Path, frame: pl.DataFrame) -> int:
-    return delta.commit(p, delta.to_arrow(frame), mode="overwrite", schema_mode="overwrite")
+    return delta.write_rows(p, frame, append=False, partition_col=None)
 
 
 def _with_fingerprint(features: pl.DataFrame, keys: pl.DataFrame, merges: pl.DataFrame
@@ -393,7 +393,9 @@ def resolve_scoped(features: pl.DataFrame, keys: pl.DataFrame, guards: idn.Guard
                                                   how="semi"),
                     on=["kind", "value"], how="anti"))
     holders = keys.join(values, on=["kind", "value"], how="semi")["node_id"]
-    blocks = idn.blocks_over_the_limit_changed(previous.features, features, touched)
+    blocking = idn.Blocking.of(features)  # the blocking columns, derived once
+    blocks = idn.blocks_over_the_limit_changed(previous.features, features, touched,
+                                               blocking)
     # A merge links two records: the other end of a touched record's merges, then or now.
     merge_ends = pl.concat([merges_of(previous.features), merges])
     partners = pl.concat([merge_ends.filter(pl.col("node_id").is_in(ids))["master"],
@@ -431,7 +433,8 @@ def resolve_scoped(features: pl.DataFrame, keys: pl.DataFrame, guards: idn.Guard
                              .alias("component"))["component"])
         lap(f"region: {region.len():,} of {features.height:,} records ({touched.len():,} "
             f"touched), {det.height:,} deterministic links, {held.height:,} held pairs")
-        candidates = idn.candidate_pairs(features, component, held, con, focus=region)
+        candidates = idn.candidate_pairs(features, component, held, con, focus=region,
+                                         blocking=blocking)
         scored, fresh, reused = _score(features, candidates, model, previous.links, touched,
                                        known)
         known, scored_n = scored, scored_n + fresh
