@@ -29,6 +29,8 @@ from typing import Any
 from dbt.adapters.duckdb.plugins import BasePlugin
 from deltalake import DeltaTable
 
+from c360_assets.lib.sql import identifier, literal
+
 # Delta primitive types a partition column may have for the fast path, as DuckDB types.
 PARTITION_TYPES = {"byte": "TINYINT", "short": "SMALLINT", "integer": "INTEGER",
                    "long": "BIGINT"}
@@ -76,20 +78,12 @@ class Plugin(BasePlugin):
             if kind not in PARTITION_TYPES or any(f"/{column}=" not in u for u in uris):
                 return None
             hive[column] = PARTITION_TYPES[kind]
-        files = ", ".join(_literal(u) for u in uris)
-        types = ", ".join(f"{_literal(c)}: {_literal(t)}" for c, t in hive.items())
+        files = ", ".join(literal(u) for u in uris)
+        types = ", ".join(f"{literal(c)}: {literal(t)}" for c, t in hive.items())
         relation = self._conn.sql(
             f"SELECT * FROM read_parquet([{files}], union_by_name = true"
             + (f", hive_partitioning = true, hive_types = {{{types}}})" if hive
                else ", hive_partitioning = false)"))
         if not set(fields) <= set(relation.columns):  # a column no file holds yet
             return None
-        return relation.project(", ".join(_identifier(name) for name in fields))
-
-
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
-def _identifier(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
+        return relation.project(", ".join(identifier(name) for name in fields))

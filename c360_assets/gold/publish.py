@@ -23,14 +23,19 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import time
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import duckdb
+from deltalake import DeltaTable
+from deltalake import Schema as DeltaSchema
+from deltalake.transaction import AddAction
 
-from c360_assets.lib import delta, failpoints, layout
+from c360_assets.lib import delta, failpoints, layout, sql
 
 BATCH_ROWS = 500_000
 PUBLISH_THREADS = 2
@@ -138,10 +143,37 @@ def _publish_one(lake: Path, con: duckdb.DuckDBPyConnection, name: str,
         if (not redo and before is not None and before.get("content") == digest
                 and delta.data_version(path) == before.get("version")):
             return Published(name, path, rows, int(before["version"]), False, digest)
-        reader = cur.sql(f'SELECT * FROM main."{name}"').to_arrow_reader(BATCH_ROWS)
-        version = delta.commit(path, reader, mode="overwrite", schema_mode="overwrite")
+        version = _overwrite(cur, name, path)
     failpoints.reached("gold.published")
     return Published(name, path, rows, version, True, digest)
+
+
+def _overwrite(cur: duckdb.DuckDBPyConnection, name: str, path: Path) -> int:
+    """Replace the Delta table at `path` with relation `name`, in one commit. Where the
+    table exists (local, unpartitioned) with the relation's schema, DuckDB writes the
+    Parquet files itself (its parallel writer, about twice as fast as streaming Arrow
+    batches through delta-rs) and the commit adds them; otherwise, and for a new or
+    changed schema, delta-rs writes the table."""
+    query = f'SELECT * FROM main."{name}"'
+    schema = cur.sql(f"{query} LIMIT 0").to_arrow_table().schema
+    if delta.table_exists(path) and "://" not in str(path):
+        table = DeltaTable(str(path))
+        if (not table.metadata().partition_columns
+                and table.schema() == DeltaSchema.from_arrow(schema)):
+            root = path.resolve()
+            folder = root / f"part-{uuid.uuid4().hex}"
+            files = cur.execute(
+                f"COPY ({query}) TO {sql.literal(str(folder))} (FORMAT parquet, "
+                "COMPRESSION snappy, PER_THREAD_OUTPUT true, RETURN_STATS true)").fetchall()
+            now = int(time.time() * 1000)
+            actions = [AddAction(path=Path(file).relative_to(root).as_posix(), size=size,
+                                 partition_values={}, modification_time=now,
+                                 data_change=True, stats=json.dumps({"numRecords": rows}))
+                       for file, rows, size, *_ in files]
+            table.create_write_transaction(actions, mode="overwrite", schema=schema)
+            return DeltaTable(str(path)).version()
+    reader = cur.sql(query).to_arrow_reader(BATCH_ROWS)
+    return delta.commit(path, reader, mode="overwrite", schema_mode="overwrite")
 
 
 def publish_tables(lake: Path, tables: list[str], inputs: str = "") -> list[Published]:
