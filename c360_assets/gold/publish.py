@@ -1,8 +1,10 @@
 """Publish gold tables from the embedded DuckDB file as Delta under `<lake>/gold/`.
 
 Consumers read `<lake>/gold/<table>` with any Delta reader and never contend with a
-running dbt (the DuckDB file has one writer). Each table is one overwrite commit,
-streamed from DuckDB in Arrow batches; strings go out as `large_string`, times as UTC.
+running dbt (the DuckDB file has one writer). Each table is one overwrite commit:
+DuckDB writes the Parquet files and the commit adds them where the table exists with the
+same schema; otherwise (a new table, a changed schema) delta-rs writes it from Arrow
+batches (strings as `large_string`, times as UTC).
 
 A publish spans several tables, so it keeps a journal, `<lake>/gold/_published.json`:
 * `complete`: the last publish that finished - each table's Delta version, content

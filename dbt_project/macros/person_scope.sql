@@ -1,7 +1,8 @@
 {#- Person-scoped incremental gold (issue 16).
 
     The models keyed by person (stg_attribute_candidates, int_profile_records,
-    resolved_attributes, customer_profile v1/v2, consent_log) are `incremental`. c360
+    resolved_attributes, customer_profile v1/v2, consent_log, attribute_conflicts) are
+    `incremental`. c360
     decides per build (c360_assets/gold/scope.py):
       * full: `dbt build --full-refresh`, every model rebuilt whole;
       * scoped: c360 writes the persons to re-resolve into the table

@@ -1,10 +1,14 @@
 -- Persons and attributes whose current values disagree: more than one distinct current
 -- value among the person's records, with the sources holding them and the winner.
+-- Person-scoped like the models it reads (macros/person_scope.sql).
+{{ config(materialized='incremental', incremental_strategy='append', on_schema_change='fail',
+          pre_hook="{{ c360_scope_delete() }}") }}
 with contested as (
 
     select customer_id, attribute, competing_values, source_system as winning_source, rule
     from {{ ref('resolved_attributes') }}
     where competing_values > 1
+        and {{ c360_in_scope('customer_id') }}
 
 ),
 
