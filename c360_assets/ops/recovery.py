@@ -125,7 +125,10 @@ class PoolWatch:
 
     def __init__(self, instance: dg.DagsterInstance, lake: Path,
                  echo: Callable[[str], None] = print, *, first_after_s: float = 3.0,
-                 every_s: float = 30.0, poll_s: float = 1.0) -> None:
+                 every_s: float = 30.0, poll_s: float = 3.0) -> None:
+        # A look reads every pool's slots and queue (tens of ms at a time, on the cores
+        # the run uses): once every `poll_s`, and this process's runs only when a step
+        # waits at all.
         self.instance, self.lake, self.echo = instance, lake, echo
         self.first_after_s, self.every_s, self.poll_s = first_after_s, every_s, poll_s
         self._stop = threading.Event()
@@ -158,12 +161,16 @@ class PoolWatch:
     def check(self) -> list[str]:
         """One look: a line per pool one of this process's runs has waited on for longer
         than `first_after_s` (repeated every `every_s`)."""
-        mine = self._mine()
+        mine: set[str] | None = None
         now = time.time()
         said = []
         for key, info in dagster_storage.pools(self.instance):
             for pending in info.pending_steps:
-                if pending.run_id not in mine or pending.assigned_timestamp is not None:
+                if pending.assigned_timestamp is not None:
+                    continue
+                if mine is None:
+                    mine = self._mine()
+                if pending.run_id not in mine:
                     continue
                 waited = now - pending.enqueued_timestamp.timestamp()
                 last = self._said.get((key, pending.step_key))
