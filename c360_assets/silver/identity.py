@@ -788,21 +788,26 @@ def blocking_frame(features: pl.DataFrame) -> pl.DataFrame:
         *[expr.alias(name) for name, expr in BLOCKING_COLUMNS.items()])
 
 
-# Two independent 64-bit hashes of each blocking value (seeds): a key's rows are found
-# by the first and counted by both (`Blocking`).
-_HASH_SEEDS = (360, 0x5EED)
+# Two independent hashes of each blocking value (seeds; 64 and 32 bits kept): a key's
+# rows are found by the first and counted by both (`Blocking`).
+_HASH_SEEDS = ((360, 64), (0x5EED, 32))  # (seed, bits kept): 96 bits for a key's count
 _HASH_MIX = 0x9E3779B97F4A7C15  # odd: a key's column hashes combine in order
 
 
-def _value_hashes(frame: pl.DataFrame, seed: int) -> pl.DataFrame:
-    """A UInt64 hash of every value column of `frame` (not node_id); null for null."""
-    return frame.select(pl.when(pl.col(c).is_not_null()).then(pl.col(c).hash(seed))
-                        for c in frame.columns if c != "node_id")
+def _value_hashes(frame: pl.DataFrame, seed: int, bits: int = 64) -> pl.DataFrame:
+    """A hash of every value column of `frame` (not node_id), its low `bits` (64 or 32);
+    null for null."""
+    def one(c: str) -> pl.Expr:
+        h = pl.col(c).hash(seed)
+        if bits == 32:
+            h = (h & 0xFFFFFFFF).cast(pl.UInt32)
+        return pl.when(pl.col(c).is_not_null()).then(h).alias(c)
+    return frame.select(one(c) for c in frame.columns if c != "node_id")
 
 
 def _key_hash(columns: list[str]) -> pl.Expr:
-    """One UInt64 per row for the values of `columns`, from their hashes (columns of the
-    same names); null where a value is."""
+    """One unsigned integer per row for the values of `columns`, from their hashes
+    (columns of the same names); null where a value is."""
     combined = pl.col(columns[0])
     for c in columns[1:]:
         combined = combined * _HASH_MIX ^ pl.col(c)
@@ -812,24 +817,25 @@ def _key_hash(columns: list[str]) -> pl.Expr:
 @dataclass
 class Blocking:
     """The records' blocking frame (`blocking_frame`) and, row by row, two independent
-    hashes of each of its value columns. The rows and the block sizes of a few keys then
-    come from a pass over UInt64 columns instead of the strings: `rows_keyed` narrows the
-    rows down by one hash and lets the values decide; `sizes` counts by both hashes (two
-    different keys agreeing on both, odds about 2^-128 a pair, would be counted as one)."""
+    hashes of each of its value columns (64 and 32 bits). The rows and the block sizes of
+    a few keys then come from a pass over integer columns instead of the strings:
+    `rows_keyed` narrows the rows down by the first hash and lets the values decide;
+    `sizes` counts by both (two different keys agreeing on both, odds about 2^-96 a pair,
+    would be counted as one block)."""
     frame: pl.DataFrame
     hashes: tuple[pl.DataFrame, pl.DataFrame]
 
     @classmethod
     def of(cls, features: pl.DataFrame) -> Blocking:
         frame = blocking_frame(features)
-        first, second = (_value_hashes(frame, seed) for seed in _HASH_SEEDS)
+        first, second = (_value_hashes(frame, seed, bits) for seed, bits in _HASH_SEEDS)
         return cls(frame, (first, second))
 
     def _keyed(self, keys: pl.DataFrame, on: list[str]) -> tuple[pl.DataFrame, pl.Series]:
         """`keys` with their two key hashes (`_key`, `_key2`), and the mask of the rows
         whose first key hash is one of theirs."""
-        first, second = (_value_hashes(keys.select(on), seed).select(_key_hash(on))
-                         .to_series() for seed in _HASH_SEEDS)
+        first, second = (_value_hashes(keys.select(on), seed, bits).select(_key_hash(on))
+                         .to_series() for seed, bits in _HASH_SEEDS)
         keys = keys.with_columns(first.alias("_key"), second.alias("_key2"))
         mask = self.hashes[0].select(
             _key_hash(on).is_in(first.implode()).fill_null(False)).to_series()

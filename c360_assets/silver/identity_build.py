@@ -445,6 +445,7 @@ def resolve_scoped(features: pl.DataFrame, keys: pl.DataFrame, guards: idn.Guard
                      f"{region.len():,} records now")
             continue
         break
+    del blocking  # its hashes are hundreds of MB at 1M records: not kept to the end
     reused = candidates.height - scored_n
     lap(f"{candidates.height:,} candidate pairs; scored {scored_n:,} with Splink, "
         f"reused {reused:,} stored scores")
