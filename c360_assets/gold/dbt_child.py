@@ -196,6 +196,24 @@ def _run_dbt(argv: list[str]) -> int:
 # ---------------------------------------------------------------------------- the runner side
 
 
+FOLDER_PREFIX = "c360-dbt-"
+
+
+def _sweep_dead_folders() -> None:
+    """Remove the socket folders of warm dbts whose process is gone (a SIGKILL skips the
+    `finally` that removes them)."""
+    for folder in Path(tempfile.gettempdir()).glob(f"{FOLDER_PREFIX}*-*"):
+        pid = folder.name.removeprefix(FOLDER_PREFIX).split("-", 1)[0]
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(folder, ignore_errors=True)
+        except OSError:  # alive, someone else's
+            continue
+
+
 @contextlib.contextmanager
 def warm_dbt(enabled: bool = True) -> Iterator[None]:
     """While in the block, a dbt imported ahead of time waits for the first `c360-dbt`
@@ -204,7 +222,10 @@ def warm_dbt(enabled: bool = True) -> Iterator[None]:
     if not enabled or not hasattr(socket, "send_fds") or os.environ.get(SERVER_ENV):
         yield
         return
-    folder = tempfile.mkdtemp(prefix="c360-dbt-")  # short path: socket names are limited
+    _sweep_dead_folders()
+    # Short path (socket names are limited), named by this process: a folder a killed
+    # process left is removed by the next one (`_sweep_dead_folders`).
+    folder = tempfile.mkdtemp(prefix=f"{FOLDER_PREFIX}{os.getpid()}-")
     path = os.path.join(folder, "dbt.sock")
     server = subprocess.Popen([sys.executable, "-m", "c360_assets.gold.dbt_child",
                                "--serve", path], stdin=subprocess.DEVNULL)

@@ -156,3 +156,24 @@ def test_warm_dbt_names_its_server_in_the_environment_and_stops_it_unused():
     assert not folder.exists()
     with dbt_child.warm_dbt(enabled=False):
         assert dbt_child.SERVER_ENV not in os.environ
+
+
+def test_a_killed_runs_socket_folder_is_removed_by_the_next_warm_dbt(tmp_path, monkeypatch):
+    """A SIGKILL skips the `finally` that removes the socket folder: the next warm dbt
+    removes the folders of processes that are gone, and leaves a live one's."""
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait(timeout=30)
+    gone = tmp_path / f"{dbt_child.FOLDER_PREFIX}{dead.pid}-abc"
+    alive = tmp_path / f"{dbt_child.FOLDER_PREFIX}{os.getppid()}-def"
+    unnamed = tmp_path / f"{dbt_child.FOLDER_PREFIX}xyz"  # not one this code names
+    for folder in (gone, alive, unnamed):
+        folder.mkdir()
+        (folder / "dbt.sock").write_text("")
+    with dbt_child.warm_dbt():
+        mine = Path(os.environ[dbt_child.SERVER_ENV]).parent
+        assert mine.parent == tmp_path and mine.name.startswith(
+            f"{dbt_child.FOLDER_PREFIX}{os.getpid()}-")
+    assert not gone.exists() and alive.exists() and unnamed.exists() and not mine.exists()
