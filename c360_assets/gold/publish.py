@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -34,8 +33,6 @@ from typing import Any
 
 import duckdb
 from deltalake import DeltaTable
-from deltalake import Schema as DeltaSchema
-from deltalake.transaction import AddAction
 
 from c360_assets.lib import delta, failpoints, layout, sql
 
@@ -160,17 +157,13 @@ def _overwrite(cur: duckdb.DuckDBPyConnection, name: str, path: Path) -> int:
     schema = cur.sql(f"{query} LIMIT 0").to_arrow_table().schema
     if delta.table_exists(path) and "://" not in str(path):
         table = DeltaTable(str(path))
-        if (not table.metadata().partition_columns
-                and table.schema() == DeltaSchema.from_arrow(schema)):
+        if delta.takes_files_of(table, schema, None):
             root = path.resolve()
             folder = root / f"part-{uuid.uuid4().hex}"
             files = cur.execute(
                 f"COPY ({query}) TO {sql.literal(str(folder))} (FORMAT parquet, "
                 "COMPRESSION snappy, PER_THREAD_OUTPUT true, RETURN_STATS true)").fetchall()
-            now = int(time.time() * 1000)
-            actions = [AddAction(path=Path(file).relative_to(root).as_posix(), size=size,
-                                 partition_values={}, modification_time=now,
-                                 data_change=True, stats=json.dumps({"numRecords": rows}))
+            actions = [delta.file_action(Path(file).relative_to(root).as_posix(), size, rows)
                        for file, rows, size, *_ in files]
             table.create_write_transaction(actions, mode="overwrite", schema=schema)
             return DeltaTable(str(path)).version()

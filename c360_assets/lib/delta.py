@@ -198,6 +198,24 @@ def commit(path: str | Path, data, **kwargs) -> int:
     raise AssertionError("unreachable")
 
 
+def file_action(rel: str, size: int, rows: int,
+                partition_values: dict[str, str | None] | None = None) -> AddAction:
+    """The add action of a Parquet file c360 wrote itself into a table (`rel`: its path
+    in the table), its row count as its statistics."""
+    return AddAction(path=rel, size=size, partition_values=partition_values or {},
+                     modification_time=int(time.time() * 1000), data_change=True,
+                     stats=json.dumps({"numRecords": rows}))
+
+
+def takes_files_of(table: DeltaTable, schema, partition_by: list[str] | None  # noqa: ANN001
+                   ) -> bool:
+    """Whether files written with the Arrow `schema`, partitioned by `partition_by`, can
+    be added to `table` as they are (else the schema or the layout must change: delta-rs'
+    writer replaces them)."""
+    return (table.schema() == DeltaSchema.from_arrow(schema)
+            and table.metadata().partition_columns == (partition_by or []))
+
+
 def _write_file(table: Path, column: str | None, value: object, frame: pl.DataFrame,
                 stamp: str) -> AddAction:
     """Write `frame` as one Parquet file of partition `column=value` (`column` None: an
@@ -207,10 +225,8 @@ def _write_file(table: Path, column: str | None, value: object, frame: pl.DataFr
     target = table / rel
     target.parent.mkdir(parents=True, exist_ok=True)
     frame.write_parquet(target, compression="snappy", statistics=False)
-    return AddAction(path=rel, size=target.stat().st_size,
-                     partition_values={column: str(value)} if column is not None else {},
-                     modification_time=int(time.time() * 1000), data_change=True,
-                     stats=json.dumps({"numRecords": frame.height}))
+    return file_action(rel, target.stat().st_size, frame.height,
+                       {column: str(value)} if column is not None else None)
 
 
 UNSIGNED_AS_SIGNED = {pl.UInt8: pl.Int8, pl.UInt16: pl.Int16, pl.UInt32: pl.Int32,
@@ -252,12 +268,10 @@ def write_rows(path: str | Path, rows: pl.DataFrame, *, append: bool,
                       if t in UNSIGNED_AS_SIGNED})  # type: ignore[arg-type]
     schema = to_arrow(rows.head(0)).schema
     partition_by = [partition_col] if partition_col is not None else None
-    if table_exists(path) and not append:
-        table = DeltaTable(str(path))
-        if (table.schema() != DeltaSchema.from_arrow(schema)
-                or table.metadata().partition_columns != (partition_by or [])):
-            return commit(path, to_arrow(rows), mode="overwrite", schema_mode="overwrite",
-                          partition_by=partition_by)
+    if (table_exists(path) and not append
+            and not takes_files_of(DeltaTable(str(path)), schema, partition_by)):
+        return commit(path, to_arrow(rows), mode="overwrite", schema_mode="overwrite",
+                      partition_by=partition_by)
     actions = _write_parts(path, rows, partition_col)
     if not table_exists(path):
         create_table_with_add_actions(str(path), DeltaSchema.from_arrow(schema), actions,
