@@ -3,7 +3,9 @@
 One lineage graph (bronze per source -> silver graph and identity -> gold dbt models),
 its checks, the job the automation launches, the 2-hourly schedule, the landing and alert
 sensors and the declarative-automation sensor. `definitions.py` builds them once for
-`dagster dev`; `c360 materialize` builds its own, with the configuration it was given.
+`dagster dev`; `c360 materialize` builds its own, with the configuration it was given,
+and runs bronze and silver from `upstream_definitions` (no gold: importing dagster-dbt,
+which imports dbt, takes seconds and is done meanwhile).
 """
 
 from __future__ import annotations
@@ -12,7 +14,6 @@ import dagster as dg
 
 from c360_assets.bronze import catalogue
 from c360_assets.bronze.assets import build_bronze_asset
-from c360_assets.gold.assets import build_gold_asset, dbt_resource
 from c360_assets.lib.config import C360Config, load_config
 from c360_assets.lib.registry import load_registry
 from c360_assets.ops.alerts import build_alert_sensor
@@ -27,21 +28,39 @@ from c360_assets.resources import C360Paths
 from c360_assets.silver.assets import build_identity_asset, build_silver_asset
 
 
-def build_definitions(config: C360Config | None = None, paths: C360Paths | None = None
-                      ) -> dg.Definitions:
+def upstream_definitions(config: C360Config | None = None, paths: C360Paths | None = None
+                         ) -> dg.Definitions:
+    """Bronze, silver and identity with their checks: everything upstream of gold, without
+    importing dagster-dbt or dbt. Enough to materialise those stages; gold needs
+    `build_definitions`."""
     config = config or load_config()
     sources = catalogue(config)
     registry = load_registry(sources=tuple(s.name for s in sources))
     return dg.Definitions(
         assets=[*(build_bronze_asset(source, config) for source in sources),
-                build_silver_asset(sources, registry), build_identity_asset(config, registry),
-                build_gold_asset(config, registry, sources)],
+                build_silver_asset(sources, registry), build_identity_asset(config, registry)],
         asset_checks=[*(build_staleness_check(source, config) for source in sources),
-                      no_duplicate_current_edges, build_conflicts_check(config)],
+                      no_duplicate_current_edges],
+        resources={"c360": paths or C360Paths.from_env(config)},
+    )
+
+
+def build_definitions(config: C360Config | None = None, paths: C360Paths | None = None
+                      ) -> dg.Definitions:
+    # Imported here: `upstream_definitions` must not pay for dagster-dbt.
+    from c360_assets.gold.assets import build_gold_asset, dbt_resource
+
+    config = config or load_config()
+    sources = catalogue(config)
+    registry = load_registry(sources=tuple(s.name for s in sources))
+    upstream = upstream_definitions(config, paths)
+    return dg.Definitions(
+        assets=[*(upstream.assets or []), build_gold_asset(config, registry, sources)],
+        asset_checks=[*(upstream.asset_checks or []), build_conflicts_check(config)],
         jobs=[c360_job(), build_maintenance_job(config)],
         schedules=[build_schedule(config), build_maintenance_schedule(config)],
         sensors=[build_landing_sensor(config), build_alert_sensor(config),
                  build_automation_sensor(config.automation.running_by_default),
                  build_dead_run_sensor(config.automation.running_by_default)],
-        resources={"c360": paths or C360Paths.from_env(config), "dbt": dbt_resource()},
+        resources={**(upstream.resources or {}), "dbt": dbt_resource()},
     )

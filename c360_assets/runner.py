@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import importlib
 import json
 import os
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -317,17 +319,20 @@ def _run_stages(paths: C360Paths, select: str | None,
                 force: bool, stack: contextlib.ExitStack) -> RunSummary:
     lake = paths.lake
     # Loaded only when there is work: the gold assets bring dbt and dagster-dbt (seconds).
-    from c360_assets.assemble import build_definitions
-    from c360_assets.gold.assets import dbt_resource
+    # A plain run runs bronze and silver from definitions without gold, and imports them on
+    # a thread while silver runs (mostly outside Python: the bronze run, mostly inside,
+    # would slow by as much); `--select` resolves against the whole graph.
+    from c360_assets.assemble import build_definitions, upstream_definitions
 
-    defs = build_definitions(config, paths)
+    if select is None:
+        defs = upstream_definitions(config, paths)
+    else:
+        defs = build_definitions(config, paths)
     keys = resolve_selection(defs, select, catalogue(config))
     if select is not None and any(k.path[0] == "gold" for k in keys):
         stack.enter_context(warm_dbt())
     summary = RunSummary()
     run_config = {"loggers": {"console": {"config": {"log_level": log_level}}}}
-    assets = [*(defs.assets or []), *(defs.asset_checks or [])]
-    resources = {"c360": paths, "dbt": dbt_resource()}
     tags = {"c360/launched_by": "cli", **process_tags(lake)}
 
     def run(selection: dg.AssetSelection, stage: str, extra: dict[str, str] | None = None
@@ -335,7 +340,8 @@ def _run_stages(paths: C360Paths, select: str | None,
         t0 = time.perf_counter()
         with PoolWatch(instance, lake, echo):
             result = dg.materialize(
-                assets, instance=instance, resources=resources, selection=selection,
+                [*(defs.assets or []), *(defs.asset_checks or [])], instance=instance,
+                resources=dict(defs.resources or {}), selection=selection,
                 tags={**tags, "c360/stage": stage, **(extra or {})},
                 run_config=run_config, raise_on_error=False)
         summary.seconds[result.run_id] = time.perf_counter() - t0
@@ -382,6 +388,8 @@ def _run_stages(paths: C360Paths, select: str | None,
         echo("silver: graph and identity up to date with bronze: nothing to do")
         silver = set()
     if silver:
+        if select is None:
+            _import_in_background("c360_assets.gold.assets")
         echo("silver: materialising " + " and ".join(
             what for what, ks in (("field changes and the graph", SILVER_KEYS),
                                   ("identity", IDENTITY_KEYS)) if silver & ks))
@@ -390,6 +398,9 @@ def _run_stages(paths: C360Paths, select: str | None,
         summary.ok &= result.success
         _collect(result, summary)
     # Gold (dbt) after silver, in one run: dbt builds the selected models in order.
+    if select is None:
+        defs = build_definitions(config, paths)  # waits for the import begun above
+        keys = resolve_selection(defs, None, catalogue(config))
     gold = {k for k in keys if k.path[0] == "gold"}
     if gold and summary.ok and plain and _gold_current(paths, config):
         echo("gold: silver, config and the dbt project unchanged since the last publish: "
@@ -441,6 +452,17 @@ def stretches(days: set[dt.date], bridge: int = BRIDGE_DAYS) -> list[tuple[dt.da
         else:
             out.append((day, day))
     return out
+
+
+def _import_in_background(module: str) -> None:
+    """Start importing `module` on a daemon thread. Whoever imports it next waits for that
+    import to finish (Python's per-module import lock) instead of doing it again. A failure
+    here is left to that later import, which raises it where it is needed."""
+    def load() -> None:
+        with contextlib.suppress(Exception):
+            importlib.import_module(module)
+
+    threading.Thread(target=load, name=f"c360-import-{module}", daemon=True).start()
 
 
 def _days(first: dt.date, last: dt.date) -> list[dt.date]:

@@ -38,6 +38,32 @@ def test_silver_depends_on_every_bronze_table_in_group_silver():
         assert node.description
 
 
+
+def test_the_upstream_definitions_are_the_whole_graph_less_gold_without_dbt():
+    """`c360 materialize` runs bronze and silver from `upstream_definitions` while it
+    imports dagster-dbt: they must be exactly the non-gold part of the graph, with the
+    same checks, and must not import dbt."""
+    import subprocess
+    import sys
+
+    from c360_assets.assemble import upstream_definitions
+
+    paths = C360Paths(landing_root="/nonexistent", lake_root="/nonexistent")
+    whole, upstream = build_definitions(paths=paths), upstream_definitions(paths=paths)
+    whole_graph, upstream_graph = whole.resolve_asset_graph(), upstream.resolve_asset_graph()
+    non_gold = {k for k in whole_graph.get_all_asset_keys() if k.path[0] != "gold"}
+    assert set(upstream_graph.get_all_asset_keys()) == non_gold
+    assert ({c for c in upstream_graph.asset_check_keys}
+            == {c for c in whole_graph.asset_check_keys if c.asset_key.path[0] != "gold"})
+    for key in non_gold:
+        assert upstream_graph.get(key).parent_keys == whole_graph.get(key).parent_keys
+    probe = ("import sys; from c360_assets.assemble import upstream_definitions; "
+             "upstream_definitions(); print(sorted(m for m in sys.modules "
+             "if m.split('.')[0] in ('dbt', 'dagster_dbt')))")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == "[]", out.stdout
+
 def test_silver_materialises_after_bronze_with_metadata_and_reruns_as_noop(
         small_world: Path, tmp_path: Path, instance: dg.DagsterInstance):
     lake = tmp_path / "lake"
