@@ -36,7 +36,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_summary(summary) -> None:  # noqa: ANN001 - runner.RunSummary
+def _print_summary(summary) -> None:  # noqa: ANN001 - plan.RunSummary
     if not summary.runs and not summary.tables and not summary.problems:
         print("nothing new: no run launched")
         return
@@ -73,7 +73,7 @@ EXIT_LOCKED = 3  # another process is writing the lake
 
 def cmd_materialize(args: argparse.Namespace) -> int:
     from c360_assets.lib.lock import LakeLocked
-    from c360_assets.runner import SelectionError, materialize, parse_partitions
+    from c360_assets.plan import SelectionError, materialize, parse_partitions
 
     landing = Path(args.landing or cfg.landing_root())
     lake = Path(args.lake or cfg.lake_root())

@@ -1,10 +1,11 @@
-"""Run the Dagster asset graph in-process over landed partitions (`c360 materialize`).
+"""Run the Dagster asset graph in-process over landed partitions (`c360 materialize`,
+entered through `plan.materialize`, which decides first whether there is anything to do).
 
 Bronze runs once, as one run over the range of landing days with work (the same
 single-run backfill the UI launches), so a month of landing is one Delta commit
 per table. Silver (unpartitioned, incremental) runs after bronze, in one run; gold (dbt,
 scoped to the persons silver changed) after silver. A plain run launches no run for a
-stage with nothing new, and with nothing new anywhere it loads no definitions at all.
+stage with nothing new (and with nothing new anywhere, `plan` never gets here).
 The summary reads back what was written.
 """
 
@@ -18,28 +19,31 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import dagster as dg
 
-from c360_assets.bronze import catalogue, record_tables, watch
-from c360_assets.bronze.assets import FORCE_TAG, bronze_key, stale_days
+from c360_assets.bronze import catalogue
+from c360_assets.bronze.assets import FORCE_TAG, bronze_key
 from c360_assets.bronze.contract import SourceSpec
-from c360_assets.bronze.landing import LandingProblem, landed_days
-from c360_assets.gold import publish
 from c360_assets.gold.dbt_child import warm_dbt
-from c360_assets.gold.inputs import FULL_TAG, gold_inputs
-from c360_assets.gold.settings import dbt_vars_json
+from c360_assets.gold.inputs import FULL_TAG
 from c360_assets.lib import delta, layout
-from c360_assets.lib.config import C360Config, load_config
-from c360_assets.lib.lock import lake_lock
-from c360_assets.lib.registry import load_registry
+from c360_assets.lib.config import C360Config
 from c360_assets.ops.checks import DUPLICATE_EDGES_CHECK
 from c360_assets.ops.recovery import PoolWatch, process_tags, recover_dead_runs
+from c360_assets.plan import (  # noqa: F401 - parse_partitions, materialize: the API here too
+    RunSummary,
+    SelectionError,
+    TableSummary,
+    bronze_days,
+    gold_current,
+    materialize,
+    nothing_new,
+    parse_partitions,
+    silver_current,
+)
 from c360_assets.resources import C360Paths
-from c360_assets.silver import build as silver_build
-from c360_assets.silver import identity_build
 from c360_assets.silver.assets import (
     FIELD_CHANGES_KEY,
     IDENTITY_EVENTS_KEY,
@@ -75,51 +79,6 @@ event_log_storage:
 
 SILVER_KEYS = {FIELD_CHANGES_KEY, NODES_KEY, RELATIONSHIPS_KEY}
 IDENTITY_KEYS = {IDENTITY_KEY, IDENTITY_EVENTS_KEY}
-
-
-class SelectionError(ValueError):
-    """`--select` names nothing, or something unknown."""
-
-
-@dataclass
-class TableSummary:
-    key: str
-    rows_written: int = 0
-    rows_quarantined: int = 0
-    table_rows: int = 0
-    checks: dict[str, bool] = field(default_factory=dict)
-    warn_only: set[str] = field(default_factory=set)  # checks whose failure is a warning
-    notes: dict[str, str] = field(default_factory=dict)  # a failed check's description
-
-    def check_status(self, name: str) -> str:
-        if self.checks[name]:
-            return "PASS"
-        return "WARN" if name in self.warn_only else "FAIL"
-
-
-@dataclass
-class RunSummary:
-    ok: bool = True
-    runs: list[tuple[str, str, bool]] = field(default_factory=list)  # (what, run id, success)
-    seconds: dict[str, float] = field(default_factory=dict)  # run id -> wall time
-    tables: dict[str, TableSummary] = field(default_factory=dict)
-    problems: list[str] = field(default_factory=list)  # layout errors (fail the command)
-    warnings: list[str] = field(default_factory=list)  # file/row problems (quarantined)
-
-
-def parse_partitions(text: str) -> tuple[dt.date, dt.date]:
-    """`2026-03-01...2026-03-31` (or a single day) -> (first, last)."""
-    try:
-        if "..." in text:
-            a, b = text.split("...", 1)
-            first, last = dt.date.fromisoformat(a.strip()), dt.date.fromisoformat(b.strip())
-        else:
-            first = last = dt.date.fromisoformat(text.strip())
-    except ValueError:
-        raise ValueError(f"--partitions {text!r}: expected YYYY-MM-DD or START...END") from None
-    if last < first:
-        raise ValueError(f"--partitions {text!r}: end is before start")
-    return first, last
 
 
 def resolve_selection(defs: dg.Definitions, select: str | None,
@@ -176,136 +135,22 @@ def instance_for(lake: Path) -> dg.DagsterInstance:
     return dg.DagsterInstance.from_config(str(home))
 
 
-def _days_to_run(source: SourceSpec, paths: C360Paths, config: C360Config,
-                 window: tuple[dt.date, dt.date] | None, summary: RunSummary
-                 ) -> tuple[dt.date, dt.date] | None:
-    start = config.source(source.name).start_date
-    newest_allowed = dt.datetime.now(dt.UTC).date() + dt.timedelta(days=1)
-    days, layout = landed_days(paths.landing, source)
-    summary.problems += [str(p) for p in layout]
-    early = [d for d in days if d < start]
-    late = [d for d in days if d > newest_allowed]
-    if early:
-        summary.problems.append(str(LandingProblem(
-            str(paths.landing / source.name),
-            f"{len(early)} landing day(s) before the source's start date {start} "
-            f"(first {early[0]}): not ingested; fix the folder or sources.{source.name}.start_date")))
-    if late:
-        summary.problems.append(str(LandingProblem(
-            str(paths.landing / source.name),
-            f"{len(late)} landing day(s) in the future (first {late[0]}): not ingested")))
-    if window is not None:
-        first, last = window
-        if first < start:
-            summary.problems.append(f"{source.name}: --partitions starts before the source's start "
-                                    f"date {start}; running from {start}")
-            first = start
-        return (first, last) if first <= last else None
-    valid = [d for d in days if start <= d <= newest_allowed]
-    return (valid[0], valid[-1]) if valid else None
-
-
-def materialize(landing: Path, lake: Path, select: str | None = None,
-                partitions: tuple[dt.date, dt.date] | None = None,
-                config: C360Config | None = None, instance: dg.DagsterInstance | None = None,
-                log_level: str = "INFO", echo: Callable[[str], None] = print,
-                force: bool = False, wait_for_lock_s: float = 0.0) -> RunSummary:
-    """Materialise the selected assets over every landed partition (or `partitions`).
-
-    Holds the lake's lock throughout (raises `LakeLocked` when another writer has it for
-    longer than `wait_for_lock_s`), first recovering runs a dead process left behind.
-    Landing days whose files are unchanged since bronze ingested them are not re-read, and
-    gold re-resolves only the persons silver changed (`force`: re-ingest every day of the
-    range and rebuild gold whole).
-    """
-    command = "c360 materialize" + (f" --select {select}" if select else "")
-    with lake_lock(lake, command, wait_s=wait_for_lock_s, echo=echo):
-        instance = instance or instance_for(lake)
-        recover_dead_runs(instance, lake, echo=echo)
-        return _materialize(landing, lake, select, partitions, config or load_config(),
-                            instance, log_level, echo, force)
-
-
-def _silver_current(paths: C360Paths, config: C360Config) -> bool:
-    """Whether silver's graph and identity are up to date with bronze, model and config
-    (a run now would be a no-op)."""
-    from c360_assets.silver.identity import Inputs
-    from c360_assets.silver.identity_model import load_model
-
-    sources = catalogue(config)
-    registry = load_registry(sources=tuple(s.name for s in sources))
-    return (silver_build.up_to_date(paths.lake, record_tables(sources))
-            and identity_build.up_to_date(paths.lake, config.identity,
-                                          load_model(lake=paths.lake), Inputs.of(registry)))
-
-
-def _gold_current(paths: C360Paths, config: C360Config) -> bool:
-    """Whether every gold table was last published, completely, from the silver, config
-    and dbt project there are now (a build now would publish nothing new)."""
-    sources = catalogue(config)
-    registry = load_registry(sources=tuple(s.name for s in sources))
-    tables = sorted(publish.published_versions(paths.lake))
-    return bool(tables) and publish.up_to_date(
-        paths.lake, tables, gold_inputs(paths.lake, dbt_vars_json(config, registry, sources)))
-
-
-def _bronze_days(source: SourceSpec, paths: C360Paths, config: C360Config,
-                 partitions: tuple[dt.date, dt.date] | None, summary: RunSummary, *,
-                 whole_window: bool) -> tuple[list[dt.date], str]:
-    """The landing days of `source` bronze should ingest ([] when none) and, when none,
-    what to say. Without `whole_window`, only the days whose files are new or changed
-    (the ingest ledger, as the landing sensor reads it; within `partitions` the whole
-    range once any day of it is); with it (`--full`, or only some of the source's
-    tables selected), every day of the window."""
-    window = _days_to_run(source, paths, config, partitions, summary)
-    if window is None:
-        return [], f"{source.name}: nothing landed under {paths.landing / source.name}"
-    first, last = window
-    days = _days(first, last)
-    if whole_window:
-        return days, ""
-    stale = stale_days(paths, source, config, watch.day_fingerprints(
-        paths.landing, source, days), source.tables)
-    if not stale:
-        return [], (f"{source.name}: landing days {first}...{last} unchanged since bronze "
-                    f"ingested them: nothing to do (--full re-ingests them)")
-    return (stale if partitions is None else days), ""
-
-
-def _nothing_new(paths: C360Paths, config: C360Config, summary: RunSummary,
-                 echo: Callable[[str], None]) -> bool:
-    """Plain `c360 materialize` with nothing new anywhere: every source's landing days
-    as bronze ingested them, silver, identity and gold up to date. Says so per stage and
-    returns True (no run is launched, the Dagster definitions are never loaded); False
-    at the first stage with work (nothing said)."""
-    said = []
-    for source in catalogue(config):
-        days, why_none = _bronze_days(source, paths, config, None, summary, whole_window=False)
-        if days:
-            return False
-        said.append(why_none)
-    if not _silver_current(paths, config):
-        return False
-    said.append("silver: graph and identity up to date with bronze: nothing to do")
-    if not _gold_current(paths, config):
-        return False
-    said.append("gold: silver, config and the dbt project unchanged since the last "
-                "publish: nothing built or published")
-    for line in said:
-        echo(line)
-    return True
-
-
-def _materialize(landing: Path, lake: Path, select: str | None,
-                 partitions: tuple[dt.date, dt.date] | None, config: C360Config,
-                 instance: dg.DagsterInstance, log_level: str, echo: Callable[[str], None],
-                 force: bool) -> RunSummary:
-    paths = C360Paths.at(landing, lake, config)
-    if select is None and partitions is None and not force:
+def run_stages(landing: Path, lake: Path, select: str | None,
+               partitions: tuple[dt.date, dt.date] | None, config: C360Config,
+               instance: dg.DagsterInstance | None, log_level: str,
+               echo: Callable[[str], None], force: bool, *, check_first: bool = False
+               ) -> RunSummary:
+    """The Dagster side of `plan.materialize`, under the lake's lock it holds: recover the
+    runs a dead process left behind, then (`check_first`: after a writer that died, once
+    they are recovered, a plain run asks again whether anything is new) run the stages."""
+    instance = instance or instance_for(lake)
+    recover_dead_runs(instance, lake, echo=echo)
+    if check_first:
         quick = RunSummary()
-        if _nothing_new(paths, config, quick, echo):
+        if nothing_new(landing, lake, config, quick.problems, echo):
             quick.ok = not quick.problems
             return quick
+    paths = C360Paths.at(landing, lake, config)
     with contextlib.ExitStack() as stack:
         # A plain run that has work ends with gold: dbt imports itself meanwhile.
         stack.enter_context(warm_dbt(enabled=select is None))
@@ -355,8 +200,8 @@ def _run_stages(paths: C360Paths, select: str | None,
         source_keys = {bronze_key(t) for t in source.tables} & keys
         if not source_keys:
             continue
-        days, why_none = _bronze_days(
-            source, paths, config, partitions, summary,
+        days, why_none = bronze_days(
+            source, paths.landing, paths.lake, config, partitions, summary.problems,
             whole_window=force or source_keys != {bronze_key(t) for t in source.tables})
         if not days:
             echo(why_none)
@@ -384,7 +229,7 @@ def _run_stages(paths: C360Paths, select: str | None,
     silver = ((SILVER_KEYS if keys & SILVER_KEYS else set())
               | (IDENTITY_KEYS if keys & IDENTITY_KEYS else set()))
     plain = select is None and not force  # stages with nothing new launch no run
-    if silver and plain and _silver_current(paths, config):
+    if silver and plain and silver_current(paths.lake, config):
         echo("silver: graph and identity up to date with bronze: nothing to do")
         silver = set()
     if silver:
@@ -402,7 +247,7 @@ def _run_stages(paths: C360Paths, select: str | None,
         defs = build_definitions(config, paths)  # waits for the import begun above
         keys = resolve_selection(defs, None, catalogue(config))
     gold = {k for k in keys if k.path[0] == "gold"}
-    if gold and summary.ok and plain and _gold_current(paths, config):
+    if gold and summary.ok and plain and gold_current(paths.lake, config):
         echo("gold: silver, config and the dbt project unchanged since the last publish: "
              "nothing built or published")
     elif gold and summary.ok:
@@ -463,10 +308,6 @@ def _import_in_background(module: str) -> None:
             importlib.import_module(module)
 
     threading.Thread(target=load, name=f"c360-import-{module}", daemon=True).start()
-
-
-def _days(first: dt.date, last: dt.date) -> list[dt.date]:
-    return [first + dt.timedelta(days=i) for i in range((last - first).days + 1)]
 
 
 def _collect(result: dg.ExecuteInProcessResult, summary: RunSummary) -> None:

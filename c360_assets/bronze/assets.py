@@ -137,7 +137,8 @@ def _ingest(context: dg.AssetExecutionContext, c360: C360Paths, source: SourceSp
     fingerprints = watch.day_fingerprints(c360.landing, source, days)
     selected = [t for t in source.tables if bronze_key(t) in context.selected_asset_keys]
     force = context.run.tags.get(FORCE_TAG) == "true"
-    todo = days if force else stale_days(c360, source, config, fingerprints, selected)
+    todo = days if force else watch.stale_days(c360.lake, source, config.bronze,
+                                                 fingerprints, selected)
     context.log.info(f"{source.name}: {len(todo)} of {len(days)} landing day(s) new or changed"
                      + ("" if len(todo) == len(days) else
                         "; the others are in bronze as landed (no rewrite)"))
@@ -174,20 +175,6 @@ def _ingest(context: dg.AssetExecutionContext, c360: C360Paths, source: SourceSp
     if {bronze_key(t) for t in source.tables} <= set(context.selected_asset_keys):
         watch.record_ingested(c360.lake, source.name, fingerprints,
                               watch.rules_digest(source, config.bronze))
-
-
-def stale_days(c360: C360Paths, source: SourceSpec, config: C360Config,
-               fingerprints: dict[str, str | None], tables: list[TableSpec] | tuple[TableSpec, ...]
-               ) -> list[dt.date]:
-    """The days of `fingerprints` bronze must (re-)ingest: every one with files when a
-    table of `tables` or its quarantine is missing, else those whose files or typing rules
-    changed since bronze ingested them (the ingest ledger)."""
-    if not all(delta.table_exists(c360.bronze_table(t.key))
-               and delta.table_exists(c360.quarantine_table(t.key)) for t in tables):
-        return sorted(dt.date.fromisoformat(d) for d, fp in fingerprints.items()
-                      if fp is not None)
-    return watch.days_to_ingest(c360.lake, source.name, fingerprints,
-                                watch.rules_digest(source, config.bronze))
 
 
 def day_counts(path: Path, quarantine_path: Path, days: list[dt.date]) -> pl.DataFrame:

@@ -23,9 +23,9 @@ import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-from c360_assets.bronze.contract import SourceSpec
+from c360_assets.bronze.contract import SourceSpec, TableSpec
 from c360_assets.bronze.landing import FORMATS, landed_days, outside_root, table_dir
-from c360_assets.lib import layout
+from c360_assets.lib import delta, layout
 from c360_assets.lib.config import BronzeConfig
 
 
@@ -165,3 +165,16 @@ def record_ingested(lake: Path, source: str, fingerprints: Mapping[str, str | No
     layout.write_json_atomic(layout.ingest_ledger(lake, source),
                              {"format": 2, "days": ledger["days"], "rules": ledger["rules"]},
                              indent=0)
+
+
+def stale_days(lake: Path, source: SourceSpec, rules: BronzeConfig,
+               fingerprints: dict[str, str | None], tables: Iterable[TableSpec]
+               ) -> list[dt.date]:
+    """The days of `fingerprints` bronze must (re-)ingest: every one with files when a
+    table of `tables` or its quarantine is missing, else those whose files or typing rules
+    changed since bronze ingested them (the ingest ledger)."""
+    if not all(delta.table_exists(layout.bronze_table(lake, t.key))
+               and delta.table_exists(layout.quarantine_table(lake, t.key)) for t in tables):
+        return sorted(dt.date.fromisoformat(d) for d, fp in fingerprints.items()
+                      if fp is not None)
+    return days_to_ingest(lake, source.name, fingerprints, rules_digest(source, rules))

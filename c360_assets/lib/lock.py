@@ -103,11 +103,12 @@ def holds(lake: Path) -> bool:
 @contextlib.contextmanager
 def lake_lock(lake: Path, command: str, *, wait_s: float = 0.0,
               echo: Callable[[str], None] = print, poll_s: float = 0.5,
-              report_every_s: float = 30.0) -> Iterator[None]:
+              report_every_s: float = 30.0) -> Iterator[bool]:
     """Hold the lake's exclusive lock for the block (re-entrant within a process).
 
     Waits up to `wait_s` seconds for another holder (saying who, every `report_every_s`),
-    then raises LakeLocked naming it.
+    then raises LakeLocked naming it. Yields whether the lock was taken over from a
+    holder that died without releasing it (False when re-entered).
     """
     key = _key(lake)
     with _guard:
@@ -119,17 +120,17 @@ def lake_lock(lake: Path, command: str, *, wait_s: float = 0.0,
             reentered = False
     if reentered:
         try:
-            yield
+            yield False
         finally:
             with _guard:
                 fd, depth = _held[key]
                 _held[key] = (fd, depth - 1)
         return
-    fd = _acquire(key, command, wait_s, echo, poll_s, report_every_s)
+    fd, took_over = _acquire(key, command, wait_s, echo, poll_s, report_every_s)
     with _guard:
         _held[key] = (fd, 1)
     try:
-        yield
+        yield took_over
     finally:
         with _guard:
             del _held[key]
@@ -137,7 +138,7 @@ def lake_lock(lake: Path, command: str, *, wait_s: float = 0.0,
 
 
 def _acquire(lake: Path, command: str, wait_s: float, echo: Callable[[str], None],
-             poll_s: float, report_every_s: float) -> int:
+             poll_s: float, report_every_s: float) -> tuple[int, bool]:
     path = layout.lock_file(lake)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
@@ -169,7 +170,7 @@ def _acquire(lake: Path, command: str, wait_s: float, echo: Callable[[str], None
         os.ftruncate(fd, 0)
         os.pwrite(fd, data, 0)
         os.fsync(fd)
-        return fd
+        return fd, previous is not None
     except BaseException:
         os.close(fd)
         raise

@@ -22,7 +22,7 @@ pytestmark = pytest.mark.xdist_group("lean")
 START = dt.date(2026, 1, 1)
 
 
-def build(landing: Path, lake: Path, **kwargs):  # noqa: ANN201 - runner.RunSummary
+def build(landing: Path, lake: Path, **kwargs):  # noqa: ANN201 - plan.RunSummary
     summary = materialize(landing, lake, instance=instance_for(lake), log_level="ERROR",
                           echo=lambda _: None, **kwargs)
     assert summary.ok, summary.problems
@@ -73,6 +73,75 @@ def test_a_run_with_nothing_new_writes_no_new_delta_version(landing, tmp_path, m
     assert dbt_log.stat().st_size == log_size  # dbt did not even start
     assert sum("unchanged since bronze ingested them" in s for s in said) == 5
     assert any("nothing built or published" in s for s in said)
+
+
+def test_the_cli_with_nothing_new_does_not_load_dagster(landing, clean):
+    """Nothing new is decided before Dagster (and its storage) is imported: seconds."""
+    import subprocess
+    import sys
+
+    probe = ("import sys; from c360_assets.cli import main; "
+             f"rc = main(['materialize', '--landing', {str(landing)!r}, '--lake', {str(clean)!r}]); "
+             "print('loaded:', sorted({m.split('.')[0] for m in sys.modules} "
+             "& {'dagster', 'dagster_dbt', 'dbt', 'sqlalchemy'})); sys.exit(rc)")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert "loaded: []" in out.stdout
+    assert out.stdout.count("unchanged since bronze ingested them") == 5
+
+
+def test_nothing_new_after_a_writer_died_holding_the_lock_still_recovers_its_run(
+        landing, clean, tmp_path):
+    """A `c360 materialize` killed mid-run leaves a started Dagster run; the next run,
+    even with nothing new to do, marks it failed (it loads Dagster for that)."""
+    import shutil
+    import signal
+    import subprocess
+    import sys
+    import textwrap
+
+    import dagster as dg
+
+    lake = tmp_path / "lake"
+    shutil.copytree(clean, lake)
+    home = tmp_path / "home"
+    holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
+        import os, time
+        from pathlib import Path
+        import dagster as dg
+        from c360_assets.lib.lock import lake_lock
+        from c360_assets.ops.recovery import process_tags
+        os.environ["DAGSTER_HOME"] = {str(home)!r}
+        from c360_assets.runner import instance_for
+        lake = Path({str(lake)!r})
+        with lake_lock(lake, "c360 materialize"):
+            instance = instance_for(lake)
+            job = dg.GraphDefinition(name="g", node_defs=[dg.OpDefinition(
+                name="o", compute_fn=lambda *_: None)]).to_job(name="stuck")
+            run = instance.create_run_for_job(
+                job, tags={{**process_tags(lake), "c360/launched_by": "cli"}})
+            instance.handle_run_event(run.run_id, dg.DagsterEvent(
+                event_type_value="PIPELINE_START", job_name="stuck", message="started"))
+            print(run.run_id, flush=True)
+            time.sleep(600)
+    """)], stdout=subprocess.PIPE, text=True, env={**os.environ, "DAGSTER_HOME": str(home)})
+    run_id = holder.stdout.readline().strip()
+    holder.send_signal(signal.SIGKILL)
+    holder.wait()
+    before = versions(lake)
+    os.environ["DAGSTER_HOME"] = str(home)
+    try:
+        instance = instance_for(lake)
+        said: list[str] = []
+        summary = materialize(landing, lake, log_level="ERROR", echo=said.append)
+        assert summary.ok and summary.runs == []
+        assert any("ended without releasing it" in s for s in said)
+        assert any(s.startswith(f"recovered run {run_id[:8]}") for s in said)
+        assert instance.get_run_by_id(run_id).status == dg.DagsterRunStatus.FAILURE
+        assert any("nothing built or published" in s for s in said)
+        assert versions(lake) == before
+    finally:
+        os.environ.pop("DAGSTER_HOME", None)
 
 
 def test_a_changed_day_is_the_only_one_reread(landing, clean, tmp_path):
