@@ -5,7 +5,7 @@ its checks, the job the automation launches, the 2-hourly schedule, the landing 
 sensors and the declarative-automation sensor. `definitions.py` builds them once for
 `dagster dev`; `c360 materialize` builds its own, with the configuration it was given,
 and runs bronze and silver from `upstream_definitions` (no gold: importing dagster-dbt,
-which imports dbt, takes seconds and is done meanwhile).
+which imports dbt, takes seconds, paid only when gold is reached).
 """
 
 from __future__ import annotations

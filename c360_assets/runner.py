@@ -13,10 +13,8 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import importlib
 import json
 import os
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -163,10 +161,10 @@ def _run_stages(paths: C360Paths, select: str | None,
                 instance: dg.DagsterInstance, log_level: str, echo: Callable[[str], None],
                 force: bool, stack: contextlib.ExitStack) -> RunSummary:
     lake = paths.lake
-    # Loaded only when there is work: the gold assets bring dbt and dagster-dbt (seconds).
-    # A plain run runs bronze and silver from definitions without gold, and imports them on
-    # a thread while silver runs (mostly outside Python: the bronze run, mostly inside,
-    # would slow by as much); `--select` resolves against the whole graph.
+    # A plain run runs bronze and silver from definitions without gold, and builds gold's
+    # (dagster-dbt and dbt: seconds to import) when it gets there; `--select` resolves
+    # against the whole graph. (Importing them on a thread while silver ran saved those
+    # seconds outside the runs and cost as many inside silver on 2 cores: not done.)
     from c360_assets.assemble import build_definitions, upstream_definitions
 
     if select is None:
@@ -233,8 +231,6 @@ def _run_stages(paths: C360Paths, select: str | None,
         echo("silver: graph and identity up to date with bronze: nothing to do")
         silver = set()
     if silver:
-        if select is None:
-            _import_in_background("c360_assets.gold.assets")
         echo("silver: materialising " + " and ".join(
             what for what, ks in (("field changes and the graph", SILVER_KEYS),
                                   ("identity", IDENTITY_KEYS)) if silver & ks))
@@ -244,7 +240,7 @@ def _run_stages(paths: C360Paths, select: str | None,
         _collect(result, summary)
     # Gold (dbt) after silver, in one run: dbt builds the selected models in order.
     if select is None:
-        defs = build_definitions(config, paths)  # waits for the import begun above
+        defs = build_definitions(config, paths)
         keys = resolve_selection(defs, None, catalogue(config))
     gold = {k for k in keys if k.path[0] == "gold"}
     if gold and summary.ok and plain and gold_current(paths.lake, config):
@@ -297,17 +293,6 @@ def stretches(days: set[dt.date], bridge: int = BRIDGE_DAYS) -> list[tuple[dt.da
         else:
             out.append((day, day))
     return out
-
-
-def _import_in_background(module: str) -> None:
-    """Start importing `module` on a daemon thread. Whoever imports it next waits for that
-    import to finish (Python's per-module import lock) instead of doing it again. A failure
-    here is left to that later import, which raises it where it is needed."""
-    def load() -> None:
-        with contextlib.suppress(Exception):
-            importlib.import_module(module)
-
-    threading.Thread(target=load, name=f"c360-import-{module}", daemon=True).start()
 
 
 def _collect(result: dg.ExecuteInProcessResult, summary: RunSummary) -> None:

@@ -40,9 +40,9 @@ def test_silver_depends_on_every_bronze_table_in_group_silver():
 
 
 def test_the_upstream_definitions_are_the_whole_graph_less_gold_without_dbt():
-    """`c360 materialize` runs bronze and silver from `upstream_definitions` while it
-    imports dagster-dbt: they must be exactly the non-gold part of the graph, with the
-    same checks, and must not import dbt."""
+    """`c360 materialize` runs bronze and silver from `upstream_definitions` and loads
+    dagster-dbt only for gold: they must be exactly the non-gold part of the graph, with
+    the same checks, and must not import dbt."""
     import subprocess
     import sys
 
