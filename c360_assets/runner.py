@@ -30,15 +30,13 @@ from c360_assets.lib import delta, layout
 from c360_assets.lib.config import C360Config
 from c360_assets.ops.checks import DUPLICATE_EDGES_CHECK
 from c360_assets.ops.recovery import PoolWatch, process_tags, recover_dead_runs
-from c360_assets.plan import (  # noqa: F401 - parse_partitions, materialize: the API here too
+from c360_assets.plan import (
     RunSummary,
     SelectionError,
     TableSummary,
     bronze_days,
     gold_current,
-    materialize,
     nothing_new,
-    parse_partitions,
     silver_current,
 )
 from c360_assets.resources import C360Paths

@@ -15,8 +15,8 @@ import pytest
 from c360_assets.definitions import build_definitions
 from c360_assets.lib.config import C360Config
 from c360_assets.ops.alerts import ALERT_SENSOR, Alert, AlertSink
+from c360_assets.plan import materialize
 from c360_assets.resources import C360Paths
-from c360_assets.runner import materialize
 from tests.helpers import land, zendesk_users_csv
 
 QUARANTINE = "bronze/zendesk_user:quarantine_rate_below_threshold"

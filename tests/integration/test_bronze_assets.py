@@ -20,8 +20,8 @@ from c360_assets.definitions import build_definitions
 from c360_assets.gold.assets import dbt_resource
 from c360_assets.lib import delta
 from c360_assets.lib.config import C360Config, SourceConfig
+from c360_assets.plan import materialize
 from c360_assets.resources import C360Paths
-from c360_assets.runner import materialize
 from tests.conftest import WORLD_START
 from tests.helpers import assert_same_tables, comparable, land
 

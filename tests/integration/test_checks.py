@@ -15,8 +15,8 @@ from c360_assets.gold.assets import dbt_resource
 from c360_assets.lib.config import C360Config, parse_config
 from c360_assets.ops.checks import duplicate_current_edges, duplicate_edges_result
 from c360_assets.ops.freshness import evaluate_staleness, staleness_check_key
+from c360_assets.plan import materialize
 from c360_assets.resources import C360Paths
-from c360_assets.runner import materialize
 from tests.helpers import land, zendesk_users_csv
 
 NOW = dt.datetime(2026, 11, 23, 12, 0, tzinfo=dt.UTC)

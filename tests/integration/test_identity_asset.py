@@ -9,8 +9,8 @@ import dagster as dg
 import polars as pl
 
 from c360_assets.definitions import build_definitions
+from c360_assets.plan import materialize
 from c360_assets.resources import C360Paths
-from c360_assets.runner import materialize
 from c360_assets.silver.assets import (
     CLUSTER_SIZE_CHECK,
     IDENTITY_EVENTS_KEY,

@@ -17,7 +17,8 @@ from c360_assets.generator import generate
 from c360_assets.lib import layout
 from c360_assets.lib.config import load_config
 from c360_assets.lib.registry import load_registry
-from c360_assets.runner import instance_for, materialize
+from c360_assets.plan import materialize
+from c360_assets.runner import instance_for
 from c360_assets.silver.identity import Inputs
 from c360_assets.silver.identity_build import train_on_lake, truth_labels
 from c360_assets.silver.identity_model import load_model, report

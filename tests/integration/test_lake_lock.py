@@ -27,7 +27,8 @@ from c360_assets.ops.recovery import (
     process_tags,
     recover_dead_runs,
 )
-from c360_assets.runner import instance_for, materialize
+from c360_assets.plan import materialize
+from c360_assets.runner import instance_for
 from tests.helpers import lake_tables
 
 REPO = Path(__file__).resolve().parents[2]

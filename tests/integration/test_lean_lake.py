@@ -15,7 +15,8 @@ from c360_assets import cli
 from c360_assets.generator import generate
 from c360_assets.lib import delta
 from c360_assets.lib.maintenance import lake_tables as delta_tables
-from c360_assets.runner import instance_for, materialize
+from c360_assets.plan import materialize
+from c360_assets.runner import instance_for
 from tests.helpers import assert_same_lake
 
 pytestmark = pytest.mark.xdist_group("lean")
@@ -91,7 +92,7 @@ def test_the_cli_with_nothing_new_does_not_load_dagster(landing, clean):
 
 
 def test_nothing_new_after_a_writer_died_holding_the_lock_still_recovers_its_run(
-        landing, clean, tmp_path):
+        landing, clean, tmp_path, monkeypatch):
     """A `c360 materialize` killed mid-run leaves a started Dagster run; the next run,
     even with nothing new to do, marks it failed (it loads Dagster for that)."""
     import shutil
@@ -106,12 +107,11 @@ def test_nothing_new_after_a_writer_died_holding_the_lock_still_recovers_its_run
     shutil.copytree(clean, lake)
     home = tmp_path / "home"
     holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
-        import os, time
+        import time
         from pathlib import Path
         import dagster as dg
         from c360_assets.lib.lock import lake_lock
         from c360_assets.ops.recovery import process_tags
-        os.environ["DAGSTER_HOME"] = {str(home)!r}
         from c360_assets.runner import instance_for
         lake = Path({str(lake)!r})
         with lake_lock(lake, "c360 materialize"):
@@ -129,19 +129,16 @@ def test_nothing_new_after_a_writer_died_holding_the_lock_still_recovers_its_run
     holder.send_signal(signal.SIGKILL)
     holder.wait()
     before = versions(lake)
-    os.environ["DAGSTER_HOME"] = str(home)
-    try:
-        instance = instance_for(lake)
-        said: list[str] = []
-        summary = materialize(landing, lake, log_level="ERROR", echo=said.append)
-        assert summary.ok and summary.runs == []
-        assert any("ended without releasing it" in s for s in said)
-        assert any(s.startswith(f"recovered run {run_id[:8]}") for s in said)
-        assert instance.get_run_by_id(run_id).status == dg.DagsterRunStatus.FAILURE
-        assert any("nothing built or published" in s for s in said)
-        assert versions(lake) == before
-    finally:
-        os.environ.pop("DAGSTER_HOME", None)
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    instance = instance_for(lake)
+    said: list[str] = []
+    summary = materialize(landing, lake, log_level="ERROR", echo=said.append)
+    assert summary.ok and summary.runs == []
+    assert any("ended without releasing it" in s for s in said)
+    assert any(s.startswith(f"recovered run {run_id[:8]}") for s in said)
+    assert instance.get_run_by_id(run_id).status == dg.DagsterRunStatus.FAILURE
+    assert any("nothing built or published" in s for s in said)
+    assert versions(lake) == before
 
 
 def test_a_changed_day_is_the_only_one_reread(landing, clean, tmp_path):

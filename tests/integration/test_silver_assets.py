@@ -10,8 +10,8 @@ import polars as pl
 from c360_assets.bronze import BUILTIN
 from c360_assets.bronze.assets import bronze_key
 from c360_assets.definitions import build_definitions
+from c360_assets.plan import materialize
 from c360_assets.resources import C360Paths
-from c360_assets.runner import materialize
 from c360_assets.silver.assets import FIELD_CHANGES_KEY, NODES_KEY, RELATIONSHIPS_KEY
 
 SILVER = (FIELD_CHANGES_KEY, NODES_KEY, RELATIONSHIPS_KEY)
@@ -53,7 +53,7 @@ def test_the_upstream_definitions_are_the_whole_graph_less_gold_without_dbt():
     whole_graph, upstream_graph = whole.resolve_asset_graph(), upstream.resolve_asset_graph()
     non_gold = {k for k in whole_graph.get_all_asset_keys() if k.path[0] != "gold"}
     assert set(upstream_graph.get_all_asset_keys()) == non_gold
-    assert ({c for c in upstream_graph.asset_check_keys}
+    assert (set(upstream_graph.asset_check_keys)
             == {c for c in whole_graph.asset_check_keys if c.asset_key.path[0] != "gold"})
     for key in non_gold:
         assert upstream_graph.get(key).parent_keys == whole_graph.get(key).parent_keys

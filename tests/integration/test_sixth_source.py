@@ -16,7 +16,7 @@ import polars as pl
 import pytest
 
 from c360_assets.lib.config import parse_config
-from c360_assets.runner import materialize
+from c360_assets.plan import materialize
 from tests.helpers import csv_text, land
 from tests.sixth_source import hubspot
 

@@ -19,7 +19,8 @@ from c360_assets.cli import main
 from c360_assets.generator import generate
 from c360_assets.lib import delta
 from c360_assets.lib.config import load_config
-from c360_assets.runner import instance_for, materialize
+from c360_assets.plan import materialize
+from c360_assets.runner import instance_for
 from tests.helpers import lake_tables as tables
 
 START = dt.date(2026, 1, 1)

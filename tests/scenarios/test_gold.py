@@ -33,7 +33,8 @@ import polars as pl
 import pytest
 
 from c360_assets.lib.config import load_config
-from c360_assets.runner import instance_for, materialize
+from c360_assets.plan import materialize
+from c360_assets.runner import instance_for
 from tests.helpers import csv_text, land
 
 # One worker builds the shared world once (pytest -n 2 runs with --dist loadgroup).

@@ -23,7 +23,8 @@ from c360_assets.bronze import BUILTIN
 from c360_assets.generator import generate
 from c360_assets.gold.publish import last_build
 from c360_assets.lib.config import load_config
-from c360_assets.runner import instance_for, materialize
+from c360_assets.plan import materialize
+from c360_assets.runner import instance_for
 from tests.helpers import lake_tables
 
 START = dt.date(2026, 1, 1)

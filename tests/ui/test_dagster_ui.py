@@ -25,8 +25,8 @@ import pytest
 
 from c360_assets.definitions import build_definitions
 from c360_assets.lib.config import load_config
+from c360_assets.plan import materialize
 from c360_assets.resources import C360Paths
-from c360_assets.runner import materialize
 from tests.helpers import land, zendesk_users_csv
 from tests.ui.cdp import Browser, find_chromium
 
