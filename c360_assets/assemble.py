@@ -1,6 +1,7 @@
 """Assembling c360's Dagster definitions from a configuration (`build_definitions`).
 
-One lineage graph (bronze per source -> silver graph and identity -> gold dbt models),
+One lineage graph (bronze per source -> silver graph and identity -> gold dbt models,
+with the privacy group's erasure steps before and after),
 its checks, the job the automation launches, the 2-hourly schedule, the landing and alert
 sensors and the declarative-automation sensor. `definitions.py` builds them once for
 `dagster dev`; `c360 materialize` builds its own, with the configuration it was given,
@@ -24,6 +25,7 @@ from c360_assets.ops.maintenance import build_maintenance_job, build_maintenance
 from c360_assets.ops.recovery import build_dead_run_sensor
 from c360_assets.ops.schedules import build_schedule
 from c360_assets.ops.sensors import build_landing_sensor, c360_job
+from c360_assets.privacy.assets import build_erasure_receipts_asset, build_erasure_requests_asset
 from c360_assets.resources import C360Paths
 from c360_assets.silver.assets import build_identity_asset, build_silver_asset
 
@@ -38,7 +40,8 @@ def upstream_definitions(config: C360Config | None = None, paths: C360Paths | No
     registry = load_registry(sources=tuple(s.name for s in sources))
     return dg.Definitions(
         assets=[*(build_bronze_asset(source, config) for source in sources),
-                build_silver_asset(sources, registry), build_identity_asset(config, registry)],
+                build_silver_asset(sources, registry), build_identity_asset(config, registry),
+                build_erasure_requests_asset(config)],
         asset_checks=[*(build_staleness_check(source, config) for source in sources),
                       no_duplicate_current_edges],
         resources={"c360": paths or C360Paths.from_env(config)},
@@ -54,8 +57,10 @@ def build_definitions(config: C360Config | None = None, paths: C360Paths | None 
     sources = catalogue(config)
     registry = load_registry(sources=tuple(s.name for s in sources))
     upstream = upstream_definitions(config, paths)
+    gold = build_gold_asset(config, registry, sources)
     return dg.Definitions(
-        assets=[*(upstream.assets or []), build_gold_asset(config, registry, sources)],
+        assets=[*(upstream.assets or []), gold,
+                build_erasure_receipts_asset(config, list(gold.keys))],
         asset_checks=[*(upstream.asset_checks or []), build_conflicts_check(config)],
         jobs=[c360_job(), build_maintenance_job(config)],
         schedules=[build_schedule(config), build_maintenance_schedule(config)],

@@ -98,6 +98,98 @@ def cmd_materialize(args: argparse.Namespace) -> int:
     return 0 if summary.ok else 1
 
 
+def _subject(args: argparse.Namespace) -> tuple[str, str] | None:
+    named = [(k, getattr(args, k)) for k in ("email", "phone", "person", "record")
+             if getattr(args, k, None)]
+    return named[0] if len(named) == 1 else None
+
+
+def cmd_erase(args: argparse.Namespace) -> int:
+    import uuid
+
+    from c360_assets.lib.lock import LakeLocked
+    from c360_assets.plan import materialize
+    from c360_assets.privacy import inbox
+    from c360_assets.privacy.erase import render_receipt
+    from c360_assets.privacy.scope import ScopeError, normalised
+
+    landing = Path(args.landing or cfg.landing_root())
+    lake = Path(args.lake or cfg.lake_root())
+    subject = _subject(args)
+    if subject is None:
+        print("error: name exactly one of --email, --phone, --person, --record",
+              file=sys.stderr)
+        return 2
+    if not layout.silver_table(lake, "identity").exists():
+        print(f"error: no lake at {lake} (set --lake or C360_LAKE)", file=sys.stderr)
+        return 2
+    request_id = args.request_id or f"erasure-{uuid.uuid4().hex[:12]}"
+    try:
+        normalised(*subject)
+        path = inbox.submit(landing, subject[0], subject[1], request_id)
+    except (ScopeError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"erasure request {request_id} queued ({path.relative_to(landing)}); running the "
+          "pipeline")
+    t0 = time.perf_counter()
+    try:
+        summary = materialize(landing, lake, log_level=args.log_level,
+                              wait_for_lock_s=args.wait_for_lock)
+    except LakeLocked as exc:
+        print(safe(f"error: {exc} (the request stays queued: the next run processes it)"),
+              file=sys.stderr)
+        return EXIT_LOCKED
+    except cfg.ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    _print_summary(summary)
+    for receipt in summary.receipts:
+        print("\nreceipt:")
+        print(render_receipt(receipt))
+    proven = any(request_id in r["request_ids"] and r["hits"] == 0 for r in summary.receipts)
+    print(f"erasure {request_id}: " + ("PROVEN: zero occurrences left" if proven else
+                                       "NOT proven (see above); the request stays queued")
+          + f" ({time.perf_counter() - t0:.1f}s)")
+    return 0 if summary.ok and proven else 1
+
+
+def cmd_unsuppress(args: argparse.Namespace) -> int:
+    from c360_assets.lib.lock import LakeLocked, lake_lock
+    from c360_assets.privacy import ledger
+    from c360_assets.privacy.scope import ScopeError, normalised
+
+    lake = Path(args.lake or cfg.lake_root())
+    subject = _subject(args)
+    if (subject is None) == (args.request_id is None):
+        print("error: name one of --email, --phone, --record, or --request-id",
+              file=sys.stderr)
+        return 2
+    try:
+        with lake_lock(lake, "c360 unsuppress", wait_s=args.wait_for_lock):
+            if args.request_id:
+                rows = ledger.suppression(lake)
+                fps = set(rows.filter(rows.get_column("request_id").str.split(",")
+                                      .list.contains(args.request_id)).get_column("fingerprint"))
+            else:
+                kind, value = subject  # type: ignore[misc]
+                value = normalised(kind, value)
+                if kind == "record" and value.count(":") < 2:
+                    value = f"customer:{value}"
+                fps = {ledger.fingerprint(ledger.privacy_key(lake), kind, value)}
+            removed = ledger.remove_suppressed(lake, fps)
+    except LakeLocked as exc:
+        print(safe(f"error: {exc}"), file=sys.stderr)
+        return EXIT_LOCKED
+    except ScopeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"{removed} fingerprint(s) removed from the suppression list: the next ingest "
+          "keeps matching rows (re-land them, or `c360 materialize --full`, to bring "
+          "them back)")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     landing, lake = cfg.landing_root(), cfg.lake_root()
     start = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=args.days - 1)
@@ -314,6 +406,29 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--wait-for-lock", type=float, default=0.0, metavar="SECONDS",
                    help="when another process is writing the lake, wait up to this long")
     w.set_defaults(func=cmd_vacuum)
+
+    x = sub.add_parser("erase", help="erase a customer everywhere in the lake, purge history "
+                       "and prove it (prints the receipt)")
+    for flag, what in (("--email", "an e-mail address"), ("--phone", "a phone number"),
+                       ("--person", "a c360 person id"),
+                       ("--record", "a source record, SOURCE:ID (e.g. salesforce:003...)")):
+        x.add_argument(flag, help=f"erase the customer holding {what}")
+    x.add_argument("--request-id", help="your reference (a ticket id); random by default")
+    x.add_argument("--landing", help="landing root (default: $C360_LANDING or ./data/landing)")
+    x.add_argument("--lake", help="lake root (default: $C360_LAKE or ./data/lake)")
+    x.add_argument("--log-level", default="WARNING",
+                   choices=("DEBUG", "INFO", "WARNING", "ERROR"))
+    x.add_argument("--wait-for-lock", type=float, default=0.0, metavar="SECONDS")
+    x.set_defaults(func=cmd_erase)
+
+    u = sub.add_parser("unsuppress", help="let an erased customer's rows back in (they "
+                       "returned and consented again)")
+    for flag in ("--email", "--phone", "--record"):
+        u.add_argument(flag)
+    u.add_argument("--request-id", help="every fingerprint that erasure request added")
+    u.add_argument("--lake", help="lake root (default: $C360_LAKE or ./data/lake)")
+    u.add_argument("--wait-for-lock", type=float, default=0.0, metavar="SECONDS")
+    u.set_defaults(func=cmd_unsuppress, person=None)
 
     v = sub.add_parser("gold-vars", help="print the dbt vars gold needs, from config/ "
                                          "(dbt build --vars \"$(c360 gold-vars)\")")

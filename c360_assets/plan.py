@@ -28,6 +28,7 @@ from c360_assets.gold.settings import dbt_vars_json
 from c360_assets.lib.config import C360Config, load_config
 from c360_assets.lib.lock import lake_lock
 from c360_assets.lib.registry import load_registry
+from c360_assets.privacy import inbox
 from c360_assets.silver import build as silver_build
 from c360_assets.silver import identity_build
 
@@ -41,6 +42,7 @@ class TableSummary:
     key: str
     rows_written: int = 0
     rows_quarantined: int = 0
+    rows_suppressed: int = 0  # dropped at bronze: an erased customer's (privacy)
     table_rows: int = 0
     checks: dict[str, bool] = field(default_factory=dict)
     warn_only: set[str] = field(default_factory=set)  # checks whose failure is a warning
@@ -60,6 +62,7 @@ class RunSummary:
     tables: dict[str, TableSummary] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)  # layout errors (fail the command)
     warnings: list[str] = field(default_factory=list)  # file/row problems (quarantined)
+    receipts: list[dict] = field(default_factory=list)  # erasures proven by this run
 
 
 def parse_partitions(text: str) -> tuple[dt.date, dt.date]:
@@ -114,6 +117,8 @@ def nothing_new(landing: Path, lake: Path, config: C360Config, problems: list[st
     ingested them, silver, identity and gold up to date. Says so per stage and returns
     True; False at the first stage with work (nothing said). Landing layout problems go
     to `problems`."""
+    if inbox.has_pending(landing):  # erasure requests wait
+        return False
     said = []
     for source in catalogue(config):
         days, why_none = bronze_days(source, landing, lake, config, None, problems,

@@ -39,6 +39,8 @@ from c360_assets.plan import (
     nothing_new,
     silver_current,
 )
+from c360_assets.privacy import inbox, ledger
+from c360_assets.privacy.assets import RECEIPTS_KEY, REQUESTS_KEY
 from c360_assets.resources import C360Paths
 from c360_assets.silver.assets import (
     FIELD_CHANGES_KEY,
@@ -173,6 +175,7 @@ def _run_stages(paths: C360Paths, select: str | None,
     if select is not None and any(k.path[0] == "gold" for k in keys):
         stack.enter_context(warm_dbt())
     summary = RunSummary()
+    started = ledger.now()
     run_config = {"loggers": {"console": {"config": {"log_level": log_level}}}}
     tags = {"c360/launched_by": "cli", **process_tags(lake)}
 
@@ -188,6 +191,22 @@ def _run_stages(paths: C360Paths, select: str | None,
         summary.seconds[result.run_id] = time.perf_counter() - t0
         return result
 
+    # Privacy first: erasure requests waiting in the inbox delete the customers from bronze
+    # (and keep them out of this run's ingest); the stages below carry the deletes down,
+    # and the receipts step after gold purges and proves.
+    erasing = False
+    if select is None:
+        requests, _, unreadable = inbox.pending(paths.landing)
+        summary.problems += unreadable
+        erasing = bool(requests)
+    if erasing:
+        echo("privacy: erasure requests in the inbox: deleting from bronze and quarantine")
+        result = run(dg.AssetSelection.assets(REQUESTS_KEY), "privacy")
+        summary.runs.append(("privacy/erasure_requests", result.run_id, result.success))
+        summary.ok &= result.success
+        _collect(result, summary)
+        if not result.success:
+            return summary
     # Bronze: one run per stretch of days with work, for every source with work in it
     # (all bronze assets share one partitions definition; each source's asset skips the
     # days of the stretch it has not landed anew, and the days before its start date).
@@ -261,6 +280,17 @@ def _run_stages(paths: C360Paths, select: str | None,
                  "nothing built or published")
     elif gold:
         echo("gold: skipped (an earlier run failed)")
+    if erasing and summary.ok:
+        echo("privacy: purging history and proving the erasure (every byte of the lake "
+             "and of Dagster's storage scanned)")
+        result = run(dg.AssetSelection.assets(RECEIPTS_KEY), "privacy")
+        summary.runs.append(("privacy/erasure_receipts", result.run_id, result.success))
+        summary.ok &= result.success
+        _collect(result, summary)
+        summary.receipts = ledger.latest_receipts(paths.lake, since=started)
+    elif erasing:
+        echo("privacy: erasure not proven (an earlier run failed); the requests stay in the "
+             "inbox for the next run")
     for key in sorted(keys, key=lambda k: k.to_user_string()):
         name = key.to_user_string()
         path = layout.asset_table(paths.lake, key.path)  # gold/<relation>: published Delta
@@ -311,6 +341,7 @@ def _collect(result: dg.ExecuteInProcessResult, summary: RunSummary) -> None:
         if "dagster/row_count" in md and mat.partition is None:
             table.table_rows = int(md["dagster/row_count"].value)
         table.rows_quarantined += int(md["rows_quarantined"].value) if "rows_quarantined" in md else 0
+        table.rows_suppressed += int(md["rows_suppressed"].value) if "rows_suppressed" in md else 0
         if "problems" in md:
             summary.warnings += [line.removeprefix("* ") for line in str(md["problems"].value).splitlines()]
     for event in result.get_asset_check_evaluations():

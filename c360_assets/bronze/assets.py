@@ -19,6 +19,7 @@ from c360_assets.bronze.landing import TableBatch, ingest_table
 from c360_assets.lib import delta, failpoints
 from c360_assets.lib.config import C360Config
 from c360_assets.lib.preview import masked_preview
+from c360_assets.privacy import bronze as privacy_bronze
 from c360_assets.resources import C360Paths
 
 OWNERS = ["team:data-platform"]
@@ -62,6 +63,7 @@ def _table_metadata(table: TableSpec, batch: TableBatch | None, days_unchanged: 
         "dagster/row_count": written,
         "rows_read": batch.rows_read,
         "duplicates_dropped": batch.duplicates_dropped,
+        "rows_suppressed": batch.suppressed,
         "files": batch.files,
         "preview": dg.MetadataValue.md(masked_preview(
             batch.good, {c.name: c.pii.value for c in table.columns if c.pii},
@@ -150,6 +152,10 @@ def _ingest(context: dg.AssetExecutionContext, c360: C360Paths, source: SourceSp
             context.log.info(f"{table.key}: reading {len(todo)} landing day(s) "
                              f"{todo[0]}..{todo[-1]}")
             batch = ingest_table(c360.landing, table, todo, ingested_at, config.bronze)
+            # Erased customers stay erased: rows the suppression list names are dropped
+            # before anything is written (counted, nothing of them kept).
+            batch.good, batch.quarantine, batch.suppressed = privacy_bronze.apply_suppression(
+                c360.lake, table, batch.good, batch.quarantine)
             for problem in batch.problems:
                 context.log.warning(f"{table.key}: {problem}")
             delta.replace_day_partitions(path, batch.good, partition_col=LANDING_DATE_COL,
@@ -159,8 +165,8 @@ def _ingest(context: dg.AssetExecutionContext, c360: C360Paths, source: SourceSp
                                          partition_col=LANDING_DATE_COL, days=todo)
             context.log.info(
                 f"{table.key}: {batch.good.height} rows written, {batch.quarantine.height} "
-                f"quarantined, {batch.duplicates_dropped} duplicates dropped "
-                f"({batch.files} files)")
+                f"quarantined, {batch.duplicates_dropped} duplicates dropped, "
+                f"{batch.suppressed} suppressed ({batch.files} files)")
         check_results = []
         if dg.AssetCheckKey(key, QUARANTINE_CHECK) in context.selected_asset_check_keys:
             check_results.append(quarantine_check(

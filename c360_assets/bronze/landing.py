@@ -87,6 +87,7 @@ class TableBatch:
     rows_read: int = 0
     duplicates_dropped: int = 0
     files: int = 0
+    suppressed: int = 0  # rows the privacy suppression list dropped (privacy/bronze.py)
 
 
 # ---------------------------------------------------------------------------- layout

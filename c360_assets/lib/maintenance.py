@@ -84,7 +84,7 @@ def _unread_by_silver(lake: Path) -> dict[str, int]:
         return {}
 
 
-def _retention_property(hours: int) -> str:
+def retention_property(hours: int) -> str:
     return f"interval {hours * 3600} seconds"
 
 
@@ -100,7 +100,7 @@ def maintain_table(path: Path, retention_hours: int, *, vacuum: bool = True,
         report.files_compacted = int(metrics.get("numFilesRemoved", 0))
         report.files_added = int(metrics.get("numFilesAdded", 0))
         table = DeltaTable(str(path))
-        wanted = _retention_property(retention_hours)
+        wanted = retention_property(retention_hours)
         if table.metadata().configuration.get("delta.logRetentionDuration") != wanted:
             table.alter.set_table_properties({"delta.logRetentionDuration": wanted},
                                              commit_properties=marker)

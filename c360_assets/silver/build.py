@@ -57,6 +57,7 @@ class SilverReport:
     # edges, and closed edges of the history it rebuilt).
     edges_opened: int = 0
     edges_closed: int = 0
+    nodes_orphaned: int = 0  # value nodes removed: no edge reaches them any more
     rows_added: dict[str, int] = field(default_factory=dict)  # silver table -> rows
     rows_removed: dict[str, int] = field(default_factory=dict)
     versions: dict[str, int | None] = field(default_factory=dict)  # silver table -> version
@@ -305,6 +306,22 @@ def _first_seen(parts: list[pl.DataFrame]) -> pl.DataFrame:
             .select(both.columns))
 
 
+def _orphaned_values(lake: Path, removed: pl.DataFrame, added: pl.DataFrame) -> pl.Series:
+    """Value nodes that lost their last edge: targets of removed edges (a record deleted
+    or erased, history rewritten) that no edge reaches now. A full build has no node
+    for a value no change holds; shared values keep their node."""
+    lost = removed.select("target_node_id").unique().join(
+        added.select("target_node_id"), on="target_node_id", how="anti")
+    lost = lost.filter(~pl.col("target_node_id").str.contains(":"))  # entity nodes stay
+    if lost.height == 0:
+        return pl.Series("node_id", [], dtype=pl.String)
+    held = (pl.scan_delta(str(layout.silver_table(lake, RELATIONSHIPS)))
+            .filter(pl.col("target_node_id").is_in(lost.get_column("target_node_id").implode()))
+            .select("target_node_id").unique().collect())
+    return lost.join(held, on="target_node_id", how="anti").get_column(
+        "target_node_id").alias("node_id")
+
+
 def _add(counts: dict[str, int], name: str, n: int) -> None:
     counts[name] = counts.get(name, 0) + n
 
@@ -420,12 +437,18 @@ def _incremental(lake: Path, registry: Registry, tables: tuple[TableSpec, ...],
     nodes = pl.concat([chunk.entities, first_seen])
     record_keys = _keys(touched, "record_node_id")
     node_keys = pl.concat([_keys(touched, "node_id"), nodes.get_column("node_id")]).unique()
+    orphans = pl.Series("node_id", [], dtype=pl.String)
     for name, frame, keys, key in (
             (FIELD_CHANGES, chunk.changes, record_keys, "record_node_id"),
             (RELATIONSHIPS, chunk.relationships, record_keys, "record_node_id"),
             (NODES, nodes, node_keys, "node_id")):
+        if name == NODES:  # value nodes the touched records' edges no longer reach go
+            keys = pl.concat([keys, orphans]).unique()
         result = delta.replace_keyed_rows(layout.silver_table(lake, name), frame, key=key,
                                           keys=keys)
+        if name == RELATIONSHIPS:
+            orphans = _orphaned_values(lake, result.removed, result.added)
+            report.nodes_orphaned = orphans.len()
         if name in change_log.LOGGED:  # what gold re-resolves
             change_log.append(lake, name, result.versions, pl.concat(
                 [result.added.get_column(key), result.removed.get_column(key)]))

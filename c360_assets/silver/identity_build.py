@@ -160,6 +160,20 @@ def log_position(lake: Path) -> dict[str, int | None]:
     return {RELATIONSHIPS: inputs.get(RELATIONSHIPS)} if RELATIONSHIPS in inputs else {}
 
 
+def acknowledge(lake: Path, versions: dict[str, int | None]) -> None:
+    """Record that identity tables changed outside a run (an erasure deleted rows of
+    `versions`' tables, now at those versions) so the next run does not take them for
+    an interrupted one. Only tables the last complete run recorded are updated."""
+    state = _load_state(lake)
+    written = state.get("written")
+    if not isinstance(written, dict):
+        return
+    changed = {n: v for n, v in versions.items() if n in written and v is not None}
+    if changed:
+        written.update(changed)
+        _save_state(lake, state)
+
+
 def interrupted_run(lake: Path, state: dict) -> list[str]:
     """The identity tables whose data changed after the last complete run recorded them
     (a run died part-way); [] when the state and the tables agree."""
@@ -453,9 +467,13 @@ def resolve_scoped(features: pl.DataFrame, keys: pl.DataFrame, guards: idn.Guard
                          maintain_order="left")
     # The household strata count every scored pair: the last run's counts, less the
     # region's pairs as they were, plus the region's pairs now.
-    kept_links = previous.links.filter(~pl.col("node_l").is_in(in_r)
-                                       & ~pl.col("node_r").is_in(in_r))
-    old_links = _touching(previous.links, in_r)
+    # Pairs with a record that is gone (deleted, erased) go with the region's: a full
+    # run has no pair for a record it does not read.
+    gone = touched.filter(~touched.is_in(existing["node_id"].implode()))
+    in_links = pl.concat([region, gone]).unique().implode()
+    kept_links = previous.links.filter(~pl.col("node_l").is_in(in_links)
+                                       & ~pl.col("node_r").is_in(in_links))
+    old_links = _touching(previous.links, in_links)
     old_held = old_links.filter(pl.col("status") == "held").with_columns(
         pl.lit(None, pl.Boolean).alias("family"))
     old_scored = (old_links.filter(pl.col("match_weight").is_not_null())

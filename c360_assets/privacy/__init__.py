@@ -1,0 +1,1 @@
+"""Privacy: erasure with proof, suppression at bronze (see `erase.py`, `ledger.py`)."""
