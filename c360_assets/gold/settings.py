@@ -31,7 +31,17 @@ def dbt_vars(config: C360Config, registry: Registry, sources: tuple[SourceSpec, 
         raise ConfigError(
             f"c360.yaml: gold.survivorship.{unknown[0]}: not a canonical attribute of the "
             f"registry (known: {', '.join(sorted(known))})")
+    purposes = []
+    for purpose, spec in sorted(config.privacy.consent.items()):
+        if spec.attribute not in known or registry.kind(spec.attribute) != "consent":
+            consent = sorted(a for a in known if registry.kind(a) == "consent")
+            raise ConfigError(
+                f"c360.yaml: privacy.consent.{purpose}.attribute: {spec.attribute!r} is not "
+                f"a consent attribute of the registry (known: {', '.join(consent) or 'none'})")
+        purposes.append([purpose, spec.attribute, spec.expires_after_months])
     return {"c360": {
+        # [purpose, attribute, months a grant lasts (0: no expiry)] (c360.yaml privacy:).
+        "consent_purposes": purposes,
         "source_priority": dict(sorted(registry.priorities.items(), key=lambda kv: kv[1])),
         "survivorship": {name: {"rule": rule.rule, "sources": rule.sources}
                          for name, rule in sorted(config.gold.survivorship.items())},

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import os
+import re
 from pathlib import Path
 from typing import Literal
 
@@ -279,6 +280,35 @@ class MaintenanceConfig(_Strict):
         return AutomationConfig._valid_cron(value)
 
 
+class ConsentPurpose(_Strict):
+    """One purpose customers consent to: the canonical attribute (kind `consent`) that
+    records their decisions, and how long a grant lasts."""
+
+    attribute: str
+    # A grant expires this many months after the customer gave it (the field time of the
+    # decision); a revocation never expires. 0: grants do not expire.
+    expires_after_months: int = Field(24, ge=0)
+
+
+class PrivacyConfig(_Strict):
+    """Erasure, suppression and consent (`c360 erase`, docs/privacy.md)."""
+
+    # An erasure request is due this many days after it was received (GDPR: one month).
+    request_due_days: int = Field(30, ge=1)
+    # Purpose -> the attribute holding its decisions and when a grant expires.
+    consent: dict[str, ConsentPurpose] = Field(default_factory=lambda: {
+        "email_marketing": ConsentPurpose(attribute="emailConsent")})
+
+    @field_validator("consent")
+    @classmethod
+    def _purpose_names(cls, value: dict[str, ConsentPurpose]) -> dict[str, ConsentPurpose]:
+        for name in value:
+            if not re.fullmatch(r"[a-z][a-z0-9_]{0,62}", name):
+                raise ValueError(f"purpose {name!r}: lower-case letters, digits and _ only "
+                                 "(it is a value in gold and a name in SQL)")
+        return value
+
+
 class C360Config(_Strict):
     # Per source (a built-in one, or a new one naming its module); unlisted built-in
     # sources take the defaults.
@@ -292,6 +322,7 @@ class C360Config(_Strict):
     alerts: AlertsConfig = AlertsConfig()
     lock: LockConfig = LockConfig()
     maintenance: MaintenanceConfig = MaintenanceConfig()
+    privacy: PrivacyConfig = PrivacyConfig()
 
     def source(self, name: str) -> SourceConfig:
         return self.sources.get(name, SourceConfig())

@@ -225,6 +225,7 @@ class Pending:
     bronze: privacy_bronze.BronzeErasure
     subjects: dict[str, str]  # request id -> fingerprint of what it named
     received_at: dt.datetime
+    due_days: int = ledger.DUE_DAYS
     started: float = dataclasses.field(default_factory=time.perf_counter)
 
     @property
@@ -238,7 +239,7 @@ _PENDING: dict[Path, Pending] = {}  # lake -> the erasure this process has begun
 def _status(lake: Path, pending: Pending, status: str, detail: dict | None = None) -> None:
     for r in pending.requests:
         ledger.record_status(lake, r.request_id, r.kind, pending.subjects[r.request_id],
-                             status, r.origin, pending.received_at, detail)
+                             status, r.origin, pending.received_at, detail, pending.due_days)
 
 
 def begin(landing: Path, lake: Path, config: C360Config,
@@ -258,7 +259,7 @@ def begin(landing: Path, lake: Path, config: C360Config,
     registry = load_registry(sources=tuple(s.name for s in sources))
     scope = resolve(lake, registry, [(r.kind, r.value) for r in requests])
     pending = Pending(requests, files, scope, privacy_bronze.BronzeErasure(), subjects,
-                      ledger.now())
+                      ledger.now(), config.privacy.request_due_days)
     _status(lake, pending, "received")
     echo(f"erase: {len(requests)} request(s): {len(scope.records):,} record(s) of "
          f"{len(scope.persons):,} person(s); {len(scope.targets):,} value(s) and id(s) "

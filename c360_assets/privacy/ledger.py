@@ -14,7 +14,8 @@ set the variable in production. Changing the key makes earlier fingerprints unma
 
 Tables (Delta):
 * `requests`: one row per request and status change (received, applied, proven,
-  failed), with when it was received and when it is due (30 days later, GDPR's month).
+  failed), with when it was received and when it is due (`privacy.request_due_days`
+  later, 30 by default: GDPR's month).
 * `suppression`: fingerprints of erased identifiers (kind, fingerprint, request id);
   bronze drops landed rows that match one (`suppress.py`). `c360 unsuppress` removes
   a customer's fingerprints when they return and consent again.
@@ -36,7 +37,7 @@ import polars as pl
 from c360_assets.lib import delta, layout
 
 KEY_ENV = "C360_PRIVACY_KEY"
-DUE_DAYS = 30
+DUE_DAYS = 30  # c360.yaml privacy.request_due_days
 
 REQUESTS_SCHEMA = pl.Schema({
     "request_id": pl.String(), "kind": pl.String(), "fingerprint": pl.String(),
@@ -107,11 +108,12 @@ def _append(lake: Path, name: str, rows: pl.DataFrame) -> None:
 
 
 def record_status(lake: Path, request_id: str, kind: str, fp: str, status: str, origin: str,
-                  received_at: dt.datetime, detail: dict | None = None) -> None:
+                  received_at: dt.datetime, detail: dict | None = None,
+                  due_days: int = DUE_DAYS) -> None:
     _append(lake, "requests", pl.DataFrame([{
         "request_id": request_id, "kind": kind, "fingerprint": fp, "status": status,
         "origin": origin, "at": now(), "received_at": received_at,
-        "due_at": received_at + dt.timedelta(days=DUE_DAYS),
+        "due_at": received_at + dt.timedelta(days=due_days),
         "detail": json.dumps(detail or {}, sort_keys=True)}], schema=REQUESTS_SCHEMA))
 
 

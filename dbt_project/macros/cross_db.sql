@@ -78,3 +78,25 @@
   (levenshtein(lower({{ a }}), lower({{ b }}))
    <= case when least(length({{ a }}), length({{ b }})) >= 8 then 2 else 1 end)
 {% endmacro %}
+
+{#- A timestamp `months` calendar months after `column`. -#}
+{% macro c360_add_months(column, months) %}
+  {{ return(adapter.dispatch('c360_add_months', 'c360')(column, months)) }}
+{% endmacro %}
+{% macro default__c360_add_months(column, months) %}
+  ({{ column }} + to_months({{ months | int }}))
+{% endmacro %}
+{% macro databricks__c360_add_months(column, months) %}
+  timestampadd(MONTH, {{ months | int }}, {{ column }})
+{% endmacro %}
+
+{#- An ISO-8601 text as a UTC timestamp (the type field times have). -#}
+{% macro c360_timestamp_literal(text) %}
+  {{ return(adapter.dispatch('c360_timestamp_literal', 'c360')(text)) }}
+{% endmacro %}
+{% macro default__c360_timestamp_literal(text) %}
+  cast('{{ text }}' as timestamptz)
+{% endmacro %}
+{% macro databricks__c360_timestamp_literal(text) %}
+  to_timestamp('{{ text }}')
+{% endmacro %}
