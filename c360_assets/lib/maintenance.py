@@ -89,17 +89,19 @@ def retention_property(hours: int) -> str:
 
 
 def maintain_table(path: Path, retention_hours: int, *, vacuum: bool = True,
-                   dry_run: bool = False) -> TableMaintenance:
-    """Compact, checkpoint and (unless `vacuum` is False) clean the log and vacuum."""
+                   dry_run: bool = False, compact: bool = True) -> TableMaintenance:
+    """Compact (unless `compact` is False), checkpoint and (unless `vacuum` is False)
+    clean the log and vacuum."""
     name = f"{path.parent.name}/{path.name}"
     report = TableMaintenance(name)
     table = DeltaTable(str(path))
     marker = delta.maintenance_commit(path)  # every commit below carries the data version
     if not dry_run:
-        metrics = table.optimize.compact(commit_properties=marker)
-        report.files_compacted = int(metrics.get("numFilesRemoved", 0))
-        report.files_added = int(metrics.get("numFilesAdded", 0))
-        table = DeltaTable(str(path))
+        if compact:
+            metrics = table.optimize.compact(commit_properties=marker)
+            report.files_compacted = int(metrics.get("numFilesRemoved", 0))
+            report.files_added = int(metrics.get("numFilesAdded", 0))
+            table = DeltaTable(str(path))
         wanted = retention_property(retention_hours)
         if table.metadata().configuration.get("delta.logRetentionDuration") != wanted:
             table.alter.set_table_properties({"delta.logRetentionDuration": wanted},

@@ -23,6 +23,7 @@ from __future__ import annotations
 import sqlite3
 import time
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -63,7 +64,8 @@ class ScanReport:
 
 
 class _Matcher:
-    """Vectorised matching of many targets (polars' Aho-Corasick `contains_any`)."""
+    """Vectorised matching of many targets: polars' Aho-Corasick (`contains_any` to find
+    the rows that hold anything, `extract_many` to say what)."""
 
     def __init__(self, targets: Iterable[Target]) -> None:
         targets = list(targets)
@@ -73,18 +75,26 @@ class _Matcher:
                              if t.other is not None and t.text and t.other})
         self.pair_kind = {(t.text.lower(), (t.other or "").lower()): t.kind for t in targets
                           if t.other is not None}
+        self.pair_firsts = sorted({a for a, _ in self.pairs})
         self.pair_seconds = sorted({b for _, b in self.pairs})
+
+    @staticmethod
+    def _found(values: pl.Series, patterns: list[str]) -> list[list[str]]:
+        """Per value holding any of `patterns`: the patterns it holds (lower-cased)."""
+        values = values.drop_nulls()
+        values = values.filter(values.str.contains_any(patterns, ascii_case_insensitive=True))
+        if values.len() == 0:
+            return []
+        found = values.str.extract_many(patterns, ascii_case_insensitive=True,
+                                        overlapping=True)
+        return [[m.lower() for m in row] for row in found.to_list()]
 
     def kinds_in(self, values: pl.Series) -> set[str]:
         """The kinds of single targets found in any of `values` (strings)."""
         if not self.single or values.len() == 0:
             return set()
-        values = values.drop_nulls()
-        found = values.filter(values.str.contains_any(self.single, ascii_case_insensitive=True))
-        if found.len() == 0:
-            return set()
-        lower = found.str.to_lowercase()
-        return {self.kind[t] for t in self.single if lower.str.contains(t, literal=True).any()}
+        return {self.kind[m] for row in self._found(values, self.single) for m in row
+                if m in self.kind}
 
     def pair_kinds_in(self, rows: pl.Series) -> set[str]:
         """The kinds of pair targets whose two parts occur in one of `rows` (one string
@@ -93,15 +103,16 @@ class _Matcher:
             return set()
         rows = rows.drop_nulls()
         rows = rows.filter(rows.str.contains_any(self.pair_seconds, ascii_case_insensitive=True))
-        if rows.len() == 0:
-            return set()
-        rows = rows.str.to_lowercase()
-        return {self.pair_kind[(a, b)] for a, b in self.pairs
-                if (rows.str.contains(a, literal=True) & rows.str.contains(b, literal=True)).any()}
+        out: set[str] = set()
+        for held in self._found(rows, self.pair_firsts + self.pair_seconds):
+            have = set(held)
+            out |= {self.pair_kind[(a, b)] for a, b in self.pairs if a in have and b in have}
+        return out
 
 
-def _text_columns(frame: pl.DataFrame) -> list[pl.Series]:
-    """Every column that can hold an identifier, as strings (nested ones as JSON)."""
+def _text_columns(frame: pl.DataFrame, dates: bool) -> list[pl.Series]:
+    """Every column that can hold an identifier, as strings (nested ones as JSON; dates
+    only when a pair target needs them)."""
     out = []
     for name, dtype in frame.schema.items():
         s = frame.get_column(name)
@@ -109,7 +120,7 @@ def _text_columns(frame: pl.DataFrame) -> list[pl.Series]:
             out.append(s.cast(pl.String))
         elif dtype == pl.Binary:
             out.append(s.map_elements(lambda b: b.decode("latin-1"), return_dtype=pl.String))
-        elif dtype in (pl.Date,):
+        elif dtype == pl.Date and dates:
             out.append(s.cast(pl.String))
         elif isinstance(dtype, pl.List | pl.Array | pl.Struct):
             out.append(frame.select(pl.struct(pl.col(name)).struct.json_encode()).to_series())
@@ -117,19 +128,21 @@ def _text_columns(frame: pl.DataFrame) -> list[pl.Series]:
 
 
 def _scan_frame(frame: pl.DataFrame, matcher: _Matcher) -> dict[str, set[str]]:
-    """where (column name, or `row`) -> kinds found."""
+    """where (`values`: a single target in some column; `row`: a pair in one row) ->
+    kinds found. The columns are joined per row (a separator no target holds), so each
+    file is searched in one pass."""
     found: dict[str, set[str]] = {}
-    columns = _text_columns(frame)
-    for s in columns:
-        kinds = matcher.kinds_in(s)
-        if kinds:
-            found.setdefault(f"column {s.name}", set()).update(kinds)
-    if matcher.pairs and columns and frame.height:
-        rows = pl.DataFrame(columns).select(
-            pl.concat_str(pl.all(), separator="\x1f", ignore_nulls=True)).to_series()
-        kinds = matcher.pair_kinds_in(rows)
-        if kinds:
-            found.setdefault("row", set()).update(kinds)
+    columns = _text_columns(frame, dates=bool(matcher.pairs))
+    if not columns or not frame.height:
+        return found
+    rows = pl.DataFrame(columns).select(
+        pl.concat_str(pl.all(), separator="\x1f", ignore_nulls=True)).to_series()
+    kinds = matcher.kinds_in(rows)
+    if kinds:
+        found["values"] = kinds
+    kinds = matcher.pair_kinds_in(rows)
+    if kinds:
+        found["row"] = kinds
     return found
 
 
@@ -147,6 +160,8 @@ def _scan_parquet(path: Path, matcher: _Matcher) -> dict[str, set[str]]:
             st = group.column(c).statistics
             if st is not None and st.has_min_max:
                 stats += [str(st.min), str(st.max)]
+    for key, value in (meta.metadata or {}).items():  # the footer's key-value metadata
+        stats += [key.decode("latin-1"), value.decode("latin-1")]
     kinds = matcher.kinds_in(pl.Series("s", stats, dtype=pl.String))
     if kinds:
         found["parquet statistics"] = kinds
@@ -223,6 +238,18 @@ def _scan_bytes(path: Path, matcher: _Matcher, *, lines: bool
     return found, size
 
 
+def _scan_tail(path: Path, matcher: _Matcher) -> dict[str, set[str]]:
+    size = path.stat().st_size
+    with path.open("rb") as f:
+        f.seek(max(0, size - 8))
+        footer = int.from_bytes(f.read(4), "little")
+        start = max(0, size - 8 - footer - PARQUET_TAIL)
+        f.seek(start)
+        text = f.read().decode("latin-1")
+    kinds = matcher.kinds_in(pl.Series("b", [text]))
+    return {"bytes (footer, page index)": kinds} if kinds else {}
+
+
 def _kind_of_file(path: Path) -> str:
     with path.open("rb") as f:
         head = f.read(16)
@@ -240,34 +267,54 @@ def _kind_of_file(path: Path) -> str:
     return "bytes"
 
 
+READERS = {"parquet": _scan_parquet, "duckdb": _scan_duckdb, "sqlite": _scan_sqlite}
+# Page indexes (per-page min/max) sit just before a Parquet footer: its raw tail is read.
+PARQUET_TAIL = 2**20
+
+
+def _scan_file(path: Path, matcher: _Matcher) -> tuple[dict[str, set[str]], int]:
+    """What one file holds, and its size. A Parquet file is read as values (decompressed),
+    footer statistics and metadata, and its raw tail (footer and page indexes); every
+    other file raw as well as through its reader."""
+    try:
+        kind = _kind_of_file(path)
+        if kind == "parquet":
+            found, size = _scan_tail(path, matcher), path.stat().st_size
+        else:
+            found, size = _scan_bytes(path, matcher, lines=kind == "bytes")
+        if kind in READERS:
+            found.update(READERS[kind](path, matcher))
+    except FileNotFoundError:  # a journal that came and went: nothing left to hold
+        return {}, 0
+    except Exception as exc:  # noqa: BLE001 - unreadable: a hit, never a pass
+        return {f"unreadable ({type(exc).__name__})": {"unscanned"}}, 0
+    return found, size
+
+
 def scan(roots: dict[str, Path], targets: Iterable[Target], *,
          progress: Callable[[str], None] | None = None) -> ScanReport:
     """Scan every regular file under each root (label -> folder) for `targets`."""
     t0 = time.perf_counter()
     matcher = _Matcher(targets)
     report = ScanReport()
+    files = []
     for label, root in roots.items():
         root = Path(root)
-        if not root.exists():
-            continue
-        files = sorted(p for p in root.rglob("*") if p.is_file() and not p.is_symlink())
-        for n, path in enumerate(files, 1):
-            rel = f"{label}/{path.relative_to(root).as_posix()}"
-            kind = _kind_of_file(path)
-            found, size = _scan_bytes(path, matcher, lines=kind == "bytes")
-            readers = {"parquet": _scan_parquet, "duckdb": _scan_duckdb,
-                       "sqlite": _scan_sqlite}
-            if kind in readers:
-                try:
-                    found.update(readers[kind](path, matcher))
-                except Exception as exc:  # noqa: BLE001 - unreadable: a hit, never a pass
-                    found[f"unreadable {kind} ({type(exc).__name__})"] = {"unscanned"}
+        if root.exists():
+            files += [(f"{label}/{p.relative_to(root).as_posix()}", p) for p in
+                      sorted(root.rglob("*")) if p.is_file() and not p.is_symlink()]
+    # Two files at a time: polars and pyarrow work outside the GIL.
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        for n, (rel, (found, size)) in enumerate(
+                zip((r for r, _ in files), pool.map(lambda f: _scan_file(f[1], matcher), files),
+                    strict=True), 1):
             report.files += 1
             report.bytes += size
             for where, kinds in sorted(found.items()):
                 report.hits += [Hit(rel, where, k) for k in sorted(kinds)]
-            if progress and n % 500 == 0:
-                progress(f"proof: {label}: {n:,}/{len(files):,} files scanned")
+            if progress and n % 1000 == 0:
+                progress(f"proof: {n:,}/{len(files):,} files scanned "
+                         f"({report.bytes / 2**20:,.0f} MiB)")
     report.seconds = time.perf_counter() - t0
     return report
 

@@ -3,7 +3,7 @@
 For every Delta table under the lake (bronze, quarantine, silver, gold, privacy), with
 the lake's lock held (no writer runs):
 
-* compact, checkpoint, and clean the log with a log retention of zero, so the log
+* checkpoint, and clean the log with a log retention of zero, so the log
   entries before the checkpoint go - their add actions' min/max statistics and the
   commit info of every earlier commit (delete predicates included);
 * vacuum in full at zero hours: every file the current version does not reference -
@@ -36,13 +36,13 @@ class PurgeReport:
     files_vacuumed: int = 0
     bytes_vacuumed: int = 0
     log_entries_removed: int = 0
-    bytes_rewritten: int = 0  # compaction's new files
+    bytes_rewritten: int = 0  # files the purge itself wrote (none: it does not compact)
 
 
 def purge_table(path: Path, retention_hours: int) -> tuple[maintenance.TableMaintenance, int]:
-    """Purge one table; what maintenance did and the bytes compaction wrote."""
+    """Purge one table; what maintenance did and the bytes of data files it wrote."""
     before = _files(path)
-    one = maintenance.maintain_table(path, 0)
+    one = maintenance.maintain_table(path, 0, compact=False)
     table = DeltaTable(str(path))
     wanted = maintenance.retention_property(retention_hours)
     table.alter.set_table_properties({"delta.logRetentionDuration": wanted},
