@@ -41,6 +41,7 @@ def data_model_markdown() -> str:
     """Every lake table c360 writes from its own schemas (gold's are dbt's)."""
     from c360_assets.bronze.contract import BOOKKEEPING_SCHEMA
     from c360_assets.bronze.landing import QUARANTINE_SCHEMA
+    from c360_assets.privacy import ledger
     from c360_assets.silver import identity_build
     from c360_assets.silver.field_changes import FIELD_CHANGES_SCHEMA
     from c360_assets.silver.graph import NODES_SCHEMA, RELATIONSHIPS_SCHEMA
@@ -77,6 +78,16 @@ def data_model_markdown() -> str:
     lines += schema_lines("silver/identity_keys", "every valid identifying value each "
                           "record ever held (an e-mail replaced since still says who the "
                           "record was).", identity_build.KEYS_SCHEMA)
+
+    lines += schema_lines("privacy/requests", "one row per erasure request and status "
+                          "change (`received`, `applied`, `proven`, `failed`); `fingerprint` is "
+                          "the keyed HMAC of what it named, never the value.",
+                          ledger.REQUESTS_SCHEMA)
+    lines += schema_lines("privacy/suppression", "fingerprints bronze drops landed rows by "
+                          "(`kind`: email, phone, record, row).", ledger.SUPPRESSION_SCHEMA)
+    lines += schema_lines("privacy/receipts", "one row per proven (or failed) erasure: what "
+                          "it deleted and rewrote, what the proof scanned, the hits; `receipt` "
+                          "is the full receipt as JSON.", ledger.RECEIPTS_SCHEMA)
     return "\n".join(lines) + "\n"
 
 
