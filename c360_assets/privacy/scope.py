@@ -75,14 +75,19 @@ def _attributes_of(registry: Registry, kind: str) -> list[str]:
     return [a for a, k in registry.kinds().items() if k == kind]
 
 
-def records_of_identifier(lake: Path, registry: Registry, kind: str, value: str) -> set[str]:
-    """Records with an edge (current or closed) to the value node of `value`."""
+def records_of_identifiers(lake: Path, registry: Registry,
+                           identifiers: set[tuple[str, str]]) -> set[str]:
+    """Records with an edge (current or closed) to the value node of one of
+    `identifiers` ((kind, normalised value) pairs): one pass over the graph for all."""
     nodes, rels = _scan(lake, "nodes"), _scan(lake, "relationships")
-    if nodes is None or rels is None:
+    if nodes is None or rels is None or not identifiers:
         return set()
-    ids = (nodes.filter(pl.col("node_type").is_in(_attributes_of(registry, kind))
-                        & (pl.col("value") == value)).select("node_id").collect()
-           .get_column("node_id"))
+    ids = pl.Series([n for kind, value in identifiers
+                     for n in value_node_ids(registry, kind, value)], dtype=pl.String)
+    # Value node ids are sha256(attribute:value): found by id, and the nodes table says
+    # which exist.
+    ids = nodes.filter(pl.col("node_id").is_in(ids.implode())).select("node_id").collect(
+        ).get_column("node_id")
     return set(rels.filter(pl.col("target_node_id").is_in(ids.implode()))
                .select("record_node_id").unique().collect().get_column("record_node_id"))
 
@@ -100,7 +105,7 @@ def survivor(lake: Path, person: str) -> str:
     events = _scan(lake, "identity_events")
     if events is None:
         return person
-    moves = dict(events.filter(pl.col("event_type") == "merge")
+    moves = dict(events.filter(pl.col("event_type") == "MERGED_INTO")
                  .select("from_person_id", "to_person_id").collect().iter_rows())
     seen = {person}
     while person in moves and moves[person] not in seen:
@@ -115,21 +120,23 @@ def resolve(lake: Path, registry: Registry, requests: list[tuple[str, str]]) -> 
     identity = _scan(lake, "identity")
     direct: set[str] = set()
     persons: set[str] = set()
+    named: set[tuple[str, str]] = set()
     for kind, value in requests:
         if kind not in KINDS:
             raise ScopeError(f"unknown kind {kind!r} (one of {', '.join(KINDS)})")
         v = normalised(kind, value)
         if kind in ("email", "phone"):
-            scope.identifiers.add((kind, v))
+            named.add((kind, v))
             # Looked for whatever silver holds: the value itself and its value nodes.
             scope.targets.append(Target(kind, v))
             scope.targets += [Target("node", n) for n in value_node_ids(registry, kind, v)]
-            direct |= records_of_identifier(lake, registry, kind, v)
         elif kind == "record":
             node = v if v.count(":") >= 2 else f"customer:{v}"
             direct.add(node)
         else:
             persons.add(survivor(lake, v))
+    scope.identifiers |= named
+    direct |= records_of_identifiers(lake, registry, named)
     if identity is not None:
         persons |= set(identity.filter(pl.col("node_id").is_in(list(direct)))
                        .select("person_id").unique().collect().get_column("person_id"))
