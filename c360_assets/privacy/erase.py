@@ -31,6 +31,8 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import hashlib
+import hmac
 import json
 import os
 import re
@@ -44,7 +46,7 @@ import duckdb
 import polars as pl
 
 from c360_assets.bronze import catalogue, record_tables
-from c360_assets.lib import delta, layout
+from c360_assets.lib import delta, failpoints, layout
 from c360_assets.lib.config import C360Config
 from c360_assets.lib.registry import load_registry
 from c360_assets.privacy import bronze as privacy_bronze
@@ -144,9 +146,19 @@ def _pattern(targets: list[proof.Target]) -> re.Pattern[str] | None:
     return re.compile("|".join(re.escape(t) for t in texts), re.IGNORECASE)
 
 
-def redact_sqlite(path: Path, pattern: re.Pattern[str], needles: list[str]) -> int:
-    """Replace every occurrence in every text column of every table; then VACUUM (free
-    pages would keep the old bytes). Returns the values changed."""
+def _holding(values: list[str], needles: list[str]) -> list[int]:
+    """Indexes of `values` holding any of `needles` (case-insensitive; Aho-Corasick)."""
+    if not values:
+        return []
+    found = pl.Series(values, dtype=pl.String).str.contains_any(needles,
+                                                                ascii_case_insensitive=True)
+    return [i for i, hit in enumerate(found.to_list()) if hit]
+
+
+def redact_sqlite(path: Path, pattern: re.Pattern[str], needles: list[str],
+                  batch: int = 20_000) -> int:
+    """Replace every occurrence in every column of every table; then VACUUM (free pages
+    would keep the old bytes) and fold the write-ahead log in. Returns values changed."""
     changed = 0
     con = sqlite3.connect(str(path))
     try:
@@ -155,17 +167,20 @@ def redact_sqlite(path: Path, pattern: re.Pattern[str], needles: list[str]) -> i
         for table in tables:
             cols = [r[1] for r in con.execute(f'PRAGMA table_info("{table}")')]
             for col in cols:
-                where = " OR ".join(f'instr(lower(CAST("{col}" AS TEXT)), ?) > 0' for _ in needles)
-                rows = con.execute(f'SELECT rowid, "{col}" FROM "{table}" WHERE {where}',
-                                   needles).fetchall()
-                for rowid, value in rows:
-                    is_bytes = isinstance(value, bytes)
-                    text = value.decode("utf-8", "surrogateescape") if is_bytes else str(value)
-                    new = pattern.sub(REDACTED, text)
-                    con.execute(f'UPDATE "{table}" SET "{col}" = ? WHERE rowid = ?',
-                                (new.encode("utf-8", "surrogateescape") if is_bytes else new,
-                                 rowid))
-                    changed += 1
+                cur = con.execute(f'SELECT rowid, "{col}" FROM "{table}" '
+                                  f'WHERE "{col}" IS NOT NULL')
+                updates = []
+                while rows := cur.fetchmany(batch):
+                    # A blob byte for byte (latin-1), a text as itself.
+                    texts = [v.decode("latin-1") if isinstance(v, bytes) else str(v)
+                             for _, v in rows]
+                    for i in _holding(texts, needles):
+                        rowid, value = rows[i]
+                        new = pattern.sub(REDACTED, texts[i])
+                        updates.append((new.encode("latin-1") if isinstance(value, bytes)
+                                        else new, rowid))
+                con.executemany(f'UPDATE "{table}" SET "{col}" = ? WHERE rowid = ?', updates)
+                changed += len(updates)
         con.commit()
         if changed:
             con.execute("VACUUM")
@@ -202,6 +217,8 @@ def redact_files(root: Path, targets: list[proof.Target], *, skip: set[Path]) ->
         if head[:4] == b"PAR1" or head[8:12] == b"DUCK":
             continue
         data = path.read_bytes().decode("latin-1")
+        if not _holding([data], needles):
+            continue
         new, n = pattern.subn(REDACTED, data)
         if n:
             tmp = path.with_name(f".{path.name}.{os.getpid()}.redact")
@@ -212,6 +229,67 @@ def redact_files(root: Path, targets: list[proof.Target], *, skip: set[Path]) ->
 
 
 # ---------------------------------------------------------------------------- the step
+
+
+# ---------------------------------------------------------------------------- the sealed scope
+
+SEAL_AAD = b"c360 erasure scope v1"
+
+
+def sealed_path(lake: Path) -> Path:
+    return Path(lake) / layout.OPS / "erasure-scope.sealed"
+
+
+def _seal_key(key: bytes) -> bytes:
+    return hmac.new(key, b"c360 erasure scope sealing key", hashlib.sha256).digest()
+
+
+def seal(lake: Path, key: bytes, scope: Scope) -> None:
+    """Keep the scope (what the proof must look for) across a crash, encrypted with a key
+    derived from the privacy key (AES-256-GCM): the proof never finds it in clear, and it
+    is deleted once the erasure is proven."""
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    data = json.dumps({"records": sorted(scope.records), "persons": sorted(scope.persons),
+                       "identifiers": sorted(scope.identifiers),
+                       "value_nodes": sorted(scope.value_nodes),
+                       "targets": [[t.kind, t.text, t.other] for t in scope.targets]}).encode()
+    nonce = os.urandom(12)
+    blob = nonce + AESGCM(_seal_key(key)).encrypt(nonce, data, SEAL_AAD)
+    path = sealed_path(lake)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(blob)
+    os.replace(tmp, path)
+
+
+def unseal(lake: Path, key: bytes) -> Scope | None:
+    """The scope a killed process sealed, or None (none, or sealed under another key)."""
+    from cryptography.exceptions import InvalidTag
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    path = sealed_path(lake)
+    if not path.exists():
+        return None
+    blob = path.read_bytes()
+    try:
+        data = json.loads(AESGCM(_seal_key(key)).decrypt(blob[:12], blob[12:], SEAL_AAD))
+    except (InvalidTag, ValueError):
+        return None
+    return Scope(records=set(data["records"]), persons=set(data["persons"]),
+                 identifiers={(k, v) for k, v in data["identifiers"]},
+                 value_nodes=set(data["value_nodes"]),
+                 targets=[proof.Target(k, t, o) for k, t, o in data["targets"]])
+
+
+def merged(a: Scope, b: Scope) -> Scope:
+    return Scope(records=a.records | b.records, persons=a.persons | b.persons,
+                 identifiers=a.identifiers | b.identifiers,
+                 value_nodes=a.value_nodes | b.value_nodes,
+                 targets=sorted(set(a.targets) | set(b.targets),
+                                key=lambda t: (t.kind, t.text, t.other or "")))
 
 
 @dataclass
@@ -258,6 +336,11 @@ def begin(landing: Path, lake: Path, config: C360Config,
     sources = catalogue(config)
     registry = load_registry(sources=tuple(s.name for s in sources))
     scope = resolve(lake, registry, [(r.kind, r.value) for r in requests])
+    # An erasure a killed process began: what it found before its deletes still counts.
+    sealed = unseal(lake, key)
+    if sealed is not None:
+        scope = merged(scope, sealed)
+    seal(lake, key, scope)
     pending = Pending(requests, files, scope, privacy_bronze.BronzeErasure(), subjects,
                       ledger.now(), config.privacy.request_due_days)
     _status(lake, pending, "received")
@@ -294,8 +377,9 @@ def finish(landing: Path, lake: Path, home: Path, config: C360Config,
     them is erased and proven if it is already gone downstream, else this says to run the
     whole pipeline again."""
     lake = Path(lake).absolute()
+    failpoints.reached("privacy.before_proof")
     pending = _PENDING.pop(lake, None)
-    if pending is None:
+    if pending is None:  # begun by another process: the sealed scope, if it left one
         pending = begin(landing, lake, config, echo)
         _PENDING.pop(lake, None)
         if pending is None:
@@ -345,6 +429,7 @@ def finish(landing: Path, lake: Path, home: Path, config: C360Config,
     ledger.add_receipt(lake, receipt)
     if not report.clean:
         raise ErasureNotProven(receipt)
+    sealed_path(lake).unlink(missing_ok=True)  # before the requests: never a stale seal
     inbox.remove(pending.files)
     return receipt
 

@@ -236,3 +236,44 @@ def test_unsuppress_lets_a_returning_customer_back_in(erased):
     assert erased["unsuppressed"] == 0
     assert erased["back"].ok, erased["back"].problems
     assert erased["returned"] == erased["records"].height
+
+
+def test_killed_between_the_deletes_and_the_proof_a_rerun_proves_it(tmp_path):
+    """`kill -9` after bronze, silver, identity and gold have dropped the customer but
+    before the purge and proof: the request is still in the inbox, and the next plain
+    run purges and proves it (looking for the named values: the rest of the list died
+    with the process), and the truth-derived scan finds nothing."""
+    import os
+    import subprocess
+    import sys
+
+    from c360_assets.lib.failpoints import ENV as KILL_AT
+
+    landing, lake = tmp_path / "landing", tmp_path / "lake"
+    generate(80, 2, 41, landing, start=START, progress=lambda _: None)
+    env = {**os.environ, "DAGSTER_HOME": str(tmp_path / "dagster_home")}
+    env.pop(KILL_AT, None)
+    env.pop(ledger.KEY_ENV, None)
+
+    def c360(*args: str, kill_at: str | None = None) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "c360_assets.cli", *args],
+                              env={**env, **({KILL_AT: kill_at} if kill_at else {})},
+                              capture_output=True, text=True, timeout=600)
+
+    first = c360("materialize", "--landing", str(landing), "--lake", str(lake))
+    assert first.returncode in (0, 1), first.stdout[-2000:] + first.stderr[-2000:]
+    person, records, truth = _pick_person(landing, lake)
+    email = truth.filter(pl.col("attribute") == "email").get_column("value")[0]
+    killed = c360("erase", "--email", email, "--request-id", "KILL-1", "--landing",
+                  str(landing), "--lake", str(lake), kill_at="privacy.before_proof")
+    assert killed.returncode == -9, killed.stdout[-2000:] + killed.stderr[-2000:]
+    assert list(inbox.folder(landing).glob("*.json"))  # still queued
+    rerun = c360("materialize", "--landing", str(landing), "--lake", str(lake))
+    assert rerun.returncode in (0, 1), rerun.stdout[-3000:] + rerun.stderr[-2000:]
+    assert "recovered run" in rerun.stdout
+    status = ledger.requests(lake).filter(pl.col("request_id") == "KILL-1")
+    assert status.get_column("status").to_list() == ["proven"]
+    assert not list(inbox.folder(landing).glob("*.json"))
+    report = scan({"lake": lake, "dagster_home": tmp_path / "dagster_home"},
+                  _targets(landing, records, truth))
+    assert report.hits == [], report.hits[:10]
