@@ -3,13 +3,15 @@
 `erase_rows` deletes the scope's rows from every bronze table - the rows of its records
 (main tables by record id, secondary tables through their attachment), and any row
 whose e-mail or phone column holds one of the scope's identifiers - and every quarantine
-row whose raw text or reason holds one of the proof's targets. Deletes are Delta
-`DELETE`s whose predicates name landing files and lines only (never a value), so the
-change feed tells silver which records went, exactly as for any other change.
+row whose raw text or reason holds one of the proof's targets. A row of another record
+that names an erased one (a Salesforce asset's `contact_id`) keeps its own data: the
+cell is set to null. Deletes and updates are Delta commits whose predicates name landing
+files and lines only (never a value), so the change feed tells silver which records
+changed, exactly as for any other change.
 
-`suppress` runs in bronze before anything is written: a landed row whose record id,
-e-mail, phone or table key matches a fingerprint on the suppression list is dropped and
-counted, nothing of it kept.
+`apply_suppression` runs in bronze before anything is written: a landed row whose record
+id, e-mail, phone or table key matches a fingerprint on the suppression list is dropped
+and counted, nothing of it kept; a cell naming a suppressed record is set to null.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from c360_assets.bronze.contract import (
     LANDING_DATE_COL,
     SOURCE_FILE_COL,
     SOURCE_LINE_COL,
+    ColType,
     Pii,
     TableSpec,
 )
@@ -114,6 +117,11 @@ def delete_where(path: Path, predicate: str, request_ids: list[str]) -> Deleted:
 
 def _delete_lines(path: Path, lines: pl.DataFrame, request_ids: list[str]) -> Deleted:
     """Delete the rows at (`_landing_date`, `_source_file`, `_source_line`)."""
+    return delete_where(path, _lines_predicate(lines), request_ids)
+
+
+def _lines_predicate(lines: pl.DataFrame) -> str:
+    """A predicate naming rows by landing day, file and line (never a value)."""
     clauses = []
     for (file,), group in lines.group_by(SOURCE_FILE_COL):
         nums = ", ".join(str(int(n)) for n in sorted(group.get_column(SOURCE_LINE_COL).to_list()))
@@ -121,7 +129,7 @@ def _delete_lines(path: Path, lines: pl.DataFrame, request_ids: list[str]) -> De
         quoted = str(file).replace("'", "''")
         clauses.append(f"({LANDING_DATE_COL} IN ({days}) AND {SOURCE_FILE_COL} = '{quoted}' "
                        f"AND {SOURCE_LINE_COL} IN ({nums}))")
-    return delete_where(path, " OR ".join(clauses), request_ids)
+    return " OR ".join(clauses)
 
 
 def erase_rows(lake: Path, tables: tuple[TableSpec, ...], records: set[str],
@@ -168,6 +176,7 @@ def erase_rows(lake: Path, tables: tuple[TableSpec, ...], records: set[str],
                                  for v in series.drop_nulls().unique().to_list()}
         out.deleted.append(_delete_lines(path, hit.select(
             LANDING_DATE_COL, SOURCE_FILE_COL, SOURCE_LINE_COL), request_ids))
+    out.deleted += _redact_references(lake, tables, records, request_ids)
     texts = sorted({t.text.lower() for t in targets if t.other is None})
     if texts:
         for spec in tables:
@@ -182,6 +191,52 @@ def erase_rows(lake: Path, tables: tuple[TableSpec, ...], records: set[str],
             if found.height:
                 out.deleted.append(_delete_quarantine(path, found, request_ids))
     return out
+
+
+def _redact_references(lake: Path, tables: tuple[TableSpec, ...], records: set[str],
+                       request_ids: list[str]) -> list[Deleted]:
+    """Rows of other records that name an erased record (a Salesforce asset's
+    `contact_id`) keep their own data; the cell naming the customer is set to null.
+    Text columns holding exactly an erased record's id of the same source (ids of at
+    least 8 characters: a short number may be another entity's id too)."""
+    out = []
+    bare: dict[str, set[str]] = {}
+    for node in records:
+        parts = node.split(":", 2)
+        if len(parts) == 3 and len(parts[2]) >= 8:
+            bare.setdefault(parts[1], set()).add(parts[2])
+    for spec in tables:
+        ids = bare.get(spec.source)
+        path = layout.bronze_table(lake, spec.key)
+        if not ids or not delta.table_exists(path):
+            continue
+        own = set(spec.records.key_columns) if spec.records else set()
+        columns = [c.name for c in spec.columns if c.type == ColType.STR and c.name not in own]
+        if not columns:
+            continue
+        found = (pl.scan_delta(str(path))
+                 .filter(pl.any_horizontal(pl.col(c).is_in(list(ids)) for c in columns))
+                 .select(*columns, LANDING_DATE_COL, SOURCE_FILE_COL, SOURCE_LINE_COL).collect())
+        for column in columns:
+            lines = found.filter(pl.col(column).is_in(list(ids)))
+            if lines.height:
+                out.append(_null_cells(path, column, lines, request_ids))
+    return out
+
+
+def _null_cells(path: Path, column: str, lines: pl.DataFrame, request_ids: list[str]
+                ) -> Deleted:
+    """Set `column` to null in the rows at (`_landing_date`, `_source_file`,
+    `_source_line`); counted as rows changed."""
+    table = DeltaTable(str(path))
+    before, files = table.version(), _files(table)
+    metrics = table.update(updates={column: "NULL"}, predicate=_lines_predicate(lines),
+                           commit_properties=CommitProperties(
+                               custom_metadata={ERASURE_KEY: ",".join(request_ids)}))
+    after = DeltaTable(str(path))
+    written = sum(size for p, size in _files(after).items() if p not in files)
+    return Deleted(f"{path.parent.name}/{path.name}.{column} (cells set to null)",
+                   int(metrics.get("num_updated_rows", 0)), written, before, after.version())
 
 
 def _delete_quarantine(path: Path, lines: pl.DataFrame, request_ids: list[str]) -> Deleted:
@@ -270,5 +325,28 @@ def apply_suppression(lake: Path, spec: TableSpec, good: pl.DataFrame,
     key = ledger.privacy_key(lake)
     drop = suppression_filter(spec, good, entries, key)
     qdrop = suppress_quarantine(quarantine, spec, entries, key)
-    return (good.filter(~drop), quarantine.filter(~qdrop),
-            int(drop.sum()) + int(qdrop.sum()))
+    good = _null_suppressed_references(spec, good.filter(~drop), entries, key)
+    return good, quarantine.filter(~qdrop), int(drop.sum()) + int(qdrop.sum())
+
+
+def _null_suppressed_references(spec: TableSpec, frame: pl.DataFrame, entries: pl.DataFrame,
+                                key: bytes) -> pl.DataFrame:
+    """Text cells (not the row's own key) holding the id of a suppressed customer record
+    of the same source are set to null (as `_redact_references` did at the erasure)."""
+    records = set(entries.filter(pl.col("kind") == "record").get_column("fingerprint"))
+    if not records or not frame.height:
+        return frame
+    own = set(spec.records.key_columns) if spec.records else set()
+    for c in spec.columns:
+        if c.type != ColType.STR or c.name in own or c.name not in frame.columns:
+            continue
+        values = frame.get_column(c.name)
+        ids = values.filter(values.str.len_chars() >= 8)
+        if not ids.len():
+            continue
+        prints = ledger.fingerprints(key, "record", f"customer:{spec.source}:" + ids.unique())
+        named = set(ids.unique().filter(prints.is_in(list(records))).to_list())
+        if named:
+            frame = frame.with_columns(pl.when(pl.col(c.name).is_in(list(named)))
+                                       .then(None).otherwise(pl.col(c.name)).alias(c.name))
+    return frame

@@ -1,6 +1,7 @@
 """Erasure: delete a customer everywhere the lake holds them, purge history, prove it.
 
-One orchestrated step under the lake's lock (`erase`):
+Two steps of one `c360 materialize` under the lake's lock (`begin`, then the pipeline's
+usual runs, then `finish`; the Dagster assets in `assets.py` call them):
 
 1. **Scope** (`scope.py`): the records carrying the named identifiers, their persons and
    every record of those; what the proof must not find.
@@ -12,7 +13,7 @@ One orchestrated step under the lake's lock (`erase`):
    a block with them; gold re-resolves the persons that changed and drops the erased.
 4. **What the pipeline keeps as history** goes by key: identity events of the erased
    persons, change-log rows of the records, and anything a derived table still holds
-   (`derived_leftovers`, counted in the receipt: it should be nothing).
+   (`derived_leftovers`, listed in the receipt as `kept_as_history`).
 5. **Copies outside Delta**: the DuckDB file is copied into a new file and renamed into
    place (DuckDB keeps deleted bytes in free blocks); Dagster's run and event storage and
    text logs under the lake and the Dagster home have each occurrence replaced by
@@ -24,7 +25,9 @@ One orchestrated step under the lake's lock (`erase`):
    receipt written to `<lake>/privacy/receipts` and returned. A hit is an error
    (`ErasureNotProven`), never a warning.
 
-Commits carry the request ids (`c360.erasure` metadata), never an identifier.
+Commits carry the request ids (`c360.erasure` metadata), never an identifier. The scope
+lives in this process's memory between the steps, and sealed (encrypted) on disk so a
+run killed in between is finished by the next one (`seal`).
 """
 
 from __future__ import annotations
@@ -360,10 +363,6 @@ def begin(landing: Path, lake: Path, config: C360Config,
          "fingerprint(s) added to the suppression list")
     _PENDING[Path(lake).absolute()] = pending
     return pending
-
-
-def pending_for(lake: Path) -> Pending | None:
-    return _PENDING.get(Path(lake).absolute())
 
 
 def finish(landing: Path, lake: Path, home: Path, config: C360Config,

@@ -89,12 +89,24 @@ class _Matcher:
                                         overlapping=True)
         return [[m.lower() for m in row] for row in found.to_list()]
 
-    def kinds_in(self, values: pl.Series) -> set[str]:
-        """The kinds of single targets found in any of `values` (strings)."""
+    def kinds_in(self, values: pl.Series, *, whole: bool = False) -> set[str]:
+        """The kinds of single targets found in any of `values` (strings). `whole`: only
+        where the target is not inside a longer word or number (decoded values and text,
+        where `5551234` inside `+15551234999` is another value; raw binary bytes match
+        anywhere, since a length byte may be a letter)."""
         if not self.single or values.len() == 0:
             return set()
-        return {self.kind[m] for row in self._found(values, self.single) for m in row
-                if m in self.kind}
+        if not whole:
+            return {self.kind[m] for row in self._found(values, self.single) for m in row
+                    if m in self.kind}
+        values = values.drop_nulls()
+        values = values.filter(values.str.contains_any(self.single, ascii_case_insensitive=True))
+        out: set[str] = set()
+        for text in values.str.to_lowercase().to_list():
+            for m in _Matcher._found(pl.Series([text]), self.single)[0]:
+                if m in self.kind and self.kind[m] not in out and _whole(text, m):
+                    out.add(self.kind[m])
+        return out
 
     def pair_kinds_in(self, rows: pl.Series) -> set[str]:
         """The kinds of pair targets whose two parts occur in one of `rows` (one string
@@ -104,10 +116,26 @@ class _Matcher:
         rows = rows.drop_nulls()
         rows = rows.filter(rows.str.contains_any(self.pair_seconds, ascii_case_insensitive=True))
         out: set[str] = set()
-        for held in self._found(rows, self.pair_firsts + self.pair_seconds):
+        texts = rows.str.to_lowercase().to_list()
+        for text, held in zip(texts, self._found(rows, self.pair_firsts + self.pair_seconds),
+                              strict=True):
             have = set(held)
-            out |= {self.pair_kind[(a, b)] for a, b in self.pairs if a in have and b in have}
+            out |= {self.pair_kind[(a, b)] for a, b in self.pairs
+                    if a in have and b in have and _whole(text, a) and _whole(text, b)}
         return out
+
+
+def _whole(text: str, needle: str) -> bool:
+    """`needle` occurs in `text` (both lower-case) not inside a longer word or number."""
+    start = text.find(needle)
+    while start >= 0:
+        end = start + len(needle)
+        before = text[start - 1] if start else " "
+        after = text[end] if end < len(text) else " "
+        if not (before.isalnum() or after.isalnum()):
+            return True
+        start = text.find(needle, start + 1)
+    return False
 
 
 def _text_columns(frame: pl.DataFrame, dates: bool) -> list[pl.Series]:
@@ -137,7 +165,7 @@ def _scan_frame(frame: pl.DataFrame, matcher: _Matcher) -> dict[str, set[str]]:
         return found
     rows = pl.DataFrame(columns).select(
         pl.concat_str(pl.all(), separator="\x1f", ignore_nulls=True)).to_series()
-    kinds = matcher.kinds_in(rows)
+    kinds = matcher.kinds_in(rows, whole=True)
     if kinds:
         found["values"] = kinds
     kinds = matcher.pair_kinds_in(rows)
@@ -162,7 +190,7 @@ def _scan_parquet(path: Path, matcher: _Matcher) -> dict[str, set[str]]:
                 stats += [str(st.min), str(st.max)]
     for key, value in (meta.metadata or {}).items():  # the footer's key-value metadata
         stats += [key.decode("latin-1"), value.decode("latin-1")]
-    kinds = matcher.kinds_in(pl.Series("s", stats, dtype=pl.String))
+    kinds = matcher.kinds_in(pl.Series("s", stats, dtype=pl.String), whole=True)
     if kinds:
         found["parquet statistics"] = kinds
     frame = pl.from_arrow(pq.read_table(path))
@@ -211,10 +239,10 @@ def _scan_sqlite(path: Path, matcher: _Matcher) -> dict[str, set[str]]:
     return found
 
 
-def _scan_bytes(path: Path, matcher: _Matcher, *, lines: bool
+def _scan_bytes(path: Path, matcher: _Matcher, *, lines: bool, whole: bool
                 ) -> tuple[dict[str, set[str]], int]:
     """Raw bytes (as latin-1 text, so every byte is one character), and (`lines`: a
-    text file) pairs per line."""
+    text file) pairs per line. `whole`: see `kinds_in`."""
     found: dict[str, set[str]] = {}
     overlap = max((len(t) for t in matcher.single), default=0) + 1
     size = 0
@@ -227,7 +255,7 @@ def _scan_bytes(path: Path, matcher: _Matcher, *, lines: bool
             size += len(chunk)
             data = carry + chunk
             text = data.decode("latin-1")
-            kinds = matcher.kinds_in(pl.Series("b", [text]))
+            kinds = matcher.kinds_in(pl.Series("b", [text]), whole=whole)
             if kinds:
                 found.setdefault("bytes", set()).update(kinds)
             if matcher.pairs and lines:
@@ -246,7 +274,7 @@ def _scan_tail(path: Path, matcher: _Matcher) -> dict[str, set[str]]:
         start = max(0, size - 8 - footer - PARQUET_TAIL)
         f.seek(start)
         text = f.read().decode("latin-1")
-    kinds = matcher.kinds_in(pl.Series("b", [text]))
+    kinds = matcher.kinds_in(pl.Series("b", [text]), whole=True)
     return {"bytes (footer, page index)": kinds} if kinds else {}
 
 
@@ -281,7 +309,11 @@ def _scan_file(path: Path, matcher: _Matcher) -> tuple[dict[str, set[str]], int]
         if kind == "parquet":
             found, size = _scan_tail(path, matcher), path.stat().st_size
         else:
-            found, size = _scan_bytes(path, matcher, lines=kind == "bytes")
+            # Text files: whole values. The raw bytes of a DuckDB or SQLite file match
+            # anywhere (a value's neighbour there may be any byte): stricter, at the risk
+            # of a value that is part of a longer one failing the proof.
+            found, size = _scan_bytes(path, matcher, lines=kind == "bytes",
+                                      whole=kind == "bytes")
         if kind in READERS:
             found.update(READERS[kind](path, matcher))
     except FileNotFoundError:  # a journal that came and went: nothing left to hold

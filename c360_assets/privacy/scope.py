@@ -47,6 +47,7 @@ class Scope:
     # ids (`<entity>:<source>:<id>`).
     identifiers: set[tuple[str, str]] = field(default_factory=set)
     value_nodes: set[str] = field(default_factory=set)  # nodes only the scope holds
+    person_of: dict[str, str] = field(default_factory=dict)  # record -> its person
 
 
 def normalised(kind: str, value: str) -> str:
@@ -140,8 +141,10 @@ def resolve(lake: Path, registry: Registry, requests: list[tuple[str, str]]) -> 
     if identity is not None:
         persons |= set(identity.filter(pl.col("node_id").is_in(list(direct)))
                        .select("person_id").unique().collect().get_column("person_id"))
-        members = set(identity.filter(pl.col("person_id").is_in(list(persons)))
-                      .select("node_id").collect().get_column("node_id"))
+        membership = (identity.filter(pl.col("person_id").is_in(list(persons)))
+                      .select("node_id", "person_id").collect())
+        members = set(membership.get_column("node_id"))
+        scope.person_of = dict(membership.iter_rows())
     else:
         members = set()
     scope.records = direct | members
@@ -190,19 +193,30 @@ def _derive_targets(lake: Path, registry: Registry, scope: Scope) -> None:
             text = raw_value.strip()
             if len(text) >= MIN_RAW:
                 scope.targets.append(Target(kind, text))
-    birth = {v for a, v in raw.select("attribute", "value").iter_rows()
-             if v and kinds.get(a) == "date" and a.lower().startswith("birth")}
-    last = {v for a, v in raw.select("attribute", "value").iter_rows()
-            if v and a == "lastName"}
+    # (last name, birth date) pairs of one person (a name from one of their records and
+    # a birth date from another still name them), not across the batch's persons.
+    person_of = scope.person_of or {r: r for r in scope.records}
+    held: dict[str, tuple[set[str], set[str]]] = {}
+    for record, attribute, value in (changes.filter(
+            pl.col("record_node_id").is_in(records.implode()))
+            .select("record_node_id", "attribute", "value").collect().iter_rows()):
+        if not value:
+            continue
+        names, dates = held.setdefault(person_of.get(record, record), (set(), set()))
+        if attribute == "lastName":
+            names.add(value)
+        elif kinds.get(attribute) == "date" and attribute.lower().startswith("birth"):
+            dates.add(value)
+    pairs = {(n, d) for names, dates in held.values() for n in names for d in dates}
     # A (last name, birth date) another record also holds is another person's too.
+    values_ = list({v for pair in pairs for v in pair})
     others = (changes.filter(~pl.col("record_node_id").is_in(records.implode())
-                             & (pl.col("value").is_in(list(last | birth))))
+                             & pl.col("value").is_in(values_))
               .select("record_node_id", "attribute", "value").unique().collect())
     names = others.filter(pl.col("attribute") == "lastName").select(
         "record_node_id", pl.col("value").alias("n"))
-    dates = others.filter(pl.col("value").is_in(list(birth))).select(
+    dates = others.filter(pl.col("attribute") != "lastName").select(
         "record_node_id", pl.col("value").alias("b"))
     taken = set(names.join(dates, on="record_node_id").select("n", "b").iter_rows())
-    scope.targets += [Target("name+birth_date", n, b) for n in sorted(last)
-                      for b in sorted(birth) if (n, b) not in taken]
+    scope.targets += [Target("name+birth_date", n, d) for n, d in sorted(pairs - taken)]
     scope.targets = sorted(set(scope.targets), key=lambda t: (t.kind, t.text, t.other or ""))

@@ -47,7 +47,7 @@ def test_scanner_finds_planted_values_in_every_format(tmp_path):
     db = sqlite3.connect(root / "runs.db")
     db.execute("CREATE TABLE event_logs (id INTEGER PRIMARY KEY, event TEXT)")
     db.execute("INSERT INTO event_logs (event) VALUES (?)",
-               ("x" * 9000 + SECRET + "y" * 9000,))  # spans overflow pages
+               ("x" * 9000 + " " + SECRET + " " + "y" * 9000,))  # spans overflow pages
     db.commit()
     db.close()
     (root / "log.json").write_text(json.dumps({"msg": f"user {SECRET} did"}))
@@ -101,3 +101,20 @@ def test_inbox_names_the_file_line_and_column_of_a_bad_request(tmp_path):
         inbox.submit(tmp_path, "email", "a@b.co", "no spaces allowed")
     path = inbox.submit(tmp_path, "email", "a@b.co", "TICKET-9")
     assert oct(path.stat().st_mode & 0o777) == "0o600"
+
+
+def test_a_value_inside_a_longer_one_is_another_value(tmp_path):
+    """`+1415555012` inside `+14155550123` (another number), a record id inside a longer
+    one, a last name inside another word: not hits in decoded values and text; the same
+    bytes in a binary file's raw bytes are (a length byte may be a letter)."""
+    root = tmp_path / "lake"
+    root.mkdir()
+    pl.DataFrame({"phone": ["+14155550123"], "id": ["X0030000001L3JIQAA3"],
+                  "last_name": ["Lieberman"], "birth": ["1980-01-02"]}
+                 ).write_parquet(root / "others.parquet")
+    (root / "log.txt").write_text("call +14155550123 about Lieberman 1980-01-02\n")
+    targets = [Target("phone", "+1415555012"), Target("record", "0030000001l3jiqaa3"),
+               Target("name+birth_date", "li", "1980-01-02")]
+    assert scan({"lake": root}, targets).hits == []
+    pl.DataFrame({"phone": ["+1415555012"]}).write_parquet(root / "mine.parquet")
+    assert {h.path for h in scan({"lake": root}, targets).hits} == {"lake/mine.parquet"}
