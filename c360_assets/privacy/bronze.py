@@ -33,7 +33,7 @@ from c360_assets.bronze.contract import (
 )
 from c360_assets.lib import delta, layout, normalise
 from c360_assets.privacy import ledger
-from c360_assets.privacy.proof import Target
+from c360_assets.privacy.proof import Target, whole_in
 
 ERASURE_KEY = "c360.erasure"  # commit metadata: the request id(s), never a value
 
@@ -166,10 +166,8 @@ def erase_rows(lake: Path, tables: tuple[TableSpec, ...], records: set[str],
         if not hit.height:
             continue
         hit = hit.unique([SOURCE_FILE_COL, SOURCE_LINE_COL])
-        for kind, column in (("email", "email"), ("phone", "phone")):
-            for _, v in identifier_columns(spec, hit).filter(pl.col("kind") == kind).select(
-                    "row", "value").iter_rows():
-                out.suppress.add((column, ledger.fingerprint(key, kind, v)))
+        for kind, v in identifier_columns(spec, hit).select("kind", "value").iter_rows():
+            out.suppress.add((kind, ledger.fingerprint(key, kind, v)))
         for name, series in (("row", _row_key(spec, hit)), ("record", _record_ids(spec, hit))):
             if series is not None:
                 out.suppress |= {(name, ledger.fingerprint(key, name, v))
@@ -183,11 +181,17 @@ def erase_rows(lake: Path, tables: tuple[TableSpec, ...], records: set[str],
             path = layout.quarantine_table(lake, spec.key)
             if not delta.table_exists(path):
                 continue
-            found = (pl.scan_delta(str(path)).filter(
-                pl.concat_str([pl.col("raw").fill_null(""), pl.col("reason").fill_null("")],
-                              separator="\x1f").str.contains_any(texts, ascii_case_insensitive=True))
-                .select(LANDING_DATE_COL, SOURCE_FILE_COL, pl.col("line").alias(SOURCE_LINE_COL))
-                .collect())
+            text = pl.concat_str([pl.col("raw").fill_null(""), pl.col("reason").fill_null("")],
+                                 separator="\x1f")
+            found = (pl.scan_delta(str(path))
+                     .filter(text.str.contains_any(texts, ascii_case_insensitive=True))
+                     .select(LANDING_DATE_COL, SOURCE_FILE_COL,
+                             pl.col("line").alias(SOURCE_LINE_COL), text.alias("_text"))
+                     .collect())
+            # Whole values only: a phone inside a longer number is someone else's.
+            found = found.filter(pl.Series([any(whole_in(t.lower(), x) for x in texts)
+                                            for t in found.get_column("_text").to_list()],
+                                           dtype=pl.Boolean)).drop("_text")
             if found.height:
                 out.deleted.append(_delete_quarantine(path, found, request_ids))
     return out

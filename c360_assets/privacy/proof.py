@@ -104,7 +104,7 @@ class _Matcher:
         out: set[str] = set()
         for text in values.str.to_lowercase().to_list():
             for m in _Matcher._found(pl.Series([text]), self.single)[0]:
-                if m in self.kind and self.kind[m] not in out and _whole(text, m):
+                if m in self.kind and self.kind[m] not in out and whole_in(text, m):
                     out.add(self.kind[m])
         return out
 
@@ -121,11 +121,11 @@ class _Matcher:
                               strict=True):
             have = set(held)
             out |= {self.pair_kind[(a, b)] for a, b in self.pairs
-                    if a in have and b in have and _whole(text, a) and _whole(text, b)}
+                    if a in have and b in have and whole_in(text, a) and whole_in(text, b)}
         return out
 
 
-def _whole(text: str, needle: str) -> bool:
+def whole_in(text: str, needle: str) -> bool:
     """`needle` occurs in `text` (both lower-case) not inside a longer word or number."""
     start = text.find(needle)
     while start >= 0:
