@@ -108,9 +108,11 @@ class _Matcher:
                     out.add(self.kind[m])
         return out
 
-    def pair_kinds_in(self, rows: pl.Series) -> set[str]:
+    def pair_kinds_in(self, rows: pl.Series, *, cells: bool = False) -> set[str]:
         """The kinds of pair targets whose two parts occur in one of `rows` (one string
-        per row or line)."""
+        per row or line): as whole words in a line of text; with `cells` (a table's row,
+        its values joined by `\x1f`), as whole values of a column or of a JSON string
+        (another person's `Bakker-Jansen` born the same day is not a `Bakker`)."""
         if not self.pairs or rows.len() == 0:
             return set()
         rows = rows.drop_nulls()
@@ -120,9 +122,26 @@ class _Matcher:
         for text, held in zip(texts, self._found(rows, self.pair_firsts + self.pair_seconds),
                               strict=True):
             have = set(held)
+            found = cell_in if cells else whole_in
             out |= {self.pair_kind[(a, b)] for a, b in self.pairs
-                    if a in have and b in have and whole_in(text, a) and whole_in(text, b)}
+                    if a in have and b in have and found(text, a) and found(text, b)}
         return out
+
+
+CELL_EDGES = ("\x1f", '"')
+
+
+def cell_in(text: str, needle: str) -> bool:
+    """`needle` is a whole value in `text` (a row's values joined by `\x1f`; a JSON
+    value in quotes)."""
+    start = text.find(needle)
+    while start >= 0:
+        end = start + len(needle)
+        if ((start == 0 or text[start - 1] in CELL_EDGES)
+                and (end == len(text) or text[end] in CELL_EDGES)):
+            return True
+        start = text.find(needle, start + 1)
+    return False
 
 
 def whole_in(text: str, needle: str) -> bool:
@@ -168,7 +187,7 @@ def _scan_frame(frame: pl.DataFrame, matcher: _Matcher) -> dict[str, set[str]]:
     kinds = matcher.kinds_in(rows, whole=True)
     if kinds:
         found["values"] = kinds
-    kinds = matcher.pair_kinds_in(rows)
+    kinds = matcher.pair_kinds_in(rows, cells=True)
     if kinds:
         found["row"] = kinds
     return found

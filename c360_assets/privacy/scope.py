@@ -207,12 +207,14 @@ def _derive_targets(lake: Path, registry: Registry, scope: Scope) -> None:
             names.add(value)
         elif kinds.get(attribute) == "date" and attribute.lower().startswith("birth"):
             dates.add(value)
-    pairs = {(n, d) for names, dates in held.values() for n in names for d in dates}
-    # A (last name, birth date) another record also holds is another person's too.
+    pairs = {(n.lower(), d) for names, dates in held.values() for n in names for d in dates}
+    # A (last name, birth date) another record also holds, in any letter case (the proof
+    # ignores case), is another person's too.
     values_ = list({v for pair in pairs for v in pair})
     others = (changes.filter(~pl.col("record_node_id").is_in(records.implode())
-                             & pl.col("value").is_in(values_))
-              .select("record_node_id", "attribute", "value").unique().collect())
+                             & pl.col("value").str.to_lowercase().is_in(values_))
+              .select("record_node_id", "attribute", pl.col("value").str.to_lowercase())
+              .unique().collect())
     names = others.filter(pl.col("attribute") == "lastName").select(
         "record_node_id", pl.col("value").alias("n"))
     dates = others.filter(pl.col("attribute") != "lastName").select(

@@ -118,3 +118,18 @@ def test_a_value_inside_a_longer_one_is_another_value(tmp_path):
     assert scan({"lake": root}, targets).hits == []
     pl.DataFrame({"phone": ["+1415555012"]}).write_parquet(root / "mine.parquet")
     assert {h.path for h in scan({"lake": root}, targets).hits} == {"lake/mine.parquet"}
+
+
+def test_a_pair_in_a_table_row_is_two_whole_values(tmp_path):
+    """Another person born the same day whose name only contains the last name (a
+    double-barrelled name, an e-mail) is not a hit; the name as a value, or as a JSON
+    string in a traits column, with the date is."""
+    root = tmp_path / "lake"
+    root.mkdir()
+    pair = Target("name+birth_date", "bakker", "1990-01-01")
+    pl.DataFrame({"last_name": ["Bakker-Jansen"], "email": ["anna.bakker@x.nl"],
+                  "birth_date": ["1990-01-01"]}).write_parquet(root / "other.parquet")
+    assert scan({"lake": root}, [pair]).hits == []
+    pl.DataFrame({"traits": ['{"lastName": "Bakker", "birthday": "1990-01-01"}']}
+                 ).write_parquet(root / "mine.parquet")
+    assert {h.path for h in scan({"lake": root}, [pair]).hits} == {"lake/mine.parquet"}
