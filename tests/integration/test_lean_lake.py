@@ -61,7 +61,7 @@ def test_a_run_with_nothing_new_writes_no_new_delta_version(landing, tmp_path, m
     lake = tmp_path / "lake"
     build(landing, lake)
     before = versions(lake)
-    assert len(before) == 38  # bronze and quarantine 10 each, silver 10, gold 8
+    assert len(before) == 39  # bronze and quarantine 10 each, silver 10, gold 9
     dbt_log = lake / "_ops" / "dbt_target" / "dbt.log"
     log_size = dbt_log.stat().st_size
     said = []
