@@ -23,7 +23,7 @@ from pathlib import Path
 
 import polars as pl
 
-from bench.harness import OUT, run_step
+from bench.harness import OUT, run_step, table
 from bench.lake_size import land_day
 from c360_assets.generator import DEFAULT_START
 
@@ -76,10 +76,7 @@ def main() -> None:
 
     print(f"\n{args.persons:,} persons, {args.days} days (seed {args.seed}); erase "
           f"{args.erase} by e-mail; one run each on this machine:\n")
-    print("| step | wall | peak RSS |")
-    print("|---|---:|---:|")
-    for step in (build, erase, day):
-        print(f"| {step.name} | {step.seconds:.1f} s | {step.peak_rss_mb:,.0f} MiB |")
+    print(table([build, erase, day]))
     print(f"\nerasure / day: {erase.seconds / day.seconds:.2f}x; records erased "
           f"{receipt['records_erased']:,} of {receipt['persons_erased']:,} persons; rows "
           f"deleted {receipt['rows_deleted']:,}; bytes rewritten "
