@@ -11,8 +11,11 @@
 * SQLite files (Dagster's run and event storage): every column of every table, since a
   long value may be split across overflow pages.
 
-A *pair* target (a last name and a birth date) is a hit only where both occur in one row
-(tables) or one line (text): either alone is shared by many people.
+In decoded values and text a target is a whole value or word (`+1415555012` inside
+`+14155550123` is another number); the raw bytes of DuckDB and SQLite files match
+anywhere. A *pair* target (a last name and a birth date) is a hit only where both are
+whole values of one table row (a column, or a string in a JSON column) or whole words of
+one line of text: either alone is shared by many people.
 
 The report names files, the kind of target found and where in the file, never the value
 itself: a receipt is kept, and must hold no identifier.
@@ -47,7 +50,7 @@ class Target:
 @dataclass(frozen=True)
 class Hit:
     path: str  # relative to its root, prefixed by the root's label
-    where: str  # bytes | parquet column C | parquet statistics C | table T | line N
+    where: str  # bytes | line | parquet values | parquet row | parquet statistics | table T ...
     kind: str
 
 
