@@ -14,7 +14,6 @@ the proof scanned.
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import json
 import shutil
@@ -23,7 +22,7 @@ from pathlib import Path
 
 import polars as pl
 
-from bench.harness import OUT, run_step, table
+from bench.harness import fresh_workdir, run_step, table, world_parser
 from bench.lake_size import land_day
 from c360_assets.generator import DEFAULT_START
 
@@ -35,19 +34,12 @@ def _size(path: Path) -> int:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--persons", type=int, default=1_000_000)
-    parser.add_argument("--days", type=int, default=30)
+    parser = world_parser(__doc__.splitlines()[0])
     parser.add_argument("--erase", type=int, default=100)
-    parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--keep", action="store_true", help="keep bench/out afterwards")
     args = parser.parse_args()
 
-    work = OUT / f"erasure-{args.persons}"
-    shutil.rmtree(work, ignore_errors=True)
+    work, env = fresh_workdir(f"erasure-{args.persons}")
     staging, landing, lake = work / "staging", work / "landing", work / "lake"
-    env = {"DAGSTER_HOME": str(work / "dagster_home")}
-    (work / "dagster_home").mkdir(parents=True)
     days = [DEFAULT_START + dt.timedelta(days=i) for i in range(args.days + 1)]
     run_step("generate", [PY, "-m", "c360_assets.cli", "generate", "--persons",
                           str(args.persons), "--days", str(args.days + 1), "--seed",

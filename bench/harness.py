@@ -46,14 +46,19 @@ def table(steps: list[Step]) -> str:
     return "\n".join(lines)
 
 
-def world_args(description: str) -> argparse.Namespace:
-    """The options every world benchmark takes: --persons, --days, --seed, --keep."""
+def world_parser(description: str) -> argparse.ArgumentParser:
+    """The options every world benchmark takes: --persons, --days, --seed, --keep (a
+    benchmark adds its own)."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--persons", type=int, default=1_000_000)
     parser.add_argument("--days", type=int, default=30)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--keep", action="store_true", help="keep bench/out afterwards")
-    return parser.parse_args()
+    return parser
+
+
+def world_args(description: str) -> argparse.Namespace:
+    return world_parser(description).parse_args()
 
 
 def fresh_workdir(name: str) -> tuple[Path, dict[str, str]]:
