@@ -173,6 +173,13 @@ def changed_since(path: str | Path, version: int | None) -> bool:
     return now is None or now != version
 
 
+def file_sizes(path: str | Path) -> dict[str, int]:
+    """The current version's data files (paths as the log names them) and their sizes."""
+    actions = DeltaTable(str(path)).get_add_actions(flatten=True)
+    return dict(zip(actions.column("path").to_pylist(), actions.column("size_bytes").to_pylist(),
+                    strict=True))
+
+
 def row_count(path: str | Path) -> int:
     """Rows in the current version, from the log's per-file statistics (no data read)."""
     actions = pl.DataFrame(DeltaTable(str(path)).get_add_actions(flatten=True))

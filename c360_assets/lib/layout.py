@@ -105,9 +105,17 @@ def write_text_atomic(path: Path, text: str) -> None:
     """Write `text` to a temporary file beside `path`, then rename it into place: a
     reader (or a crash) never sees half a file. The temporary name carries the pid, so
     two processes never write the same one."""
+    write_bytes_atomic(path, text.encode("utf-8"))
+
+
+def write_bytes_atomic(path: Path, data: bytes, *, mode: int = 0o666) -> None:
+    """`write_text_atomic` for bytes; `mode` (less the umask) is the file's from its
+    creation on (0o600: a secret never readable by others, not even for a moment)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(f".{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
     os.replace(tmp, path)
 
 

@@ -17,6 +17,7 @@ and counted, nothing of it kept; a cell naming a suppressed record is set to nul
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -96,23 +97,23 @@ def _record_ids(spec: TableSpec, frame: pl.DataFrame) -> pl.Series | None:
     return frame.select(pl.lit(spec.node_prefix()) + spec.records.record_id()).to_series()
 
 
-def _files(table: DeltaTable) -> dict[str, int]:
-    actions = table.get_add_actions(flatten=True)
-    return dict(zip(actions.column("path").to_pylist(), actions.column("size_bytes").to_pylist(),
-                    strict=True))
+def _erasure_commit(path: Path, label: str, request_ids: list[str],
+                    change: Callable[[DeltaTable, CommitProperties], int]) -> Deleted:
+    """Run `change` (a DELETE or UPDATE, returning the rows it changed) on the table at
+    `path`, committed with the request ids (never a value) as its metadata; what it
+    did, with the bytes of the files it wrote."""
+    table = DeltaTable(str(path))
+    before, files = table.version(), delta.file_sizes(path)
+    rows = change(table, CommitProperties(custom_metadata={ERASURE_KEY: ",".join(request_ids)}))
+    written = sum(size for p, size in delta.file_sizes(path).items() if p not in files)
+    return Deleted(f"{path.parent.name}/{path.name}{label}", rows, written, before,
+                   delta.table_version(path))
 
 
 def delete_where(path: Path, predicate: str, request_ids: list[str]) -> Deleted:
-    """A Delta DELETE committed with the request ids (never a value) as its metadata;
-    the bytes of the files it wrote."""
-    table = DeltaTable(str(path))
-    before, files = table.version(), _files(table)
-    metrics = table.delete(predicate, commit_properties=CommitProperties(
-        custom_metadata={ERASURE_KEY: ",".join(request_ids)}))
-    after = DeltaTable(str(path))
-    written = sum(size for p, size in _files(after).items() if p not in files)
-    return Deleted(f"{path.parent.name}/{path.name}", int(metrics.get("num_deleted_rows", 0)),
-                   written, before, after.version())
+    """A Delta DELETE of the rows `predicate` names (see `_erasure_commit`)."""
+    return _erasure_commit(path, "", request_ids, lambda table, props: int(table.delete(
+        predicate, commit_properties=props).get("num_deleted_rows", 0)))
 
 
 def _delete_lines(path: Path, lines: pl.DataFrame, request_ids: list[str]) -> Deleted:
@@ -232,15 +233,11 @@ def _null_cells(path: Path, column: str, lines: pl.DataFrame, request_ids: list[
                 ) -> Deleted:
     """Set `column` to null in the rows at (`_landing_date`, `_source_file`,
     `_source_line`); counted as rows changed."""
-    table = DeltaTable(str(path))
-    before, files = table.version(), _files(table)
-    metrics = table.update(updates={column: "NULL"}, predicate=_lines_predicate(lines),
-                           commit_properties=CommitProperties(
-                               custom_metadata={ERASURE_KEY: ",".join(request_ids)}))
-    after = DeltaTable(str(path))
-    written = sum(size for p, size in _files(after).items() if p not in files)
-    return Deleted(f"{path.parent.name}/{path.name}.{column} (cells set to null)",
-                   int(metrics.get("num_updated_rows", 0)), written, before, after.version())
+    predicate = _lines_predicate(lines)
+    return _erasure_commit(path, f".{column} (cells set to null)", request_ids,
+                           lambda table, props: int(table.update(
+                               updates={column: "NULL"}, predicate=predicate,
+                               commit_properties=props).get("num_updated_rows", 0)))
 
 
 def _delete_quarantine(path: Path, lines: pl.DataFrame, request_ids: list[str]) -> Deleted:

@@ -210,14 +210,13 @@ def redact_files(root: Path, targets: list[proof.Target], *, skip: set[Path]) ->
         if any(path == s or s in path.parents for s in skip) or path.name.endswith("-shm"):
             continue
         try:
-            with path.open("rb") as f:
-                head = f.read(16)
+            kind = proof.kind_of_file(path)
         except FileNotFoundError:  # a SQLite journal that came and went
             continue
-        if head.startswith(b"SQLite format 3\x00"):
+        if kind == "sqlite":
             changed += redact_sqlite(path, pattern, needles)
             continue
-        if head[:4] == b"PAR1" or head[8:12] == b"DUCK":
+        if kind != "bytes":  # Parquet, DuckDB: data, handled as such
             continue
         data = path.read_bytes().decode("latin-1")
         if not _holding([data], needles):
@@ -229,9 +228,6 @@ def redact_files(root: Path, targets: list[proof.Target], *, skip: set[Path]) ->
             os.replace(tmp, path)
             changed += n
     return changed
-
-
-# ---------------------------------------------------------------------------- the step
 
 
 # ---------------------------------------------------------------------------- the sealed scope
@@ -258,14 +254,8 @@ def seal(lake: Path, key: bytes, scope: Scope) -> None:
                        "value_nodes": sorted(scope.value_nodes),
                        "targets": [[t.kind, t.text, t.other] for t in scope.targets]}).encode()
     nonce = os.urandom(12)
-    blob = nonce + AESGCM(_seal_key(key)).encrypt(nonce, data, SEAL_AAD)
-    path = sealed_path(lake)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(blob)
-    os.replace(tmp, path)
+    layout.write_bytes_atomic(sealed_path(lake), nonce + AESGCM(_seal_key(key)).encrypt(
+        nonce, data, SEAL_AAD), mode=0o600)
 
 
 def unseal(lake: Path, key: bytes) -> Scope | None:
@@ -287,18 +277,13 @@ def unseal(lake: Path, key: bytes) -> Scope | None:
                  targets=[proof.Target(k, t, o) for k, t, o in data["targets"]])
 
 
-def merged(a: Scope, b: Scope) -> Scope:
-    return Scope(records=a.records | b.records, persons=a.persons | b.persons,
-                 identifiers=a.identifiers | b.identifiers,
-                 value_nodes=a.value_nodes | b.value_nodes,
-                 targets=sorted(set(a.targets) | set(b.targets),
-                                key=lambda t: (t.kind, t.text, t.other or "")))
+# ---------------------------------------------------------------------------- the step
 
 
 @dataclass
 class Pending:
-    """An erasure between its bronze deletes and its proof (held in memory only: the
-    scope holds the values the proof looks for, which nothing on disk may keep)."""
+    """An erasure between its bronze deletes and its proof. Its scope holds the values
+    the proof looks for: in memory, and on disk only sealed (`seal`)."""
 
     requests: list[inbox.Request]
     files: list[Path]
@@ -342,7 +327,7 @@ def begin(landing: Path, lake: Path, config: C360Config,
     # An erasure a killed process began: what it found before its deletes still counts.
     sealed = unseal(lake, key)
     if sealed is not None:
-        scope = merged(scope, sealed)
+        scope = scope.union(sealed)
     seal(lake, key, scope)
     pending = Pending(requests, files, scope, privacy_bronze.BronzeErasure(), subjects,
                       ledger.now(), config.privacy.request_due_days)

@@ -16,11 +16,11 @@ with its name and left in place; the others are processed.
 from __future__ import annotations
 
 import json
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from c360_assets.lib import layout
 from c360_assets.privacy.scope import KINDS
 
 FOLDER = ("_privacy", "requests")
@@ -112,14 +112,9 @@ def submit(landing: Path, kind: str, value: str, request_id: str) -> Path:
         raise ValueError(f"unknown kind {kind!r} (one of {', '.join(KINDS)})")
     if not _ID.match(request_id):
         raise ValueError("a request id must be 1-128 letters, digits or _ . : -")
-    base = folder(landing)
-    base.mkdir(parents=True, exist_ok=True)
-    path = base / f"{request_id}.json"
-    tmp = base / f".{request_id}.{os.getpid()}.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        json.dump({"request_id": request_id, kind: value}, f)
-    os.replace(tmp, path)
+    path = folder(landing) / f"{request_id}.json"
+    layout.write_bytes_atomic(path, json.dumps({"request_id": request_id, kind: value}
+                                               ).encode("utf-8"), mode=0o600)
     return path
 
 

@@ -261,10 +261,10 @@ def _scan_sqlite(path: Path, matcher: _Matcher) -> dict[str, set[str]]:
     return found
 
 
-def _scan_bytes(path: Path, matcher: _Matcher, *, lines: bool, whole: bool
+def _scan_bytes(path: Path, matcher: _Matcher, *, text: bool
                 ) -> tuple[dict[str, set[str]], int]:
-    """Raw bytes (as latin-1 text, so every byte is one character), and (`lines`: a
-    text file) pairs per line. `whole`: see `kinds_in`."""
+    """Raw bytes (as latin-1 text, so every byte is one character). A `text` file is
+    matched on whole values (`kinds_in`) and for pairs per line; a binary one anywhere."""
     found: dict[str, set[str]] = {}
     overlap = max((len(t) for t in matcher.single), default=0) + 1
     size = 0
@@ -276,12 +276,12 @@ def _scan_bytes(path: Path, matcher: _Matcher, *, lines: bool, whole: bool
                 break
             size += len(chunk)
             data = carry + chunk
-            text = data.decode("latin-1")
-            kinds = matcher.kinds_in(pl.Series("b", [text]), whole=whole)
+            chars = data.decode("latin-1")
+            kinds = matcher.kinds_in(pl.Series("b", [chars]), whole=text)
             if kinds:
                 found.setdefault("bytes", set()).update(kinds)
-            if matcher.pairs and lines:
-                kinds = matcher.pair_kinds_in(pl.Series("l", text.split("\n")))
+            if matcher.pairs and text:
+                kinds = matcher.pair_kinds_in(pl.Series("l", chars.split("\n")))
                 if kinds:
                     found.setdefault("line", set()).update(kinds)
             carry = data[-overlap:] if overlap > 1 else b""
@@ -300,7 +300,8 @@ def _scan_tail(path: Path, matcher: _Matcher) -> dict[str, set[str]]:
     return {"bytes (footer, page index)": kinds} if kinds else {}
 
 
-def _kind_of_file(path: Path) -> str:
+def kind_of_file(path: Path) -> str:
+    """`parquet`, `duckdb`, `sqlite` (by their magic bytes), else `bytes`."""
     with path.open("rb") as f:
         head = f.read(16)
         try:
@@ -327,15 +328,14 @@ def _scan_file(path: Path, matcher: _Matcher) -> tuple[dict[str, set[str]], int]
     footer statistics and metadata, and its raw tail (footer and page indexes); every
     other file raw as well as through its reader."""
     try:
-        kind = _kind_of_file(path)
+        kind = kind_of_file(path)
         if kind == "parquet":
             found, size = _scan_tail(path, matcher), path.stat().st_size
         else:
             # Text files: whole values. The raw bytes of a DuckDB or SQLite file match
             # anywhere (a value's neighbour there may be any byte): stricter, at the risk
             # of a value that is part of a longer one failing the proof.
-            found, size = _scan_bytes(path, matcher, lines=kind == "bytes",
-                                      whole=kind == "bytes")
+            found, size = _scan_bytes(path, matcher, text=kind == "bytes")
         if kind in READERS:
             found.update(READERS[kind](path, matcher))
     except FileNotFoundError:  # a journal that came and went: nothing left to hold

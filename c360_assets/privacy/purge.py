@@ -41,19 +41,13 @@ class PurgeReport:
 
 def purge_table(path: Path, retention_hours: int) -> tuple[maintenance.TableMaintenance, int]:
     """Purge one table; what maintenance did and the bytes of data files it wrote."""
-    before = _files(path)
+    before = delta.file_sizes(path)
     one = maintenance.maintain_table(path, 0, compact=False)
     table = DeltaTable(str(path))
     wanted = maintenance.retention_property(retention_hours)
     table.alter.set_table_properties({"delta.logRetentionDuration": wanted},
                                      commit_properties=delta.maintenance_commit(path))
-    return one, sum(s for a, s in _files(path).items() if a not in before)
-
-
-def _files(path: Path) -> dict[str, int]:
-    actions = DeltaTable(str(path)).get_add_actions(flatten=True)
-    return dict(zip(actions.column("path").to_pylist(), actions.column("size_bytes").to_pylist(),
-                    strict=True))
+    return one, sum(s for a, s in delta.file_sizes(path).items() if a not in before)
 
 
 def purge_lake(lake: Path, retention_hours: int, tables: tuple[TableSpec, ...], *,

@@ -49,6 +49,18 @@ class Scope:
     value_nodes: set[str] = field(default_factory=set)  # nodes only the scope holds
     person_of: dict[str, str] = field(default_factory=dict)  # record -> its person
 
+    def union(self, other: Scope) -> Scope:
+        return Scope(records=self.records | other.records, persons=self.persons | other.persons,
+                     targets=ordered(self.targets + other.targets),
+                     identifiers=self.identifiers | other.identifiers,
+                     value_nodes=self.value_nodes | other.value_nodes,
+                     person_of={**other.person_of, **self.person_of})
+
+
+def ordered(targets: list[Target]) -> list[Target]:
+    """Targets without repeats, in a stable order."""
+    return sorted(set(targets), key=lambda t: (t.kind, t.text, t.other or ""))
+
 
 def normalised(kind: str, value: str) -> str:
     """The identifier as silver stores it (e-mail lower-cased, phone E.164)."""
@@ -76,29 +88,22 @@ def _attributes_of(registry: Registry, kind: str) -> list[str]:
     return [a for a, k in registry.kinds().items() if k == kind]
 
 
-def records_of_identifiers(lake: Path, registry: Registry,
-                           identifiers: set[tuple[str, str]]) -> set[str]:
-    """Records with an edge (current or closed) to the value node of one of
-    `identifiers` ((kind, normalised value) pairs): one pass over the graph for all."""
-    nodes, rels = _scan(lake, "nodes"), _scan(lake, "relationships")
-    if nodes is None or rels is None or not identifiers:
+def records_holding(lake: Path, value_nodes: list[str]) -> set[str]:
+    """Records with an edge (current or closed) to one of `value_nodes`: one pass over
+    the graph for all of a batch's identifiers."""
+    rels = _scan(lake, "relationships")
+    if rels is None or not value_nodes:
         return set()
-    ids = pl.Series([n for kind, value in identifiers
-                     for n in value_node_ids(registry, kind, value)], dtype=pl.String)
-    # Value node ids are sha256(attribute:value): found by id, and the nodes table says
-    # which exist.
-    ids = nodes.filter(pl.col("node_id").is_in(ids.implode())).select("node_id").collect(
-        ).get_column("node_id")
-    return set(rels.filter(pl.col("target_node_id").is_in(ids.implode()))
+    return set(rels.filter(pl.col("target_node_id").is_in(value_nodes))
                .select("record_node_id").unique().collect().get_column("record_node_id"))
 
 
-def value_node_ids(registry: Registry, kind: str, value: str) -> list[str]:
-    """The value node ids `value` has as each attribute of `kind` (silver's
-    `sha256(attribute:value)`)."""
-    attributes = _attributes_of(registry, kind)
-    keys = pl.Series([f"{a}:{value}" for a in attributes], dtype=pl.String)
-    return sha256(keys).to_list() if attributes else []
+def value_node_ids(registry: Registry, identifiers: set[tuple[str, str]]) -> list[str]:
+    """The value node ids (silver's `sha256(attribute:value)`) each (kind, value) has as
+    each attribute of its kind, hashed in one pass."""
+    keys = [f"{a}:{value}" for kind, value in sorted(identifiers)
+            for a in _attributes_of(registry, kind)]
+    return sha256(pl.Series(keys, dtype=pl.String)).to_list() if keys else []
 
 
 def survivor(lake: Path, person: str) -> str:
@@ -128,16 +133,18 @@ def resolve(lake: Path, registry: Registry, requests: list[tuple[str, str]]) -> 
         v = normalised(kind, value)
         if kind in ("email", "phone"):
             named.add((kind, v))
-            # Looked for whatever silver holds: the value itself and its value nodes.
-            scope.targets.append(Target(kind, v))
-            scope.targets += [Target("node", n) for n in value_node_ids(registry, kind, v)]
+            scope.targets.append(Target(kind, v))  # whatever silver holds
         elif kind == "record":
             node = v if v.count(":") >= 2 else f"customer:{v}"
             direct.add(node)
         else:
             persons.add(survivor(lake, v))
     scope.identifiers |= named
-    direct |= records_of_identifiers(lake, registry, named)
+    # Their value nodes: the records holding them, and looked for whether silver holds
+    # them or not.
+    nodes = value_node_ids(registry, named)
+    scope.targets += [Target("node", n) for n in nodes]
+    direct |= records_holding(lake, nodes)
     if identity is not None:
         persons |= set(identity.filter(pl.col("node_id").is_in(list(direct)))
                        .select("person_id").unique().collect().get_column("person_id"))
@@ -234,4 +241,4 @@ def _derive_targets(lake: Path, registry: Registry, scope: Scope) -> None:
     taken = set(names.join(dates, on="record_node_id").select("n", "b").iter_rows())
     scope.targets += [Target("name+birth_date", n, d) for n, d in sorted(pairs)
                       if (_fold(n), d) not in taken]
-    scope.targets = sorted(set(scope.targets), key=lambda t: (t.kind, t.text, t.other or ""))
+    scope.targets = ordered(scope.targets)
