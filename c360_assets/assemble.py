@@ -1,7 +1,8 @@
 """Assembling c360's Dagster definitions from a configuration (`build_definitions`).
 
 One lineage graph (bronze per source -> silver graph and identity -> gold dbt models,
-with the privacy group's erasure steps before and after),
+with the privacy group's erasure steps before and after, and the activation group's
+syncs (config/syncs) downstream of gold, each with its own schedule),
 its checks, the job the automation launches, the 2-hourly schedule, the landing and alert
 sensors and the declarative-automation sensor. `definitions.py` builds them once for
 `dagster dev`; `c360 materialize` builds its own, with the configuration it was given,
@@ -51,6 +52,7 @@ def upstream_definitions(config: C360Config | None = None, paths: C360Paths | No
 def build_definitions(config: C360Config | None = None, paths: C360Paths | None = None
                       ) -> dg.Definitions:
     # Imported here: `upstream_definitions` must not pay for dagster-dbt.
+    from c360_assets.activation.assets import activation_definitions
     from c360_assets.gold.assets import build_gold_asset, dbt_resource
 
     config = config or load_config()
@@ -58,12 +60,13 @@ def build_definitions(config: C360Config | None = None, paths: C360Paths | None 
     registry = load_registry(sources=tuple(s.name for s in sources))
     upstream = upstream_definitions(config, paths)
     gold = build_gold_asset(config, registry, sources)
+    syncs, sync_schedules = activation_definitions(config)
     return dg.Definitions(
         assets=[*(upstream.assets or []), gold,
-                build_erasure_receipts_asset(config, list(gold.keys))],
+                build_erasure_receipts_asset(config, list(gold.keys)), *syncs],
         asset_checks=[*(upstream.asset_checks or []), build_conflicts_check(config)],
         jobs=[c360_job(), build_maintenance_job(config)],
-        schedules=[build_schedule(config), build_maintenance_schedule(config)],
+        schedules=[build_schedule(config), build_maintenance_schedule(config), *sync_schedules],
         sensors=[build_landing_sensor(config), build_alert_sensor(config),
                  build_automation_sensor(config.automation.running_by_default),
                  build_dead_run_sensor(config.automation.running_by_default)],

@@ -339,6 +339,83 @@ def cmd_identity_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _render_plan(report) -> str:  # noqa: ANN001
+    """The plan of a sync, without values (keys and fields are personal data)."""
+    p = report.planned
+    lines = [f"sync {report.sync}: gold version {report.gold_version}, {report.model_rows:,} "
+             f"model rows ({report.skipped_filter:,} filtered out, {report.skipped_guard:,} "
+             f"failing `when`, {report.skipped_consent:,} without consent)",
+             f"  creates  {p.get('create', 0):>9,}",
+             f"  updates  {p.get('update', 0) + p.get('repoint', 0):>9,}"
+             + (f"  ({p.get('repoint', 0):,} re-pointed to a merge survivor)"
+                if p.get("repoint") else "")]
+    changed = {f: n for f, n in report.changed_fields.items() if n}
+    if changed:
+        lines.append("           changed fields: " + ", ".join(
+            f"{f} {n:,}" for f, n in sorted(changed.items(), key=lambda kv: -kv[1])))
+    lines += [f"  deletes  {p.get('delete', 0):>9,}",
+              f"  flags    {p.get('flag', 0):>9,}  (merged persons' records marked)"]
+    if p.get("kept_losers"):
+        lines.append(f"  merged persons' records kept as they are: {p['kept_losers']:,}")
+    if p.get("left_model"):
+        lines.append(f"  persons no longer in the model, left in the destination: "
+                     f"{p['left_model']:,}")
+    for reason, n in sorted(report.rejected_model.items()):
+        lines.append(f"  rejected {n:>9,}  {reason}")
+    if report.plan is not None and report.plan.ops.height:
+        sample = report.plan.ops.head(10)
+        lines.append("  first operations (person, operation, fields):")
+        for row in sample.iter_rows(named=True):
+            sent = [c[2:] for c, v in row.items() if c.startswith("s:") and v]
+            lines.append(f"    {row['_person']}  {row['_op']:<8} {', '.join(sent) or '-'}")
+    if report.message:
+        lines.append(f"  {report.message}")
+    return "\n".join(lines)
+
+
+def cmd_sync(args: argparse.Namespace) -> int:
+    from c360_assets.activation.destinations import DestinationError
+    from c360_assets.activation.engine import SyncAborted, SyncRefused, run_sync
+    from c360_assets.activation.spec import get_sync, load_syncs
+    from c360_assets.lib.lock import LakeLocked
+
+    lake = Path(args.lake or cfg.lake_root())
+    try:
+        if args.list or not args.name:
+            syncs = load_syncs()
+            if not syncs:
+                print("no syncs (config/syncs/*.yaml)")
+            for name, spec in syncs.items():
+                print(f"{name:<28} {spec.mode:<7} {spec.destination.type:<10} "
+                      f"{spec.schedule or '-':<14} {'enabled' if spec.enabled else 'disabled'}"
+                      f"  {spec.description}")
+            return 0
+        spec = get_sync(args.name)
+        report = run_sync(lake, spec, cfg.load_config(), dry_run=args.dry_run,
+                          wait_s=args.wait_for_lock)
+    except (cfg.ConfigError, DestinationError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except LakeLocked as exc:
+        print(safe(f"error: {exc}"), file=sys.stderr)
+        return EXIT_LOCKED
+    except SyncRefused as exc:
+        print(f"refused: {exc} (nothing was sent)", file=sys.stderr)
+        return 1
+    except SyncAborted as exc:
+        print(f"stopped: {exc}", file=sys.stderr)
+        return 1
+    print(_render_plan(report))
+    if args.dry_run:
+        print("dry run: nothing sent, nothing recorded")
+        return 0
+    print(f"sent: {report.acknowledged:,} acknowledged, {report.rejected:,} rejected, "
+          f"{report.not_found:,} not found, {report.recovered:,} recovered from a previous "
+          f"run; {report.requests:,} requests, {report.rate_limited_s:.1f}s waiting on rate "
+          f"limits ({report.seconds:.1f}s)")
+    return 0 if report.reject_rate * 100 <= get_sync(args.name).limits.max_reject_pct else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="c360", description="Customer-360 golden records, right field by field.")
@@ -450,6 +527,18 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--show", action="store_true",
                    help="print that report for the model in use, without training")
     t.set_defaults(func=cmd_identity_train)
+
+    y = sub.add_parser("sync", help="run a sync of config/syncs (or list them): gold -> a "
+                                    "destination, only what changed since it acknowledged")
+    y.add_argument("name", nargs="?", help="the sync (a file name of config/syncs)")
+    y.add_argument("--dry-run", action="store_true",
+                   help="print the plan (creates, updates with the changed fields, deletes, "
+                        "rejects) and send nothing")
+    y.add_argument("--list", action="store_true", help="list the syncs")
+    y.add_argument("--lake", help="lake root (default: $C360_LAKE or ./data/lake)")
+    y.add_argument("--wait-for-lock", type=float, default=0.0, metavar="SECONDS",
+                   help="wait this long for another run of the same sync")
+    y.set_defaults(func=cmd_sync)
     return parser
 
 

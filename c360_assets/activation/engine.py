@@ -1,0 +1,355 @@
+"""Running a sync: recover, plan, send, acknowledge.
+
+1. Recover what a dead run left: its journal is folded into the state; creates it sent
+   without hearing back are looked up in the destination (by match key) and, where
+   found, acknowledged - never sent blind a second time.
+2. Plan (`plan.build_plan`) from the model at a pinned gold version and the acknowledged
+   state; safety limits can refuse the run here, before anything is sent.
+3. Send, in the order deletes, flags, updates, repoints, creates, in batches of the
+   destination's size, through its token bucket:
+   * 429 + Retry-After: the bucket holds everyone for that long and the batch is resent
+     (a rate limit is never a row failure; `limits.max_wait_s` bounds the total wait);
+   * 5xx, timeouts: retried with backoff (`limits.retries`); a create whose outcome is
+     unknown is looked up before it is resent; then the batch is halved, down to
+     single rows, which are rejected with the error;
+   * a batch refused as a whole (HTTP 400, a failing statement) is halved at once;
+   * per-row rejections are logged and retried by the next run (the state still holds
+     what was acknowledged before, so the row still differs).
+   After every batch its outcome is journaled (fsync'd) before the next one is sent.
+4. Fold the journal into the state, the changelog and the echoes; log the run.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import polars as pl
+
+from c360_assets.activation import model as model_rows
+from c360_assets.activation import state as st
+from c360_assets.activation.destinations import (
+    NOT_FOUND,
+    OK,
+    BatchRejected,
+    Destination,
+    Outcome,
+    RateLimited,
+    Transient,
+    open_destination,
+)
+from c360_assets.activation.plan import OPS_ORDER, Plan, build_plan, survivors
+from c360_assets.activation.spec import SyncSpec
+from c360_assets.lib import failpoints
+from c360_assets.lib.config import C360Config
+from c360_assets.lib.lock import lake_lock
+
+BACKOFF_S = (0.5, 2.0, 5.0, 10.0, 20.0)
+
+
+class SyncRefused(RuntimeError):
+    """A safety limit refused the run; nothing was sent."""
+
+
+class SyncAborted(RuntimeError):
+    """The run stopped part-way (rate-limit budget spent, destination unusable); what was
+    acknowledged is kept, the rest is sent by the next run."""
+
+
+@dataclass
+class SyncReport:
+    sync: str
+    run_id: str
+    dry_run: bool
+    status: str = "ok"
+    message: str = ""
+    gold_version: int = -1
+    model_rows: int = 0
+    planned: dict[str, int] = field(default_factory=dict)
+    rejected_model: dict[str, int] = field(default_factory=dict)
+    skipped_filter: int = 0
+    skipped_guard: int = 0
+    skipped_consent: int = 0
+    acknowledged: int = 0
+    rejected: int = 0
+    not_found: int = 0
+    recovered: int = 0
+    requests: int = 0
+    rate_limited_s: float = 0.0
+    seconds: float = 0.0
+    changed_fields: dict[str, int] = field(default_factory=dict)
+    plan: Plan | None = None
+
+    @property
+    def operations(self) -> int:
+        return sum(self.planned.get(op, 0) for op in OPS_ORDER)
+
+    @property
+    def reject_rate(self) -> float:
+        return self.rejected / max(1, self.acknowledged + self.rejected)
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class _Sender:
+    def __init__(self, spec: SyncSpec, dest: Destination, journal: st.Journal,
+                 fields: list[str], report: SyncReport, echo: Callable[[str], None],
+                 sleep: Callable[[float], None] = time.sleep):
+        self.spec, self.dest, self.journal = spec, dest, journal
+        self.fields, self.report, self.echo, self.sleep = fields, report, echo, sleep
+
+    def _values(self, rows: pl.DataFrame) -> pl.DataFrame:
+        return rows.with_columns(
+            model_rows._as_string(pl.col(f), rows.schema[f]).alias(st.value_column(f))
+            for f in self.fields)
+
+    def _wait(self, seconds: float, why: str) -> None:
+        self.report.rate_limited_s += seconds
+        if self.report.rate_limited_s > self.spec.limits.max_wait_s:
+            raise SyncAborted(f"waited {self.report.rate_limited_s:.0f}s on rate limits "
+                              f"(limits.max_wait_s {self.spec.limits.max_wait_s:g}): stopping; "
+                              "the next run sends the rest")
+        if self.dest.bucket is not None:
+            self.dest.bucket.hold(seconds)
+        else:
+            self.sleep(seconds)
+
+    def _take(self) -> None:
+        if self.dest.bucket is not None:
+            self.dest.bucket.take()
+        self.report.requests += 1
+
+    def _record(self, op: str, rows: pl.DataFrame, outcomes: list[Outcome]) -> None:
+        status = pl.Series([o.status for o in outcomes], dtype=pl.String)
+        ids = pl.Series([o.dest_id for o in outcomes], dtype=pl.String)
+        errors = pl.Series([o.error for o in outcomes], dtype=pl.String)
+        rows = rows.with_columns(status.alias("_status"), pl.coalesce(ids, pl.col("_dest_id"))
+                                 .alias("_dest_id"), errors.alias("_error"))
+        ok = rows.filter(pl.col("_status") == OK)
+        if ok.height:
+            self.journal.write("ack", self._values(ok).drop("_status", "_error"))
+            self.report.acknowledged += ok.height
+        missing = rows.filter(pl.col("_status") == NOT_FOUND)
+        if missing.height:
+            self.journal.write("ack", missing.with_columns(pl.lit("not_found").alias("_op"))
+                               .drop("_status", "_error"))
+            self.report.not_found += missing.height
+        bad = rows.filter(~pl.col("_status").is_in([OK, NOT_FOUND]))
+        if bad.height:
+            self._reject(bad.drop("_status"), None)
+
+    def _reject(self, rows: pl.DataFrame, error: str | None) -> None:
+        if error is not None:
+            rows = rows.with_columns(pl.lit(error).alias("_error"))
+        self.journal.write("reject", rows)
+        self.report.rejected += rows.height
+
+    def _verify(self, rows: pl.DataFrame) -> pl.DataFrame:
+        """Creates whose outcome is unknown: acknowledge those the destination has, return
+        the rest (safe to send)."""
+        found: dict[str, str] = {}
+        for (key_field,), part in rows.group_by("_key_field", maintain_order=True):
+            found |= self.dest.lookup(key_field, part["_key"].to_list())
+        if not found:
+            return rows
+        hit = rows["_key"].is_in(list(found))
+        done = rows.filter(hit)
+        self._record("create", done, [Outcome(OK, found[k]) for k in done["_key"].to_list()])
+        return rows.filter(~hit)
+
+    def send(self, op: str, rows: pl.DataFrame) -> None:
+        attempts, verify = 0, False
+        update_only = op == "create" and self.spec.mode == "update"
+        while rows.height:
+            try:
+                self._take()
+                if verify:
+                    rows = self._verify(rows)
+                    verify = False
+                    if not rows.height:
+                        return
+                    self._take()
+                if op == "create" and self.dest.supports_lookup:
+                    self.journal.write("intent", rows.select(
+                        "_op", "_person", "_key_field", "_key"))
+                failpoints.reached("activation.batch_sent")
+                outcomes = self.dest.write(op, rows, self.fields, update_only=update_only)
+            except RateLimited as exc:
+                self._wait(exc.retry_after, str(exc))
+                continue
+            except Transient as exc:
+                attempts += 1
+                verify = verify or (exc.uncertain and op == "create" and self.dest.supports_lookup)
+                if attempts > self.spec.limits.retries:
+                    if rows.height > 1 and not verify:
+                        half = rows.height // 2
+                        self.send(op, rows.head(half))
+                        self.send(op, rows.tail(rows.height - half))
+                        return
+                    if not verify or attempts > 2 * self.spec.limits.retries + 2:
+                        self._reject(rows, f"gave up after {attempts} attempts: {exc}")
+                        return
+                self.sleep(BACKOFF_S[min(attempts, len(BACKOFF_S)) - 1])
+                continue
+            except BatchRejected as exc:
+                if rows.height > 1:
+                    half = rows.height // 2
+                    self.send(op, rows.head(half))
+                    self.send(op, rows.tail(rows.height - half))
+                else:
+                    self._reject(rows, str(exc))
+                return
+            self._record(op, rows, outcomes)
+            return
+
+
+def _recover(lake: Path, spec: SyncSpec, fields: list[str], dest_factory, attribute_columns,
+             report: SyncReport, echo: Callable[[str], None]) -> pl.DataFrame:
+    state, uncertain = st.fold(lake, spec.name, fields, echo_source=spec.echo and spec.echo.source,
+                               attribute_columns=attribute_columns)
+    if uncertain.height:
+        dest = dest_factory()
+        try:
+            if dest.supports_lookup:
+                echo(f"{spec.name}: a previous run sent {uncertain.height} create(s) without "
+                     "hearing back: looking them up before anything is resent")
+                journal = st.Journal(lake, spec.name, st.new_run_id(_now()))
+                found_rows = []
+                for (key_field,), part in uncertain.group_by("_key_field", maintain_order=True):
+                    found = dest.lookup(key_field, part["_key"].to_list())
+                    found_rows.append(part.filter(pl.col("_key").is_in(list(found))).with_columns(
+                        pl.col("_key").replace_strict(found, default=None).alias("_dest_id")))
+                hits = pl.concat(found_rows) if found_rows else pl.DataFrame()
+                if hits.height:
+                    journal.write("ack", hits.with_columns(
+                        pl.lit("create").alias("_op"), pl.lit(None, pl.String).alias("_prev_person"),
+                        pl.lit(None, pl.String).alias("_merged_into"),
+                        *[pl.lit(False).alias(f"s:{f}") for f in fields]))
+                    report.recovered = hits.height
+                    state, _ = st.fold(lake, spec.name, fields,
+                                       echo_source=spec.echo and spec.echo.source,
+                                       attribute_columns=attribute_columns)
+        finally:
+            dest.close()
+    return state
+
+
+def attribute_columns(spec: SyncSpec, model_columns: list[str]) -> dict[str, str]:
+    """Destination field -> the gold attribute column it carries (where the model has a
+    field time for it): what an echo is checked against."""
+    return {f: m.source for f, m in spec.mappings().items()
+            if m.source and not m.invert and f"{m.source}_updated_at" in model_columns}
+
+
+def run_sync(lake: Path, spec: SyncSpec, config: C360Config, *, dry_run: bool = False,
+             echo: Callable[[str], None] = print, wait_s: float = 0.0,
+             dest_factory: Callable[[], Destination] | None = None,
+             sleep: Callable[[float], None] = time.sleep) -> SyncReport:
+    """Run one sync (`dry_run`: plan only, send and write nothing)."""
+    lake = Path(lake)
+    started = _now()
+    report = SyncReport(sync=spec.name, run_id=st.new_run_id(started), dry_run=dry_run)
+    fields = list(spec.mappings())
+    factory = dest_factory or (lambda: open_destination(spec, lake))
+    clock = time.monotonic()
+    st.sync_dir(lake, spec.name).mkdir(parents=True, exist_ok=True)
+    with lake_lock(st.sync_dir(lake, spec.name), f"c360 sync {spec.name}", wait_s=wait_s,
+                   echo=echo):
+        rows = model_rows.load_desired(lake, spec, config, now=started)
+        attrs = attribute_columns(spec, _model_columns(lake, spec, rows.gold_version))
+        if dry_run:
+            state = st.read_state(lake, spec.name, fields)
+        else:
+            state = _recover(lake, spec, fields, factory, attrs, report, echo)
+        plan = build_plan(spec, rows, state, survivors(lake))
+        report.plan = plan
+        report.gold_version, report.model_rows = rows.gold_version, rows.model_rows
+        report.planned = dict(plan.counts)
+        report.rejected_model = {r: n for r, n in plan.rejected.group_by("reason")
+                                 .len().iter_rows()} if plan.rejected.height else {}
+        report.skipped_filter, report.skipped_guard = rows.skipped_filter, rows.skipped_guard
+        report.skipped_consent = rows.skipped_consent
+        report.changed_fields = {f: int(plan.ops.filter(pl.col("_op") != "create")[f"s:{f}"].sum())
+                                 for f in fields} if plan.ops.height else {}
+        if dry_run:
+            report.status = "dry_run" if not plan.refused else "refused"
+            report.message = plan.refused or ""
+            report.seconds = time.monotonic() - clock
+            return report
+        if plan.refused:
+            report.status, report.message = "refused", plan.refused
+            _log_run(lake, spec, report, started)
+            raise SyncRefused(f"sync {spec.name}: {plan.refused}")
+        dest = factory()
+        journal = st.Journal(lake, spec.name, report.run_id)
+        try:
+            if plan.ops.height:
+                dest.prepare({f: plan.ops.schema[f] for f in fields})
+                sender = _Sender(spec, dest, journal, fields, report, echo, sleep)
+                total, done, last = plan.ops.height, 0, time.monotonic()
+                for op in OPS_ORDER:
+                    part = plan.ops.filter(pl.col("_op") == op)
+                    for (_,), group in part.group_by("_key_field", maintain_order=True):
+                        for batch in group.iter_slices(dest.batch_rows):
+                            sender.send(op, batch)
+                            done += batch.height
+                            if time.monotonic() - last > 10:
+                                echo(f"{spec.name}: {done:,} of {total:,} operations sent "
+                                     f"({report.acknowledged:,} acknowledged, "
+                                     f"{report.rejected:,} rejected)")
+                                last = time.monotonic()
+        except SyncAborted as exc:
+            report.status, report.message = "aborted", str(exc)
+        finally:
+            dest.close()
+            st.fold(lake, spec.name, fields, echo_source=spec.echo and spec.echo.source,
+                    attribute_columns=attrs)
+        if plan.rejected.height:
+            _log_model_rejects(lake, spec, report, plan.rejected)
+        report.seconds = time.monotonic() - clock
+        _log_run(lake, spec, report, started)
+        if report.status == "aborted":
+            raise SyncAborted(f"sync {spec.name}: {report.message}")
+        return report
+
+
+def _model_columns(lake: Path, spec: SyncSpec, version: int) -> list[str]:
+    from deltalake import DeltaTable
+
+    path, _ = model_rows.pinned(lake, spec.model)
+    return [f.name for f in DeltaTable(str(path), version=version).schema().fields]
+
+
+def _log_model_rejects(lake: Path, spec: SyncSpec, report: SyncReport,
+                       rejected: pl.DataFrame) -> None:
+    st.append(lake, "changelog", rejected.select(
+        pl.lit(report.run_id).alias("run_id"), pl.lit(spec.name).alias("sync"),
+        pl.lit(_now()).cast(st.UTC).alias("at"), pl.col("_person").alias("person_id"),
+        pl.col("_key_field").alias("key_field"), pl.col("_key").alias("key"),
+        pl.lit(None, pl.String).alias("dest_id"), pl.lit("none").alias("op"),
+        pl.lit(None, pl.String).alias("field"), pl.lit(None, pl.String).alias("before"),
+        pl.lit(None, pl.String).alias("after"), pl.lit("rejected").alias("status"),
+        pl.col("reason").alias("error")), st.CHANGELOG_SCHEMA)
+
+
+def _log_run(lake: Path, spec: SyncSpec, report: SyncReport, started: dt.datetime) -> None:
+    p = report.planned
+    st.append(lake, "runs", pl.DataFrame([{
+        "run_id": report.run_id, "sync": spec.name, "started_at": started,
+        "finished_at": _now(), "status": report.status, "dry_run": report.dry_run,
+        "mode": spec.mode, "gold_version": report.gold_version, "model_rows": report.model_rows,
+        "planned_creates": p.get("create", 0),
+        "planned_updates": p.get("update", 0) + p.get("repoint", 0),
+        "planned_deletes": p.get("delete", 0), "planned_flags": p.get("flag", 0),
+        "acknowledged": report.acknowledged, "rejected": report.rejected,
+        "rejected_model": sum(report.rejected_model.values()),
+        "skipped_consent": report.skipped_consent, "skipped_guard": report.skipped_guard,
+        "skipped_filter": report.skipped_filter, "not_found": report.not_found,
+        "recovered": report.recovered, "rate_limited_s": report.rate_limited_s,
+        "requests": report.requests, "message": report.message}], schema=st.RUNS_SCHEMA),
+        st.RUNS_SCHEMA)

@@ -1,0 +1,302 @@
+"""What destinations acknowledged, and the logs of every sync, as Delta under
+`<lake>/activation/`:
+
+    <lake>/activation/<sync>/state      one row per person with a record in the
+                                        destination: its match key, the destination's
+                                        record id and, per field, the value the
+                                        destination acknowledged (`v:<field>`, as text)
+    <lake>/activation/<sync>/_journal   the running (or a dead) run's batches
+    <lake>/activation/runs              one row per run (append-only)
+    <lake>/activation/changelog         per field: before, after, status, error
+                                        (append-only; a create is one row, field `*`)
+    <lake>/activation/echoes            what syncs wrote into a source's records (read
+                                        by silver to recognise echoes)
+
+Per batch, the engine writes a journal file (Parquet, fsync'd, renamed into place):
+`intent` before creates are sent, `ack` / `reject` with the outcome. The journal is
+folded into `state` (one overwrite), `changelog` and `echoes` (one append each) when the
+run ends, or by the next run when it died: acknowledged work is never sent again, and
+creates whose outcome was never heard (an `intent` without `ack`) are looked up in the
+destination before anything is resent.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+from pathlib import Path
+
+import orjson
+import polars as pl
+
+from c360_assets.lib import delta
+
+UTC = pl.Datetime("us", "UTC")
+STATE_BASE = pl.Schema({"_person": pl.String(), "_key_field": pl.String(), "_key": pl.String(),
+                        "_dest_id": pl.String(), "_merged_into": pl.String(),
+                        "_acked_at": UTC, "_run_id": pl.String()})
+CHANGELOG_SCHEMA = pl.Schema({
+    "run_id": pl.String(), "sync": pl.String(), "at": UTC, "person_id": pl.String(),
+    "key_field": pl.String(), "key": pl.String(), "dest_id": pl.String(), "op": pl.String(),
+    "field": pl.String(), "before": pl.String(), "after": pl.String(), "status": pl.String(),
+    "error": pl.String()})
+ECHO_SCHEMA = pl.Schema({
+    "source_system": pl.String(), "record_id": pl.String(), "field": pl.String(),
+    "attribute_column": pl.String(), "value": pl.String(), "field_time": UTC, "sent_at": UTC,
+    "sync": pl.String()})
+RUNS_SCHEMA = pl.Schema({
+    "run_id": pl.String(), "sync": pl.String(), "started_at": UTC, "finished_at": UTC,
+    "status": pl.String(), "dry_run": pl.Boolean(), "mode": pl.String(),
+    "gold_version": pl.Int64(), "model_rows": pl.Int64(), "planned_creates": pl.Int64(),
+    "planned_updates": pl.Int64(), "planned_deletes": pl.Int64(), "planned_flags": pl.Int64(),
+    "acknowledged": pl.Int64(), "rejected": pl.Int64(), "rejected_model": pl.Int64(),
+    "skipped_consent": pl.Int64(), "skipped_guard": pl.Int64(), "skipped_filter": pl.Int64(),
+    "not_found": pl.Int64(), "recovered": pl.Int64(), "rate_limited_s": pl.Float64(),
+    "requests": pl.Int64(), "message": pl.String()})
+
+
+def root(lake: Path) -> Path:
+    return Path(lake) / "activation"
+
+
+def sync_dir(lake: Path, sync: str) -> Path:
+    return root(lake) / sync
+
+
+def state_table(lake: Path, sync: str) -> Path:
+    return sync_dir(lake, sync) / "state"
+
+
+def journal_dir(lake: Path, sync: str) -> Path:
+    return sync_dir(lake, sync) / "_journal"
+
+
+def log_table(lake: Path, name: str) -> Path:
+    """`runs`, `changelog` or `echoes`."""
+    return root(lake) / name
+
+
+def value_column(field: str) -> str:
+    return f"v:{field}"
+
+
+def read_state(lake: Path, sync: str, fields: list[str]) -> pl.DataFrame:
+    """The acknowledged state, with a `v:<field>` column for every field of `fields`
+    (null where c360 never had one acknowledged)."""
+    path = state_table(lake, sync)
+    frame = delta.read_table(path) if delta.table_exists(path) else pl.DataFrame(schema=STATE_BASE)
+    missing = [pl.lit(None, pl.String).alias(value_column(f)) for f in fields
+               if value_column(f) not in frame.columns]
+    return frame.with_columns(missing) if missing else frame
+
+
+def write_state(lake: Path, sync: str, state: pl.DataFrame) -> None:
+    delta.write_rows(state_table(lake, sync), state, append=False, partition_col=None)
+
+
+def append(lake: Path, name: str, rows: pl.DataFrame, schema: pl.Schema) -> None:
+    if rows.height:
+        delta.write_rows(log_table(lake, name), rows.select(list(schema)).cast(dict(schema)),  # type: ignore[arg-type]
+                         append=True, partition_col=None)
+
+
+class Journal:
+    """One run's batch journal: numbered Parquet files, each complete or absent."""
+
+    def __init__(self, lake: Path, sync: str, run_id: str):
+        self.folder = journal_dir(lake, sync)
+        self.run_id = run_id
+        self.seq = 0
+
+    def write(self, kind: str, rows: pl.DataFrame) -> None:
+        """`kind`: intent | ack | reject. `rows`: _op, _person, _prev_person, _key_field,
+        _key, _dest_id, (ack) `s:<f>` sent flags and `v:<f>` values, `_before:<f>`,
+        `_ft:<f>`; (reject) `_error`."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.seq += 1
+        name = f"{self.run_id}-{self.seq:07d}-{kind}.parquet"
+        tmp = self.folder / f".{name}.tmp"
+        rows.with_columns(pl.lit(self.seq, pl.Int64).alias("_seq"),
+                          pl.lit(kind).alias("_kind")).write_parquet(tmp)
+        with open(tmp, "rb") as handle:
+            os.fsync(handle.fileno())
+        os.replace(tmp, self.folder / name)
+        dir_fd = os.open(self.folder, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+
+
+# `<run id>-<seq>-<kind>.parquet`; run ids start with their UTC start time, so names
+# sort in the order the batches were written.
+_JOURNAL_FILE = re.compile(r"^(?P<run>\d{8}T\d{6}Z_[0-9a-f]{8})-(?P<seq>\d{7})-"
+                           r"(?P<kind>intent|ack|reject)\.parquet$")
+
+
+def new_run_id(now: dt.datetime) -> str:
+    return f"{now.astimezone(dt.UTC):%Y%m%dT%H%M%SZ}_{os.urandom(4).hex()}"
+
+
+def journal_files(lake: Path, sync: str) -> list[Path]:
+    folder = journal_dir(lake, sync)
+    if not folder.is_dir():
+        return []
+    files = [p for p in folder.iterdir() if _JOURNAL_FILE.match(p.name)]
+    return sorted(files, key=lambda p: p.name)
+
+
+def read_journal(lake: Path, sync: str) -> pl.DataFrame:
+    files = journal_files(lake, sync)
+    if not files:
+        return pl.DataFrame()
+    frames = []
+    for order, path in enumerate(files):
+        frame = pl.read_parquet(path)
+        run = _JOURNAL_FILE.match(path.name)["run"]  # type: ignore[index]
+        frames.append(frame.with_columns(pl.lit(order, pl.Int64).alias("_order"),
+                                         pl.lit(run).alias("_journal_run")))
+    return pl.concat(frames, how="diagonal_relaxed")
+
+
+def clear_journal(lake: Path, sync: str) -> None:
+    for path in journal_files(lake, sync):
+        path.unlink(missing_ok=True)
+
+
+def _json(frame: pl.DataFrame, fields: list[str]) -> pl.Series:
+    """The sent fields of each ack row as one JSON object (a create's changelog row)."""
+    out = []
+    sent = frame.select([f"s:{f}" for f in fields]).rows() if fields else [()] * frame.height
+    values = frame.select([value_column(f) for f in fields]).rows() if fields else [()] * frame.height
+    for flags, vals in zip(sent, values, strict=True):
+        out.append(orjson.dumps({f: v for f, s, v in zip(fields, flags, vals, strict=True) if s}
+                                ).decode())
+    return pl.Series(out, dtype=pl.String)
+
+
+def fold(lake: Path, sync: str, fields: list[str], *, echo_source: str | None,
+         attribute_columns: dict[str, str], now: dt.datetime | None = None
+         ) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Apply the journal to the state and logs; returns (the new state, creates whose
+    outcome is unknown: `intent` rows without an `ack` or `reject` - to look up)."""
+    now = now or dt.datetime.now(dt.UTC)
+    journal = read_journal(lake, sync)
+    state = read_state(lake, sync, fields)
+    if journal.is_empty():
+        return state, pl.DataFrame(schema={"_person": pl.String(), "_key_field": pl.String(),
+                                           "_key": pl.String()})
+    for f in fields:
+        for prefix, dtype in (("s:", pl.Boolean), ("v:", pl.String), ("_before:", pl.String),
+                              ("_ft:", UTC)):
+            if prefix + f not in journal.columns:
+                journal = journal.with_columns(pl.lit(None, dtype).alias(prefix + f))
+    for name, dtype in (("_prev_person", pl.String), ("_dest_id", pl.String),
+                        ("_error", pl.String), ("_merged_into", pl.String)):
+        if name not in journal.columns:
+            journal = journal.with_columns(pl.lit(None, dtype).alias(name))
+    acks = journal.filter(pl.col("_kind") == "ack").sort("_order")
+    heard = journal.filter(pl.col("_kind").is_in(["ack", "reject"])).select(
+        "_person", "_key", "_journal_run")
+    uncertain = (journal.filter(pl.col("_kind") == "intent")
+                 .join(heard, on=["_person", "_key", "_journal_run"], how="anti")
+                 .select("_person", "_key_field", "_key").unique(maintain_order=True))
+
+    # State: each ack replaces its person's row (a repoint replaces the loser's), its sent
+    # fields overwrite the acknowledged values; a delete removes the row.
+    for row in acks.partition_by("_order", maintain_order=True):
+        state = _apply(state, row, fields, now)
+
+    # Changelog: creates as one row, updates per sent field, deletes and flags as one row.
+    log_rows = []
+    creates = acks.filter(pl.col("_op") == "create")
+    if creates.height:
+        log_rows.append(creates.select(
+            "_journal_run", "_person", "_key_field", "_key", "_dest_id", "_op",
+            pl.lit("*").alias("field"), pl.lit(None, pl.String).alias("before"),
+            _json(creates, fields).alias("after"), pl.lit("acknowledged").alias("status"),
+            pl.lit(None, pl.String).alias("error")))
+    updates = acks.filter(pl.col("_op").is_in(["update", "repoint"]))
+    for f in fields:
+        part = updates.filter(pl.col(f"s:{f}").fill_null(False))
+        if part.height:
+            log_rows.append(part.select(
+                "_journal_run", "_person", "_key_field", "_key", "_dest_id", "_op",
+                pl.lit(f).alias("field"), pl.col(f"_before:{f}").alias("before"),
+                pl.col(value_column(f)).alias("after"), pl.lit("acknowledged").alias("status"),
+                pl.lit(None, pl.String).alias("error")))
+    others = acks.filter(pl.col("_op").is_in(["delete", "flag", "not_found"]))
+    if others.height:
+        log_rows.append(others.select(
+            "_journal_run", "_person", "_key_field", "_key", "_dest_id", "_op",
+            pl.lit(None, pl.String).alias("field"), pl.lit(None, pl.String).alias("before"),
+            pl.col("_merged_into").alias("after"),
+            pl.when(pl.col("_op") == "not_found").then(pl.lit("not_found"))
+            .otherwise(pl.lit("acknowledged")).alias("status"),
+            pl.lit(None, pl.String).alias("error")))
+    rejects = journal.filter(pl.col("_kind") == "reject")
+    if rejects.height:
+        log_rows.append(rejects.select(
+            "_journal_run", "_person", "_key_field", "_key", "_dest_id", "_op",
+            pl.lit(None, pl.String).alias("field"), pl.lit(None, pl.String).alias("before"),
+            pl.lit(None, pl.String).alias("after"), pl.lit("rejected").alias("status"),
+            pl.col("_error").alias("error")))
+    if log_rows:
+        log = pl.concat(log_rows, how="vertical_relaxed").select(
+            pl.col("_journal_run").alias("run_id"), pl.lit(sync).alias("sync"),
+            pl.lit(now).cast(UTC).alias("at"), pl.col("_person").alias("person_id"),
+            pl.col("_key_field").alias("key_field"), pl.col("_key").alias("key"),
+            pl.col("_dest_id").alias("dest_id"), pl.col("_op").alias("op"),
+            "field", "before", "after", "status", "error")
+        append(lake, "changelog", log, CHANGELOG_SCHEMA)
+
+    if echo_source:
+        echoes = []
+        written = acks.filter(pl.col("_op").is_in(["create", "update", "repoint"])
+                              & pl.col("_dest_id").is_not_null())
+        for f, column in attribute_columns.items():
+            part = written.filter(pl.col(f"s:{f}").fill_null(False)
+                                  & pl.col(value_column(f)).is_not_null())
+            if part.height:
+                echoes.append(part.select(
+                    pl.lit(echo_source).alias("source_system"),
+                    pl.col("_dest_id").alias("record_id"), pl.lit(f).alias("field"),
+                    pl.lit(column).alias("attribute_column"),
+                    pl.col(value_column(f)).alias("value"), pl.col(f"_ft:{f}").alias("field_time"),
+                    pl.lit(now).cast(UTC).alias("sent_at"), pl.lit(sync).alias("sync")))
+        if echoes:
+            append(lake, "echoes", pl.concat(echoes), ECHO_SCHEMA)
+
+    write_state(lake, sync, state)
+    clear_journal(lake, sync)
+    return state, uncertain
+
+
+def _apply(state: pl.DataFrame, acks: pl.DataFrame, fields: list[str], now: dt.datetime
+           ) -> pl.DataFrame:
+    """One batch's acks onto the state (vectorised: a batch names each person once)."""
+    op = acks["_op"][0]
+    if op in ("delete", "not_found"):  # not found: the next run creates it again
+        return state.join(acks.select("_person"), on="_person", how="anti")
+    base_key = pl.coalesce("_prev_person", "_person")
+    if op == "flag":
+        flagged = acks.select("_person", pl.col("_merged_into").alias("_new_merged"))
+        return (state.join(flagged, on="_person", how="left")
+                .with_columns(pl.coalesce("_new_merged", "_merged_into").alias("_merged_into"))
+                .drop("_new_merged"))
+    base = state.join(acks.select(base_key.alias("_person")), on="_person", how="semi")
+    base = base.rename({c: f"_old{c}" for c in base.columns})
+    merged = acks.join(base, left_on=base_key, right_on="_old_person", how="left",
+                       coalesce=False)
+    new_rows = merged.select(
+        pl.col("_person"), pl.col("_key_field"), pl.col("_key"),
+        pl.coalesce("_dest_id", "_old_dest_id").alias("_dest_id"),
+        pl.lit(None, pl.String).alias("_merged_into"),
+        pl.lit(now).cast(UTC).alias("_acked_at"), pl.col("_journal_run").alias("_run_id"),
+        *[pl.when(pl.col(f"s:{f}").fill_null(False)).then(pl.col(value_column(f)))
+          .otherwise(pl.col(f"_old{value_column(f)}")).alias(value_column(f)) for f in fields])
+    gone = pl.concat([acks.select("_person"),
+                      acks.select(pl.col("_prev_person").alias("_person")).drop_nulls()])
+    kept = state.join(gone, on="_person", how="anti")
+    return pl.concat([kept, new_rows.select(kept.columns)], how="vertical_relaxed")
