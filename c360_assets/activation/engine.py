@@ -36,6 +36,7 @@ from c360_assets.activation.destinations import (
     OK,
     BatchRejected,
     Destination,
+    DestinationError,
     Outcome,
     RateLimited,
     Transient,
@@ -179,6 +180,7 @@ class _Sender:
                         "_op", "_person", "_key_field", "_key"))
                 failpoints.reached("activation.batch_sent")
                 outcomes = self.dest.write(op, rows, self.fields, update_only=update_only)
+                failpoints.reached("activation.batch_answered")
             except RateLimited as exc:
                 self._wait(exc.retry_after, str(exc))
                 continue
@@ -305,6 +307,8 @@ def run_sync(lake: Path, spec: SyncSpec, config: C360Config, *, dry_run: bool = 
                                 last = time.monotonic()
         except SyncAborted as exc:
             report.status, report.message = "aborted", str(exc)
+        except DestinationError as exc:
+            report.status, report.message = "failed", str(exc)
         finally:
             dest.close()
             st.fold(lake, spec.name, fields, echo_source=spec.echo and spec.echo.source,
@@ -315,6 +319,8 @@ def run_sync(lake: Path, spec: SyncSpec, config: C360Config, *, dry_run: bool = 
         _log_run(lake, spec, report, started)
         if report.status == "aborted":
             raise SyncAborted(f"sync {spec.name}: {report.message}")
+        if report.status == "failed":
+            raise DestinationError(f"sync {spec.name}: {report.message}")
         return report
 
 

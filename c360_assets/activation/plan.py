@@ -205,8 +205,8 @@ def _refusal(spec: SyncSpec, rows: ModelRows, held: int, plan: Plan) -> str | No
         return (f"{deletes} of {held} records would be deleted "
                 f"({deletes * 100.0 / held:.1f}% > limits.max_delete_pct "
                 f"{limits.max_delete_pct:g}%): refusing")
-    changes = sum(plan.counts[op] for op in OPS_ORDER)
-    if changes * 100.0 / held > limits.max_change_pct:
+    changes = sum(plan.counts[op] for op in ("update", "repoint", "delete", "flag"))
+    if limits.max_change_pct < 100 and changes * 100.0 / held > limits.max_change_pct:
         return (f"{changes} of {held} records would change ({changes * 100.0 / held:.1f}% > "
                 f"limits.max_change_pct {limits.max_change_pct:g}%): refusing")
     return None

@@ -118,8 +118,9 @@ class Limits(_Strict):
     # Mirror mode: refuse a run that would delete more than this share of the records
     # c360 holds in the destination (percent).
     max_delete_pct: float = Field(10.0, ge=0, le=100)
-    # Refuse a run that would change (create, update, delete) more than this share of
-    # the destination's records (percent; 100 = no limit). A first sync is exempt.
+    # Refuse a run that would change (update, re-point, flag, delete) more than this
+    # share of the records c360 holds in the destination (percent; 100 = no limit).
+    # Creates do not count: they touch no record the destination had.
     max_change_pct: float = Field(100.0, ge=0, le=100)
     # Refuse to run on an empty model (a failed or filtered-out build) when the
     # destination holds records.

@@ -94,12 +94,15 @@ class SalesforceDestination(Destination):
         self.session.headers.update({"Authorization": f"Bearer {token}",
                                      "Content-Type": "application/json"})
 
-    def _call(self, method: str, url: str, what: str, **kwargs) -> requests.Response:
+    def _call(self, method: str, url: str, what: str, answers: tuple[int, ...] = (),
+              **kwargs) -> requests.Response:
+        """`answers`: status codes that are answers here, not failures (a lookup's 300,
+        404)."""
         try:
             response = self.session.request(method, url, timeout=self.timeout, **kwargs)
         except (requests.Timeout, requests.ConnectionError) as exc:
             raise Transient(f"{what}: {type(exc).__name__}", uncertain=True) from exc
-        if response.status_code == 300:
+        if response.status_code in answers:
             return response
         check(response, what)
         return response
@@ -167,7 +170,7 @@ class SalesforceDestination(Destination):
             if self.bucket:
                 self.bucket.take()
             url = f"{self.base}/sobjects/{self.object}/{quote(key_field)}/{quote(key, safe='')}"
-            response = self._call("GET", url, "lookup", params={"fields": "Id"})
+            response = self._call("GET", url, "lookup", (300, 404), params={"fields": "Id"})
             if response.status_code == 200:
                 found[key] = response.json()["Id"]
             # 404: not there; 300: several records hold the key - not one to pick.
