@@ -355,6 +355,9 @@ def _render_plan(report) -> str:  # noqa: ANN001
             f"{f} {n:,}" for f, n in sorted(changed.items(), key=lambda kv: -kv[1])))
     lines += [f"  deletes  {p.get('delete', 0):>9,}",
               f"  flags    {p.get('flag', 0):>9,}  (merged persons' records marked)"]
+    if p.get("held_rejected"):
+        lines.append(f"  held back: {p['held_rejected']:,} refused by the destination last "
+                     "time with the same content (sent again once it changes)")
     if p.get("kept_losers"):
         lines.append(f"  merged persons' records kept as they are: {p['kept_losers']:,}")
     if p.get("left_model"):

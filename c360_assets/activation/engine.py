@@ -142,12 +142,14 @@ class _Sender:
             self.report.not_found += missing.height
         bad = rows.filter(~pl.col("_status").is_in([OK, NOT_FOUND]))
         if bad.height:
-            self._reject(bad.drop("_status"), None)
+            self._reject(bad.drop("_status"), None, permanent=True)
 
-    def _reject(self, rows: pl.DataFrame, error: str | None) -> None:
+    def _reject(self, rows: pl.DataFrame, error: str | None, *, permanent: bool) -> None:
+        """`permanent`: the destination refused these rows as they are (held back until
+        they change); else it could not be reached (retried by the next run)."""
         if error is not None:
             rows = rows.with_columns(pl.lit(error).alias("_error"))
-        self.journal.write("reject", rows)
+        self.journal.write("reject", rows.with_columns(pl.lit(permanent).alias("_permanent")))
         self.report.rejected += rows.height
 
     def _verify(self, rows: pl.DataFrame) -> pl.DataFrame:
@@ -194,7 +196,8 @@ class _Sender:
                         self.send(op, rows.tail(rows.height - half))
                         return
                     if not verify or attempts > 2 * self.spec.limits.retries + 2:
-                        self._reject(rows, f"gave up after {attempts} attempts: {exc}")
+                        self._reject(rows, f"gave up after {attempts} attempts: {exc}",
+                                     permanent=False)
                         return
                 self.sleep(BACKOFF_S[min(attempts, len(BACKOFF_S)) - 1])
                 continue
@@ -204,16 +207,16 @@ class _Sender:
                     self.send(op, rows.head(half))
                     self.send(op, rows.tail(rows.height - half))
                 else:
-                    self._reject(rows, str(exc))
+                    self._reject(rows, str(exc), permanent=True)
                 return
             self._record(op, rows, outcomes)
             return
 
 
-def _recover(lake: Path, spec: SyncSpec, fields: list[str], dest_factory, attribute_columns,
-             report: SyncReport, echo: Callable[[str], None]) -> pl.DataFrame:
-    state, uncertain = st.fold(lake, spec.name, fields, echo_source=spec.echo and spec.echo.source,
-                               attribute_columns=attribute_columns)
+def _recover(lake: Path, spec: SyncSpec, fields: list[str], dest_factory,  # noqa: ANN001
+             attributes: dict[str, str], report: SyncReport, echo: Callable[[str], None]
+             ) -> pl.DataFrame:
+    state, uncertain = _fold(lake, spec, fields, attributes)
     if uncertain.height:
         dest = dest_factory()
         try:
@@ -233,19 +236,33 @@ def _recover(lake: Path, spec: SyncSpec, fields: list[str], dest_factory, attrib
                         pl.lit(None, pl.String).alias("_merged_into"),
                         *[pl.lit(False).alias(f"s:{f}") for f in fields]))
                     report.recovered = hits.height
-                    state, _ = st.fold(lake, spec.name, fields,
-                                       echo_source=spec.echo and spec.echo.source,
-                                       attribute_columns=attribute_columns)
+                    state, _ = _fold(lake, spec, fields, attributes)
         finally:
             dest.close()
     return state
 
 
-def attribute_columns(spec: SyncSpec, model_columns: list[str]) -> dict[str, str]:
-    """Destination field -> the gold attribute column it carries (where the model has a
-    field time for it): what an echo is checked against."""
-    return {f: m.source for f, m in spec.mappings().items()
-            if m.source and not m.invert and f"{m.source}_updated_at" in model_columns}
+def echo_attributes(spec: SyncSpec, config: C360Config) -> dict[str, str]:
+    """Destination field -> the canonical attribute it carries (a customer_profile
+    column, sent as it is): what silver checks a landed change against for echoes."""
+    if spec.echo is None:
+        return {}
+    from c360_assets.bronze import catalogue
+    from c360_assets.lib.registry import load_registry
+
+    registry = load_registry(sources=tuple(s.name for s in catalogue(config)))
+    by_column = {column: attribute for attribute, column in registry.gold_columns()}
+    fields = {f: by_column[m.source] for f, m in spec.mappings().items()
+              if m.source in by_column and not m.invert}
+    keys = {f"key:{k.field}": by_column[k.source] for k in spec.match_on
+            if k.source in by_column}
+    return {**fields, **keys}
+
+
+def _fold(lake: Path, spec: SyncSpec, fields: list[str], attributes: dict[str, str]):  # noqa: ANN202
+    return st.fold(lake, spec.name, fields, echo_source=spec.echo and spec.echo.source,
+                   attributes=attributes,
+                   echo_window_h=spec.echo.window_hours if spec.echo else 0.0)
 
 
 def run_sync(lake: Path, spec: SyncSpec, config: C360Config, *, dry_run: bool = False,
@@ -263,12 +280,12 @@ def run_sync(lake: Path, spec: SyncSpec, config: C360Config, *, dry_run: bool = 
     with lake_lock(st.sync_dir(lake, spec.name), f"c360 sync {spec.name}", wait_s=wait_s,
                    echo=echo):
         rows = model_rows.load_desired(lake, spec, config, now=started)
-        attrs = attribute_columns(spec, _model_columns(lake, spec, rows.gold_version))
+        attrs = echo_attributes(spec, config)
         if dry_run:
             state = st.read_state(lake, spec.name, fields)
         else:
             state = _recover(lake, spec, fields, factory, attrs, report, echo)
-        plan = build_plan(spec, rows, state, survivors(lake))
+        plan = build_plan(spec, rows, state, survivors(lake), st.read_rejected(lake, spec.name))
         report.plan = plan
         report.gold_version, report.model_rows = rows.gold_version, rows.model_rows
         report.planned = dict(plan.counts)
@@ -311,8 +328,7 @@ def run_sync(lake: Path, spec: SyncSpec, config: C360Config, *, dry_run: bool = 
             report.status, report.message = "failed", str(exc)
         finally:
             dest.close()
-            st.fold(lake, spec.name, fields, echo_source=spec.echo and spec.echo.source,
-                    attribute_columns=attrs)
+            _fold(lake, spec, fields, attrs)
         if plan.rejected.height:
             _log_model_rejects(lake, spec, report, plan.rejected)
         report.seconds = time.monotonic() - clock
@@ -322,13 +338,6 @@ def run_sync(lake: Path, spec: SyncSpec, config: C360Config, *, dry_run: bool = 
         if report.status == "failed":
             raise DestinationError(f"sync {spec.name}: {report.message}")
         return report
-
-
-def _model_columns(lake: Path, spec: SyncSpec, version: int) -> list[str]:
-    from deltalake import DeltaTable
-
-    path, _ = model_rows.pinned(lake, spec.model)
-    return [f.name for f in DeltaTable(str(path), version=version).schema().fields]
 
 
 def _log_model_rejects(lake: Path, spec: SyncSpec, report: SyncReport,

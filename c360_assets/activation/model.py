@@ -12,7 +12,7 @@ of them: c360 never picks one at random (so are persons with two rows in the mod
 `desired` has one row per person: `_person`, `_key_field`, `_key`, each destination
 field (typed as the model holds it), `_ok:<field>` (the field's guard held) and
 `_ft:<field>` (the field time of the gold value, for echo detection: the model's
-`<column>_updated_at` where it has one).
+`<column>_updated_at` where it has one; `_key_ft` for the key).
 """
 
 from __future__ import annotations
@@ -167,9 +167,14 @@ def load_desired(lake: Path, spec: SyncSpec, config: C360Config,
     ambiguous = pl.any_horizontal(
         [pl.lit(False)] + [pl.col(k.source).cast(pl.String).str.contains(k.separator, literal=True)
                            for k in spec.match_on if k.separator]).fill_null(False)
+    stamps = [pl.when(pl.col(k.source).is_not_null()).then(
+        pl.col(f"{k.source}_updated_at") if f"{k.source}_updated_at" in rows.columns
+        else pl.lit(None, pl.Datetime("us", "UTC"))) for k in spec.match_on]
     select: list[pl.Expr] = [pl.col(PERSON).alias("_person"),
                              pl.coalesce(keys).alias("_key_field"),
-                             pl.coalesce(values).alias("_key"), ambiguous.alias("_ambiguous")]
+                             pl.coalesce(values).alias("_key"),
+                             pl.coalesce(stamps).cast(pl.Datetime("us", "UTC")).alias("_key_ft"),
+                             ambiguous.alias("_ambiguous")]
     for name, m in mappings.items():
         guard = pl.col(f"_g:fields.{name}.when") if m.when else pl.lit(True)
         if m.source is None:

@@ -75,11 +75,20 @@ def _changed(desired: pl.Expr, acked: pl.Expr, policy: str, ok: pl.Expr) -> pl.E
     return (ok & differs).fill_null(False)
 
 
-def build_plan(spec: SyncSpec, rows: ModelRows, state: pl.DataFrame, merged: pl.DataFrame
-               ) -> Plan:
+def digest(fields: list[str], schema: pl.Schema) -> pl.Expr:
+    """A row's content (key and every field, as text) in one string hash."""
+    parts = [pl.col("_key_field"), pl.col("_key"),
+             *[_as_string(pl.col(f), schema[f]).fill_null("\x00") for f in fields]]
+    return pl.concat_str(parts, separator="\x1f").hash(seed=360).cast(pl.String)
+
+
+def build_plan(spec: SyncSpec, rows: ModelRows, state: pl.DataFrame, merged: pl.DataFrame,
+               held: pl.DataFrame | None = None) -> Plan:
+    """`held`: persons whose content the destination refused last time (`_person`,
+    `_digest`): not sent again until their content changes."""
     mappings = spec.mappings()
     fields = list(mappings)
-    desired = rows.desired
+    desired = rows.desired.with_columns(digest(fields, rows.desired.schema).alias("_digest"))
     strings = {f: _as_string(pl.col(f), desired.schema[f]) for f in fields}
     live = state.filter(pl.col("_merged_into").is_null())
     values = [value_column(f) for f in fields]
@@ -132,6 +141,12 @@ def build_plan(spec: SyncSpec, rows: ModelRows, state: pl.DataFrame, merged: pl.
     if spec.mode == "insert":
         joined = joined.filter(pl.col("_op") == "create")
     active = joined.filter(pl.col("_op").is_not_null())
+    held_back = 0
+    if held is not None and held.height:
+        kept = active.join(held.select("_person", "_digest"), on=["_person", "_digest"],
+                           how="anti")
+        held_back = active.height - kept.height
+        active = kept
 
     # A create must not land on a record another person holds (a split's second half, or
     # a key that two persons hold in turn): reject it unless that key moves away now.
@@ -152,7 +167,7 @@ def build_plan(spec: SyncSpec, rows: ModelRows, state: pl.DataFrame, merged: pl.
                                  how="anti")
 
     columns = ["_op", "_person", "_prev_person", "_key_field", "_key", "_old_key_field",
-               "_old_key", "_dest_id", "_merged_into", *fields,
+               "_old_key", "_dest_id", "_merged_into", "_digest", "_key_ft", *fields,
                *[f"s:{f}" for f in fields], *[f"_before:{f}" for f in fields],
                *[f"_ft:{f}" for f in fields]]
     ops = [active.select(columns)]
@@ -176,6 +191,8 @@ def build_plan(spec: SyncSpec, rows: ModelRows, state: pl.DataFrame, merged: pl.
                 pl.lit(kind).alias("_op"), "_person", pl.lit(None, pl.String).alias("_prev_person"),
                 "_key_field", "_key", pl.col("_key_field").alias("_old_key_field"),
                 pl.col("_key").alias("_old_key"), "_dest_id", merged_into.alias("_merged_into"),
+                pl.lit(None, pl.String).alias("_digest"),
+                pl.lit(None, pl.Datetime("us", "UTC")).alias("_key_ft"),
                 *[pl.lit(None, desired.schema[f]).alias(f) for f in fields],
                 *[pl.lit(False).alias(f"s:{f}") for f in fields],
                 *[pl.col(value_column(f)).alias(f"_before:{f}") for f in fields],
@@ -187,6 +204,7 @@ def build_plan(spec: SyncSpec, rows: ModelRows, state: pl.DataFrame, merged: pl.
     plan = Plan(ops=plan_ops, rejected=pl.concat(rejected, how="vertical_relaxed"))
     plan.counts = {op: plan.count(op) for op in OPS_ORDER}
     plan.counts["kept_losers"] = kept_losers
+    plan.counts["held_rejected"] = held_back
     plan.counts["left_model"] = leaving.filter(~is_loser).height if spec.mode != "mirror" else 0
     plan.refused = _refusal(spec, rows, live.height, plan)
     return plan

@@ -151,13 +151,12 @@ class Merges(_Strict):
 
 class Echo(_Strict):
     """The destination is also a source c360 ingests: its records are that source's
-    records (the destination's record id is the source's record id). A landed change
-    equal to what a sync sent that record and field within `window_hours` (or made by
-    `integration_user`, where the source lands who changed it) is an echo, never news."""
+    records (the destination's record id is the source's record id). A landed change of
+    a record's attribute to the value a sync sent it, within `window_hours` of the send,
+    is an echo, never news (c360_assets/silver/echo.py)."""
 
     source: str
     window_hours: float = Field(72.0, gt=0)
-    integration_user: str | None = None
 
 
 class SyncSpec(_Strict):

@@ -43,8 +43,8 @@ CHANGELOG_SCHEMA = pl.Schema({
     "error": pl.String()})
 ECHO_SCHEMA = pl.Schema({
     "source_system": pl.String(), "record_id": pl.String(), "field": pl.String(),
-    "attribute_column": pl.String(), "value": pl.String(), "field_time": UTC, "sent_at": UTC,
-    "sync": pl.String()})
+    "attribute": pl.String(), "value": pl.String(), "field_time": UTC, "sent_at": UTC,
+    "until": UTC, "sync": pl.String()})
 RUNS_SCHEMA = pl.Schema({
     "run_id": pl.String(), "sync": pl.String(), "started_at": UTC, "finished_at": UTC,
     "status": pl.String(), "dry_run": pl.Boolean(), "mode": pl.String(),
@@ -70,6 +70,22 @@ def state_table(lake: Path, sync: str) -> Path:
 
 def journal_dir(lake: Path, sync: str) -> Path:
     return sync_dir(lake, sync) / "_journal"
+
+
+def rejected_table(lake: Path, sync: str) -> Path:
+    """Persons whose last operation the destination refused as it was (`_digest`: the
+    content refused): held back until their content changes."""
+    return sync_dir(lake, sync) / "rejected"
+
+
+REJECTED_SCHEMA = pl.Schema({"_person": pl.String(), "_digest": pl.String(),
+                             "error": pl.String(), "at": UTC})
+
+
+def read_rejected(lake: Path, sync: str) -> pl.DataFrame:
+    path = rejected_table(lake, sync)
+    return delta.read_table(path) if delta.table_exists(path) else pl.DataFrame(
+        schema=REJECTED_SCHEMA)
 
 
 def log_table(lake: Path, name: str) -> Path:
@@ -177,10 +193,12 @@ def _json(frame: pl.DataFrame, fields: list[str]) -> pl.Series:
 
 
 def fold(lake: Path, sync: str, fields: list[str], *, echo_source: str | None,
-         attribute_columns: dict[str, str], now: dt.datetime | None = None
-         ) -> tuple[pl.DataFrame, pl.DataFrame]:
+         attributes: dict[str, str], echo_window_h: float = 72.0,
+         now: dt.datetime | None = None) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Apply the journal to the state and logs; returns (the new state, creates whose
-    outcome is unknown: `intent` rows without an `ack` or `reject` - to look up)."""
+    outcome is unknown: `intent` rows without an `ack` or `reject` - to look up).
+    `attributes`: destination field (`key:<field>` for a match key) -> the canonical
+    attribute it carries (echoes)."""
     now = now or dt.datetime.now(dt.UTC)
     journal = read_journal(lake, sync)
     state = read_state(lake, sync, fields)
@@ -193,7 +211,9 @@ def fold(lake: Path, sync: str, fields: list[str], *, echo_source: str | None,
             if prefix + f not in journal.columns:
                 journal = journal.with_columns(pl.lit(None, dtype).alias(prefix + f))
     for name, dtype in (("_prev_person", pl.String), ("_dest_id", pl.String),
-                        ("_error", pl.String), ("_merged_into", pl.String)):
+                        ("_error", pl.String), ("_merged_into", pl.String),
+                        ("_digest", pl.String), ("_permanent", pl.Boolean),
+                        ("_key_ft", UTC)):
         if name not in journal.columns:
             journal = journal.with_columns(pl.lit(None, dtype).alias(name))
     acks = journal.filter(pl.col("_kind") == "ack").sort("_order")
@@ -255,19 +275,47 @@ def fold(lake: Path, sync: str, fields: list[str], *, echo_source: str | None,
         echoes = []
         written = acks.filter(pl.col("_op").is_in(["create", "update", "repoint"])
                               & pl.col("_dest_id").is_not_null())
-        for f, column in attribute_columns.items():
+        for f, attribute in attributes.items():
+            if f.startswith("key:"):
+                continue
             part = written.filter(pl.col(f"s:{f}").fill_null(False)
                                   & pl.col(value_column(f)).is_not_null())
             if part.height:
                 echoes.append(part.select(
                     pl.lit(echo_source).alias("source_system"),
                     pl.col("_dest_id").alias("record_id"), pl.lit(f).alias("field"),
-                    pl.lit(column).alias("attribute_column"),
+                    pl.lit(attribute).alias("attribute"),
                     pl.col(value_column(f)).alias("value"), pl.col(f"_ft:{f}").alias("field_time"),
-                    pl.lit(now).cast(UTC).alias("sent_at"), pl.lit(sync).alias("sync")))
+                    pl.lit(now).cast(UTC).alias("sent_at"),
+                    pl.lit(now + dt.timedelta(hours=echo_window_h)).cast(UTC).alias("until"),
+                    pl.lit(sync).alias("sync")))
+        keys = {f.removeprefix("key:"): a for f, a in attributes.items() if f.startswith("key:")}
+        for key_field, attribute in keys.items():  # the match key is written too
+            part = written.filter(pl.col("_key_field") == key_field)
+            if part.height:
+                echoes.append(part.select(
+                    pl.lit(echo_source).alias("source_system"),
+                    pl.col("_dest_id").alias("record_id"), pl.lit(key_field).alias("field"),
+                    pl.lit(attribute).alias("attribute"), pl.col("_key").alias("value"),
+                    pl.col("_key_ft").alias("field_time"), pl.lit(now).cast(UTC).alias("sent_at"),
+                    pl.lit(now + dt.timedelta(hours=echo_window_h)).cast(UTC).alias("until"),
+                    pl.lit(sync).alias("sync")))
         if echoes:
             append(lake, "echoes", pl.concat(echoes), ECHO_SCHEMA)
 
+    # Refused as they were: held back until they change; acknowledged: forgotten.
+    held = read_rejected(lake, sync)
+    refused = rejects.filter(pl.col("_permanent").fill_null(False)
+                             & pl.col("_digest").is_not_null())
+    settled = pl.concat([acks.select("_person"), refused.select("_person"),
+                         acks.select(pl.col("_prev_person").alias("_person")).drop_nulls()])
+    if held.height or refused.height:
+        held = pl.concat([held.join(settled, on="_person", how="anti"), refused.select(
+            "_person", "_digest", pl.col("_error").alias("error"),
+            pl.lit(now).cast(UTC).alias("at")).unique("_person", keep="last")],
+            how="vertical_relaxed")
+        delta.write_rows(rejected_table(lake, sync), held.cast(dict(REJECTED_SCHEMA)),  # type: ignore[arg-type]
+                         append=False, partition_col=None)
     write_state(lake, sync, state)
     clear_journal(lake, sync)
     return state, uncertain

@@ -36,7 +36,7 @@ from c360_assets.bronze.contract import TableSpec
 from c360_assets.lib import change_log, delta, failpoints, layout
 from c360_assets.lib.hashing import BUCKETS, bucket_of
 from c360_assets.lib.registry import Registry
-from c360_assets.silver import graph, sources
+from c360_assets.silver import echo, graph, sources
 from c360_assets.silver.field_changes import FIELD_CHANGES_SCHEMA, field_changes
 
 log = logging.getLogger(__name__)
@@ -272,11 +272,14 @@ class _Chunk:
 
 
 def _compute(bronze: dict[str, pl.DataFrame], registry: Registry, tables: tuple[TableSpec, ...],
-             old_merges: pl.DataFrame | None, touched: set[str] | None) -> _Chunk:
-    """Pure: bronze rows of some records -> their silver rows (with buckets)."""
+             old_merges: pl.DataFrame | None, touched: set[str] | None,
+             echoes: pl.DataFrame | None = None) -> _Chunk:
+    """Pure: bronze rows of some records -> their silver rows (with buckets). `echoes`:
+    what syncs wrote into sources (`silver/echo.py`)."""
     changes = field_changes(bronze, registry, tables)
     changes = graph.with_targets(changes)
-    edges = graph.attribute_edges(changes, registry.kinds())
+    edges = graph.attribute_edges(echo.mark(changes, echoes) if echoes is not None else changes,
+                                  registry.kinds())
     direct = graph.direct_merges(changes)
     if old_merges is not None and touched is not None:
         # Chains run through records not recomputed now: their known direct merges.
@@ -386,7 +389,8 @@ def _full_build(lake: Path, registry: Registry, tables: tuple[TableSpec, ...],
             bronze = {t.ref: _read(lake, t) for t in mine}
             sources.check_registry(registry, tables,
                                    {t.key: bronze[t.ref].schema for t in mine}, source)
-            chunk = _compute(bronze, registry, tables, None, None)
+            chunk = _compute(bronze, registry, tables, None, None,
+                             echo.read_echoes(lake, {source}))
             del bronze
             report.changes_emitted += chunk.changes.height
             current = int(chunk.relationships.get_column("is_current").sum())
@@ -429,7 +433,7 @@ def _incremental(lake: Path, registry: Registry, tables: tuple[TableSpec, ...],
     progress(f"silver: read {sum(f.height for f in bronze.values()):,} bronze rows "
              f"({time.perf_counter() - t0:.1f}s)")
     sources.check_registry(registry, tables, {t.key: bronze[t.ref].schema for t in tables})
-    chunk = _compute(bronze, registry, tables, old_merges, touched)
+    chunk = _compute(bronze, registry, tables, old_merges, touched, echo.read_echoes(lake))
     report = SilverReport(mode="incremental", records_touched=len(touched),
                           changes_emitted=chunk.changes.height)
     first_seen = _with_bucket(chunk.first_seen, "node_id", VALUE_NODE_BUCKETS)

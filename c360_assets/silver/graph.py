@@ -23,6 +23,7 @@ import polars as pl
 from c360_assets.lib.frames import in_group_of_many, next_in_group, row_number_in_group
 from c360_assets.lib.hashing import sha256
 from c360_assets.lib.normalise import breaks_limits, kind_expr
+from c360_assets.silver.echo import ECHO_COLUMN, ECHO_CONFIDENCE
 from c360_assets.silver.sources import ENTITY_TARGETS
 
 UTC = pl.Datetime("us", "UTC")
@@ -66,9 +67,18 @@ def entity_target(attribute: pl.Expr, source: pl.Expr, value: pl.Expr) -> pl.Exp
     return pl.format("{}:{}:{}", kind, source, value)
 
 
-def _properties() -> pl.Expr:
-    """The landed (raw) value; the rest of the edge's provenance is in field_changes."""
-    return pl.struct(pl.col("raw_value").alias("raw")).struct.json_encode()
+def _properties(columns: list[str]) -> pl.Expr:
+    """The landed (raw) value; the rest of the edge's provenance is in field_changes. An
+    echo of a c360 sync (`silver/echo.py`) also carries the field time of the value
+    the sync sent (`echo_field_time`), at which gold resolves it."""
+    raw = pl.struct(pl.col("raw_value").alias("raw")).struct.json_encode()
+    if ECHO_COLUMN not in columns:
+        return raw
+    echo = pl.col(ECHO_COLUMN)
+    return (pl.when(echo.is_null()).then(raw)
+            .otherwise(pl.struct(pl.col("raw_value").alias("raw"),
+                                 echo.dt.to_string("%Y-%m-%dT%H:%M:%S%.6fZ").alias(ECHO_COLUMN))
+                       .struct.json_encode()))
 
 
 def _scd2(rows: pl.DataFrame) -> pl.DataFrame:
@@ -120,13 +130,20 @@ def attribute_edges(changes: pl.DataFrame, kinds: dict[str, str]) -> pl.DataFram
         pl.when(owns).then(pl.col("record_node_id")).otherwise(pl.col("_target"))
         .alias("target_node_id"),
         "rel_type", pl.col("field_time").alias("updated_at"),
-        pl.when(pl.col("is_valid")).then(1.0)
+        pl.when(pl.col("is_valid") & _is_echo(edges)).then(ECHO_CONFIDENCE)
+        .when(pl.col("is_valid")).then(1.0)
         .when(breaks_limits(pl.col("raw_value"), pl.col("value"),
                             kind_expr(pl.col("attribute"), kinds)))
         .then(IMPLAUSIBLE_CONFIDENCE).otherwise(INVALID_CONFIDENCE).alias("confidence"),
         pl.col("valid_to").is_null().alias("is_current"),
         pl.col("field_time").alias("valid_from"), "valid_to", "source_system", "source_event_id",
-        _properties().alias("properties"), "record_node_id", "version", "ingestion_order")
+        _properties(edges.columns).alias("properties"), "record_node_id", "version",
+        "ingestion_order")
+
+
+def _is_echo(frame: pl.DataFrame) -> pl.Expr:
+    return (pl.col(ECHO_COLUMN).is_not_null() if ECHO_COLUMN in frame.columns
+            else pl.lit(False))
 
 
 def resolve_merge_chains(direct: pl.DataFrame) -> pl.DataFrame:

@@ -100,3 +100,15 @@
 {% macro databricks__c360_timestamp_literal(text) %}
   to_timestamp('{{ text }}')
 {% endmacro %}
+
+{#- An ISO-8601 UTC timestamp string column (`2026-06-01T09:00:00.000000Z`) as a
+    timestamp with time zone; null when it is not one. -#}
+{% macro c360_parse_timestamp(column) %}
+  {{ return(adapter.dispatch('c360_parse_timestamp', 'c360')(column)) }}
+{% endmacro %}
+{% macro default__c360_parse_timestamp(column) %}
+  try_cast({{ column }} as timestamptz)
+{% endmacro %}
+{% macro databricks__c360_parse_timestamp(column) %}
+  try_to_timestamp({{ column }})
+{% endmacro %}

@@ -13,7 +13,10 @@
          most records hold, then the older (a newer value a typo away from an older one
          another record holds is a duplicate's typo; a different value is a change, and
          the latest wins); most_recent (default) -> nothing extra;
-      1. latest field time (`field_time`);
+      1. latest field time (`field_time`; an echo's is the field time of the value a
+         c360 sync sent, silver/echo.py);
+      1b. not an echo (`is_echo`): what a sync wrote, landed back, loses a tie against
+         any other candidate, whatever their confidence;
       2. higher `confidence`;
       3. better source priority (source_priority.csv, 1 = most trusted);
       4. later ingestion (`ingestion_order`: landing date, file, line);
@@ -34,6 +37,7 @@
   {%- set counted = by_frequency + by_typo -%}
   {%- set latest_first -%}
         field_time desc,
+        case when is_echo then 1 else 0 end,
         confidence desc,
         source_priority,
         ingestion_order desc,
@@ -113,6 +117,7 @@
       select {{ partition_by | join(', ') }}, value, count(*) as holders
       from {{ candidates }}
       where {{ attribute }} in ('{{ counted | join("', '") }}')
+        and not is_echo  -- a write-back echoed is no second record holding the value
       group by {{ partition_by | join(', ') }}, value
     ) as frequency
       on {% for column in partition_by %}frequency.{{ column }} = c.{{ column }} and {% endfor -%}

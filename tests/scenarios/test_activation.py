@@ -169,8 +169,14 @@ def test_a_bad_row_is_isolated_by_halving_and_retried_next_run(tmp_path, pg_dsn)
     assert (report.acknowledged, report.rejected) == (7, 1)
     log = pl.read_delta(str(st.log_table(lake, "changelog"))).filter(pl.col("status") == "rejected")
     assert log["person_id"].to_list() == ["p5"] and "check constraint" in log["error"][0]
-    again = run_sync(lake, spec, CONFIG)  # a failed row is retried, never forgotten
-    assert (again.planned["create"], again.rejected) == (1, 1)
+    # refused as it is: held back (not resent every run), and sent once it changes
+    again = run_sync(lake, spec, CONFIG)
+    assert (again.planned["create"], again.planned["held_rejected"]) == (0, 1)
+    rows[5] = person("p5", email="fixed@example.org", first_name="N")
+    write_profiles(lake, rows)
+    fixed = run_sync(lake, spec, CONFIG)
+    assert (fixed.acknowledged, fixed.rejected, len(pg_rows(pg_dsn))) == (1, 0, 8)
+    assert pl.read_delta(str(st.rejected_table(lake, "mirror"))).is_empty()
 
 
 # -- keys ------------------------------------------------------------------------------

@@ -91,6 +91,20 @@ class SalesforceLike:
         self.counter += 1
         return f"003C360{self.counter:011d}"
 
+    def seed_landed(self, rows: list[dict]) -> None:
+        """Preload contacts from landed `contact` rows (Fivetran column names): mapped
+        columns become API fields, the others are kept under their landed names and
+        exported as they came."""
+        api = {col: name for name, col in LANDED.items()}
+
+        def text(v):  # noqa: ANN001, ANN202
+            if isinstance(v, dt.datetime):
+                return v.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "+0000"
+            return v.isoformat() if isinstance(v, dt.date) else v
+
+        self.seed([{api.get(k, k): text(v) for k, v in row.items() if k != "_fivetran_synced"}
+                   for row in rows])
+
     def seed(self, records: list[dict]) -> None:
         """Preload contacts (API field names; `Id` given)."""
         now = self._stamp()
@@ -242,16 +256,19 @@ class SalesforceLike:
     # -- the connector's view --------------------------------------------------------------
     def export_contacts(self, landing: Path, day: str, synced: dt.datetime) -> Path:
         """Every contact as the Fivetran connector lands `salesforce/contact` on `day`."""
+        extra = sorted({k for r in self.records.values() for k in r
+                        if k not in LANDED and k[:1].islower()})
         rows = []
         for r in self.records.values():
             row = {col: r.get(api) for api, col in LANDED.items()}
+            row.update({k: r.get(k) for k in extra})
             row["_fivetran_synced"] = synced.strftime("%Y-%m-%dT%H:%M:%S.000Z")
-            rows.append(row)
-        frame = pl.DataFrame(rows, schema={**{c: pl.String for c in LANDED.values()},
-                                           "_fivetran_synced": pl.String},
-                             strict=False)
+            rows.append({k: None if v is None else str(v).lower() if isinstance(v, bool)
+                         else str(v) for k, v in row.items()})
+        frame = pl.DataFrame(rows, schema={c: pl.String for c in [*LANDED.values(), *extra,
+                                                                   "_fivetran_synced"]})
         frame = frame.with_columns(
-            pl.col(c).str.replace(r"\.000\+0000$", ".000Z")
+            pl.col(c).str.replace(r"\+0000$", "Z")
             for c in ("created_date", "last_modified_date", "system_modstamp"))
         out = landing / "salesforce" / "contact" / day / "export_from_server.csv"
         out.parent.mkdir(parents=True, exist_ok=True)

@@ -6,6 +6,8 @@
 -- limit, control characters): silver gives its edge silver.graph.IMPLAUSIBLE_CONFIDENCE
 -- (the var c360.implausible_confidence), below the 0.5 of a value that only fails its
 -- format. With gold.demote_implausible it loses to any other value.
+-- `is_echo`: the source landed back what a c360 sync wrote (silver/echo.py); it counts
+-- at the field time of the value sent and loses a tie against any other candidate.
 {{ config(materialized='incremental', incremental_strategy='append', on_schema_change='fail',
           pre_hook="{{ c360_scope_delete() }}") }}
 -- Person-scoped incremental (macros/person_scope.sql): a scoped build reads only the
@@ -26,7 +28,15 @@ current_edges as (
         target_node_id,
         rel_type,
         source_system,
-        updated_at as field_time,
+        -- An echo (a source landing back what a c360 sync wrote: silver/echo.py) counts
+        -- at the field time of the value the sync sent, not at the write-back's time.
+        case
+            when properties like '%"echo_field_time"%'
+                then coalesce({{ c360_parse_timestamp(
+                    c360_json_string('properties', 'echo_field_time')) }}, updated_at)
+            else updated_at
+        end as field_time,
+        properties like '%"echo_field_time"%' as is_echo,
         confidence,
         -- When the change that opened the edge was ingested (landing date, file, line:
         -- silver's sortable string): the last tie-break, later ingestion wins.
@@ -47,6 +57,7 @@ select
     edges.record_node_id,
     edges.field_time,
     edges.confidence,
+    edges.is_echo,
     {{ placeholder_flag('nodes.node_type', 'nodes.value') }} as is_placeholder,
     edges.confidence <= {{ c360_setting('implausible_confidence') }} as is_implausible,
     {{ source_priority_rank('edges.source_system') }} as source_priority,
