@@ -143,6 +143,10 @@ def load_desired(lake: Path, spec: SyncSpec, config: C360Config,
         rows = _sql(con, spec, f"select *, {flags} from base {where}", parts)
     finally:
         con.close()
+    # DuckDB hands time zones back as it names them (`Etc/UTC`): one zone for all.
+    rows = rows.with_columns(pl.col(c).dt.convert_time_zone("UTC")
+                             for c, t in rows.schema.items()
+                             if isinstance(t, pl.Datetime) and t.time_zone)
     skipped_filter = table.height - rows.height
     passed = rows.filter(pl.col("_g:when"))
     skipped_guard = rows.height - passed.height
