@@ -25,6 +25,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 import orjson
@@ -348,3 +349,60 @@ def _apply(state: pl.DataFrame, acks: pl.DataFrame, fields: list[str], now: dt.d
                       acks.select(pl.col("_prev_person").alias("_person")).drop_nulls()])
     kept = state.join(gone, on="_person", how="anti")
     return pl.concat([kept, new_rows.select(kept.columns)], how="vertical_relaxed")
+
+
+def tables(lake: Path) -> list[Path]:
+    """Every Delta table under `<lake>/activation/` (the logs and each sync's state)."""
+    folder = root(lake)
+    if not folder.is_dir():
+        return []
+    out = [p for p in folder.iterdir() if delta.table_exists(p)]
+    for sync in (p for p in folder.iterdir() if p.is_dir() and not delta.table_exists(p)):
+        out += [p for p in sync.iterdir() if delta.table_exists(p)]
+    return sorted(out)
+
+
+PERSON_COLUMNS = ("person_id", "_person", "_prev_person")
+KEY_COLUMNS = ("key", "_key", "value")
+RECORD_COLUMNS = ("record_id", "dest_id", "_dest_id")
+
+
+def forget(lake: Path, persons: set[str], values: set[str], record_ids: set[str],
+           delete: Callable[[Path, str], object]) -> list[object]:
+    """Erasure: remove every trace of `persons` from the activation tables (state, held
+    rejects, changelog, echoes) and from journal files of a dead run: their rows, rows
+    keyed by one of their identifier `values` (e-mails, phones), and rows naming one of
+    their records in a destination (`record_ids` plus the destination ids their state
+    rows hold). `delete(path, predicate)` runs one Delta DELETE (the erasure's own, with
+    its commit metadata). Returns what `delete` returned, per table with rows to go.
+
+    The destinations keep what they were sent: c360 no longer knows those records once
+    this ran (docs/activation.md, erasure)."""
+    found = set(record_ids)
+    for path in tables(lake):
+        if path.name == "state":
+            state = pl.scan_delta(str(path))
+            found |= set(state.filter(pl.col("_person").is_in(sorted(persons)))
+                         .select("_dest_id").drop_nulls().collect()["_dest_id"].to_list())
+    parts = [(PERSON_COLUMNS, sorted(persons)), (KEY_COLUMNS, sorted(values)),
+             (RECORD_COLUMNS, sorted(found))]
+    out = []
+    for path in tables(lake):
+        schema = pl.scan_delta(str(path)).collect_schema()
+        wanted = [(c, v) for cols, v in parts for c in cols if c in schema and v]
+        if not wanted:
+            continue
+        hit = pl.scan_delta(str(path)).filter(pl.any_horizontal(
+            [pl.col(c).is_in(v) for c, v in wanted])).select(pl.len()).collect().item()
+        if hit:
+            out.append(delete(path, " OR ".join(
+                f'"{c}" IN (' + ", ".join("'" + x.replace("'", "''") + "'" for x in v) + ")"
+                for c, v in wanted)))
+    for folder in (p for p in root(lake).glob("*/_journal") if p.is_dir()):
+        for file in journal_files(lake, folder.parent.name):
+            frame = pl.read_parquet(file)
+            cols = [(c, v) for names, v in parts for c in names if c in frame.columns and v]
+            if cols and frame.filter(pl.any_horizontal(
+                    [pl.col(c).is_in(v) for c, v in cols])).height:
+                file.unlink()
+    return out

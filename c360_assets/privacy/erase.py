@@ -48,6 +48,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
+from c360_assets.activation import state as activation_state
 from c360_assets.bronze import catalogue, record_tables
 from c360_assets.lib import delta, failpoints, layout
 from c360_assets.lib.config import C360Config
@@ -374,12 +375,20 @@ def finish(landing: Path, lake: Path, home: Path, config: C360Config,
                                "downstream and prove them")
     scope = pending.scope
     leftovers = derived_leftovers(lake, scope, pending.request_ids)
+    synced = activation_state.forget(
+        lake, scope.persons, {t.text for t in scope.targets if t.kind in ("email", "phone")},
+        {r.split(":", 2)[-1] for r in scope.records},
+        lambda path, predicate: privacy_bronze.delete_where(path, predicate,
+                                                            pending.request_ids))
     for d in leftovers:
         echo(f"erase: {d.table}: {d.rows:,} row(s) kept as history deleted")
+    for d in synced:
+        echo(f"erase: {d.table}: {d.rows:,} row(s) of what syncs sent deleted")
     _acknowledge(lake, leftovers)
+    leftovers += synced
     db_size = rebuild_duckdb(layout.gold_db(lake))
     skip = {layout.gold_db(lake)} | {layout.layer(lake, x) for x in layout.LAYERS} \
-        | {ledger.folder(lake)}
+        | {ledger.folder(lake)} | set(activation_state.tables(lake))
     redacted = (redact_files(lake, scope.targets, skip=skip)
                 + redact_files(home, scope.targets, skip=set()))
     echo(f"erase: DuckDB file rebuilt ({db_size / 2**20:,.1f} MiB); {redacted} "

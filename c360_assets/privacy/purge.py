@@ -25,6 +25,7 @@ from pathlib import Path
 from deltalake import DeltaTable
 
 from c360_assets.bronze.contract import TableSpec
+from c360_assets.activation import state as activation_state
 from c360_assets.lib import delta, maintenance
 from c360_assets.privacy import ledger
 from c360_assets.silver import build as silver_build
@@ -60,7 +61,7 @@ def purge_lake(lake: Path, retention_hours: int, tables: tuple[TableSpec, ...], 
     folder = ledger.folder(lake)
     privacy = sorted(p for p in folder.iterdir() if delta.table_exists(p)) \
         if folder.is_dir() else []
-    for path in maintenance.lake_tables(lake) + privacy:
+    for path in maintenance.lake_tables(lake) + privacy + activation_state.tables(lake):
         one, written = purge_table(path, retention_hours)
         report.tables += 1
         report.files_vacuumed += one.files_vacuumed

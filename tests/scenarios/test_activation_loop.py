@@ -9,13 +9,16 @@ time and win the next build (the test checks that the export did carry such chan
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import io
 import shutil
 from pathlib import Path
 
 import polars as pl
 import pytest
 
+from c360_assets import cli
 from c360_assets.activation.engine import run_sync
 from c360_assets.activation.spec import load_syncs
 from c360_assets.lib.config import load_config
@@ -79,3 +82,18 @@ def test_what_a_sync_wrote_comes_back_as_an_echo_not_as_news(small_world, tmp_pa
         again = run_sync(lake, spec, load_config(), echo=lambda _: None)
         assert again.operations == 0, again.planned
         assert again.planned["held_rejected"] == first.rejected
+
+    # An erasure reaches what syncs keep: state, changelog, echoes (then proven).
+    state = pl.read_delta(str(lake / "activation" / "profile_to_salesforce" / "state"))
+    person = state.sort("_person")["_person"][0]
+    email = after.filter(pl.col("customer_id") == person)["email"][0]
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        code = cli.main(["erase", "--email", email, "--request-id", "T-18",
+                         "--landing", str(landing), "--lake", str(lake)])
+    assert code == 0, out.getvalue()[-3000:]
+    assert "PROVEN: zero occurrences left" in out.getvalue()
+    for table in ("changelog", "echoes", "profile_to_salesforce/state"):
+        rows = pl.read_delta(str(lake / "activation" / table))
+        assert not rows.select(pl.all().cast(pl.String).str.contains(email, literal=True)
+                               .any()).row(0).__contains__(True)
