@@ -132,13 +132,13 @@ class _Sender:
         rows = rows.with_columns(status.alias("_status"), pl.coalesce(ids, pl.col("_dest_id"))
                                  .alias("_dest_id"), errors.alias("_error"))
         ok = rows.filter(pl.col("_status") == OK)
-        if ok.height:
-            self.journal.write("ack", self._values(ok).drop("_status", "_error"))
+        if ok.height:  # the journal keeps values as text (`v:`), not the typed fields
+            self.journal.write("ack", self._values(ok).drop("_status", "_error", *self.fields))
             self.report.acknowledged += ok.height
         missing = rows.filter(pl.col("_status") == NOT_FOUND)
         if missing.height:
             self.journal.write("ack", missing.with_columns(pl.lit("not_found").alias("_op"))
-                               .drop("_status", "_error"))
+                               .drop("_status", "_error", *self.fields))
             self.report.not_found += missing.height
         bad = rows.filter(~pl.col("_status").is_in([OK, NOT_FOUND]))
         if bad.height:
@@ -149,7 +149,8 @@ class _Sender:
         they change); else it could not be reached (retried by the next run)."""
         if error is not None:
             rows = rows.with_columns(pl.lit(error).alias("_error"))
-        self.journal.write("reject", rows.with_columns(pl.lit(permanent).alias("_permanent")))
+        self.journal.write("reject", rows.with_columns(pl.lit(permanent).alias("_permanent"))
+                           .drop([f for f in self.fields if f in rows.columns]))
         self.report.rejected += rows.height
 
     def _verify(self, rows: pl.DataFrame) -> pl.DataFrame:

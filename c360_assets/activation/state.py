@@ -28,7 +28,6 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
-import orjson
 import polars as pl
 
 from c360_assets.lib import delta
@@ -182,15 +181,13 @@ def clear_journal(lake: Path, sync: str) -> None:
         path.unlink(missing_ok=True)
 
 
-def _json(frame: pl.DataFrame, fields: list[str]) -> pl.Series:
-    """The sent fields of each ack row as one JSON object (a create's changelog row)."""
-    out = []
-    sent = frame.select([f"s:{f}" for f in fields]).rows() if fields else [()] * frame.height
-    values = frame.select([value_column(f) for f in fields]).rows() if fields else [()] * frame.height
-    for flags, vals in zip(sent, values, strict=True):
-        out.append(orjson.dumps({f: v for f, s, v in zip(fields, flags, vals, strict=True) if s}
-                                ).decode())
-    return pl.Series(out, dtype=pl.String)
+def _sent_json(fields: list[str]) -> pl.Expr:
+    """The sent fields of an ack row as one JSON object (a create's changelog row;
+    fields not sent are null)."""
+    if not fields:
+        return pl.lit("{}")
+    return pl.struct([pl.when(pl.col(f"s:{f}").fill_null(False)).then(pl.col(value_column(f)))
+                      .alias(f) for f in fields]).struct.json_encode()
 
 
 def fold(lake: Path, sync: str, fields: list[str], *, echo_source: str | None,
@@ -236,7 +233,7 @@ def fold(lake: Path, sync: str, fields: list[str], *, echo_source: str | None,
         log_rows.append(creates.select(
             "_journal_run", "_person", "_key_field", "_key", "_dest_id", "_op",
             pl.lit("*").alias("field"), pl.lit(None, pl.String).alias("before"),
-            _json(creates, fields).alias("after"), pl.lit("acknowledged").alias("status"),
+            _sent_json(fields).alias("after"), pl.lit("acknowledged").alias("status"),
             pl.lit(None, pl.String).alias("error")))
     updates = acks.filter(pl.col("_op").is_in(["update", "repoint"]))
     for f in fields:

@@ -24,8 +24,8 @@ from pathlib import Path
 
 from deltalake import DeltaTable
 
-from c360_assets.bronze.contract import TableSpec
 from c360_assets.activation import state as activation_state
+from c360_assets.bronze.contract import TableSpec
 from c360_assets.lib import delta, maintenance
 from c360_assets.privacy import ledger
 from c360_assets.silver import build as silver_build
