@@ -260,10 +260,11 @@ def echo_attributes(spec: SyncSpec, config: C360Config) -> dict[str, str]:
     return {**fields, **keys}
 
 
-def _fold(lake: Path, spec: SyncSpec, fields: list[str], attributes: dict[str, str]):  # noqa: ANN202
+def _fold(lake: Path, spec: SyncSpec, fields: list[str], attributes: dict[str, str],  # noqa: ANN202
+          state: pl.DataFrame | None = None):
     return st.fold(lake, spec.name, fields, echo_source=spec.echo and spec.echo.source,
                    attributes=attributes,
-                   echo_window_h=spec.echo.window_hours if spec.echo else 0.0)
+                   echo_window_h=spec.echo.window_hours if spec.echo else 0.0, state=state)
 
 
 def run_sync(lake: Path, spec: SyncSpec, config: C360Config, *, dry_run: bool = False,
@@ -329,7 +330,7 @@ def run_sync(lake: Path, spec: SyncSpec, config: C360Config, *, dry_run: bool = 
             report.status, report.message = "failed", str(exc)
         finally:
             dest.close()
-            _fold(lake, spec, fields, attrs)
+            _fold(lake, spec, fields, attrs, state)
         if plan.rejected.height:
             _log_model_rejects(lake, spec, report, plan.rejected)
         report.seconds = time.monotonic() - clock

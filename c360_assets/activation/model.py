@@ -11,8 +11,8 @@ of them: c360 never picks one at random (so are persons with two rows in the mod
 
 `desired` has one row per person: `_person`, `_key_field`, `_key`, each destination
 field (typed as the model holds it), `_ok:<field>` (the field's guard held) and
-`_ft:<field>` (the field time of the gold value, for echo detection: the model's
-`<column>_updated_at` where it has one; `_key_ft` for the key).
+`_ft:<field>` (syncs with `echo` only: the field time of the gold value, for echo
+detection: the model's `<column>_updated_at` where it has one; `_key_ft` for the key).
 """
 
 from __future__ import annotations
@@ -189,9 +189,10 @@ def load_desired(lake: Path, spec: SyncSpec, config: C360Config,
             value = pl.col(m.source)
         select.append(value.alias(name))
         select.append(guard.alias(f"_ok:{name}"))
-        stamp = f"{m.source}_updated_at" if m.source else None
-        select.append((pl.col(stamp) if stamp in rows.columns else pl.lit(None))
-                      .cast(pl.Datetime("us", "UTC")).alias(f"_ft:{name}"))
+        if spec.echo is not None:  # what an echo is checked against (else not kept)
+            stamp = f"{m.source}_updated_at" if m.source else None
+            select.append((pl.col(stamp) if stamp in rows.columns else pl.lit(None))
+                          .cast(pl.Datetime("us", "UTC")).alias(f"_ft:{name}"))
     shaped = rows.select(select)
     no_key = shaped["_key"].is_null()
     shared = (shaped.filter(~no_key).group_by("_key_field", "_key")

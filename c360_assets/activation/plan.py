@@ -88,7 +88,8 @@ def build_plan(spec: SyncSpec, rows: ModelRows, state: pl.DataFrame, merged: pl.
     `_digest`): not sent again until their content changes."""
     mappings = spec.mappings()
     fields = list(mappings)
-    desired = rows.desired.with_columns(digest(fields, rows.desired.schema).alias("_digest"))
+    desired = rows.desired
+    stamps = [f"_ft:{f}" for f in fields if f"_ft:{f}" in desired.columns]
     strings = {f: _as_string(pl.col(f), desired.schema[f]) for f in fields}
     live = state.filter(pl.col("_merged_into").is_null())
     values = [value_column(f) for f in fields]
@@ -141,6 +142,7 @@ def build_plan(spec: SyncSpec, rows: ModelRows, state: pl.DataFrame, merged: pl.
     if spec.mode == "insert":
         joined = joined.filter(pl.col("_op") == "create")
     active = joined.filter(pl.col("_op").is_not_null())
+    active = active.with_columns(digest(fields, active.schema).alias("_digest"))
     held_back = 0
     if held is not None and held.height:
         kept = active.join(held.select("_person", "_digest"), on=["_person", "_digest"],
@@ -169,7 +171,7 @@ def build_plan(spec: SyncSpec, rows: ModelRows, state: pl.DataFrame, merged: pl.
     columns = ["_op", "_person", "_prev_person", "_key_field", "_key", "_old_key_field",
                "_old_key", "_dest_id", "_merged_into", "_digest", "_key_ft", *fields,
                *[f"s:{f}" for f in fields], *[f"_before:{f}" for f in fields],
-               *[f"_ft:{f}" for f in fields]]
+               *stamps]
     ops = [active.select(columns)]
 
     # Persons gone from the model.
@@ -196,7 +198,7 @@ def build_plan(spec: SyncSpec, rows: ModelRows, state: pl.DataFrame, merged: pl.
                 *[pl.lit(None, desired.schema[f]).alias(f) for f in fields],
                 *[pl.lit(False).alias(f"s:{f}") for f in fields],
                 *[pl.col(value_column(f)).alias(f"_before:{f}") for f in fields],
-                *[pl.lit(None, pl.Datetime("us", "UTC")).alias(f"_ft:{f}") for f in fields]))
+                *[pl.lit(None, pl.Datetime("us", "UTC")).alias(c) for c in stamps]))
     plan_ops = pl.concat(ops, how="vertical_relaxed") if ops else pl.DataFrame()
     order = {op: i for i, op in enumerate(OPS_ORDER)}
     plan_ops = plan_ops.sort(pl.col("_op").replace_strict(order, return_dtype=pl.Int32),

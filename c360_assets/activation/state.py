@@ -192,17 +192,20 @@ def _sent_json(fields: list[str]) -> pl.Expr:
 
 def fold(lake: Path, sync: str, fields: list[str], *, echo_source: str | None,
          attributes: dict[str, str], echo_window_h: float = 72.0,
-         now: dt.datetime | None = None) -> tuple[pl.DataFrame, pl.DataFrame]:
+         now: dt.datetime | None = None, state: pl.DataFrame | None = None
+         ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Apply the journal to the state and logs; returns (the new state, creates whose
     outcome is unknown: `intent` rows without an `ack` or `reject` - to look up).
+    `state`: the state as read before (saves reading it again).
     `attributes`: destination field (`key:<field>` for a match key) -> the canonical
     attribute it carries (echoes)."""
     now = now or dt.datetime.now(dt.UTC)
     journal = read_journal(lake, sync)
-    state = read_state(lake, sync, fields)
     if journal.is_empty():
-        return state, pl.DataFrame(schema={"_person": pl.String(), "_key_field": pl.String(),
-                                           "_key": pl.String()})
+        return (state if state is not None else read_state(lake, sync, fields),
+                pl.DataFrame(schema={"_person": pl.String(), "_key_field": pl.String(),
+                                     "_key": pl.String()}))
+    state = state if state is not None else read_state(lake, sync, fields)
     for f in fields:
         for prefix, dtype in (("s:", pl.Boolean), ("v:", pl.String), ("_before:", pl.String),
                               ("_ft:", UTC)):
@@ -222,9 +225,10 @@ def fold(lake: Path, sync: str, fields: list[str], *, echo_source: str | None,
                  .select("_person", "_key_field", "_key").unique(maintain_order=True))
 
     # State: each ack replaces its person's row (a repoint replaces the loser's), its sent
-    # fields overwrite the acknowledged values; a delete removes the row.
-    for row in acks.partition_by("_order", maintain_order=True):
-        state = _apply(state, row, fields, now)
+    # fields overwrite the acknowledged values; a delete removes the row. A run
+    # acknowledges a person once; where a dead run and this one both did, the later wins.
+    state = _apply(state, acks.unique("_person", keep="last", maintain_order=True),
+                   fields, now)
 
     # Changelog: creates as one row, updates per sent field, deletes and flags as one row.
     log_rows = []
@@ -321,20 +325,28 @@ def fold(lake: Path, sync: str, fields: list[str], *, echo_source: str | None,
 
 def _apply(state: pl.DataFrame, acks: pl.DataFrame, fields: list[str], now: dt.datetime
            ) -> pl.DataFrame:
-    """One batch's acks onto the state (vectorised: a batch names each person once)."""
-    op = acks["_op"][0]
-    if op in ("delete", "not_found"):  # not found: the next run creates it again
-        return state.join(acks.select("_person"), on="_person", how="anti")
-    base_key = pl.coalesce("_prev_person", "_person")
-    if op == "flag":
-        flagged = acks.select("_person", pl.col("_merged_into").alias("_new_merged"))
-        return (state.join(flagged, on="_person", how="left")
+    """Acks onto the state, vectorised: one anti-join and one concat for the lot."""
+    if not acks.height:
+        return state
+    op = pl.col("_op")
+    upserts = acks.filter(op.is_in(["create", "update", "repoint"]))
+    flags = acks.filter(op == "flag")
+    gone = pl.concat([acks.filter(op.is_in(["delete", "not_found"])).select("_person"),
+                      upserts.select("_person"),
+                      upserts.select(pl.col("_prev_person").alias("_person")).drop_nulls()])
+    kept = state.join(gone, on="_person", how="anti")
+    if flags.height:
+        flagged = flags.select("_person", pl.col("_merged_into").alias("_new_merged"))
+        kept = (kept.join(flagged, on="_person", how="left")
                 .with_columns(pl.coalesce("_new_merged", "_merged_into").alias("_merged_into"))
                 .drop("_new_merged"))
-    base = state.join(acks.select(base_key.alias("_person")), on="_person", how="semi")
+    if not upserts.height:
+        return kept
+    base_key = pl.coalesce("_prev_person", "_person")
+    base = state.join(upserts.select(base_key.alias("_person")), on="_person", how="semi")
     base = base.rename({c: f"_old{c}" for c in base.columns})
-    merged = acks.join(base, left_on=base_key, right_on="_old_person", how="left",
-                       coalesce=False)
+    merged = upserts.join(base, left_on=base_key, right_on="_old_person", how="left",
+                          coalesce=False)
     new_rows = merged.select(
         pl.col("_person"), pl.col("_key_field"), pl.col("_key"),
         pl.coalesce("_dest_id", "_old_dest_id").alias("_dest_id"),
@@ -342,9 +354,6 @@ def _apply(state: pl.DataFrame, acks: pl.DataFrame, fields: list[str], now: dt.d
         pl.lit(now).cast(UTC).alias("_acked_at"), pl.col("_journal_run").alias("_run_id"),
         *[pl.when(pl.col(f"s:{f}").fill_null(False)).then(pl.col(value_column(f)))
           .otherwise(pl.col(f"_old{value_column(f)}")).alias(value_column(f)) for f in fields])
-    gone = pl.concat([acks.select("_person"),
-                      acks.select(pl.col("_prev_person").alias("_person")).drop_nulls()])
-    kept = state.join(gone, on="_person", how="anti")
     return pl.concat([kept, new_rows.select(kept.columns)], how="vertical_relaxed")
 
 
