@@ -236,9 +236,14 @@ def parse_sync(text: str, origin: str, name: str) -> SyncSpec:
     try:
         return SyncSpec.model_validate({**raw, "name": name, "origin": origin})
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc'] if not str(p).startswith(('function-', 'Mapping', 'str')))}"
-            f": {err['msg']}" for err in exc.errors())
+        # A union (a mapping or a column name) fails both ways: keep the deeper error.
+        tags = {"Mapping", "str", "MatchKey"}
+        errors = [(".".join(str(p) for p in e["loc"]
+                            if str(p) not in tags and not str(p).startswith("function-")),
+                   e["msg"]) for e in exc.errors()]
+        deepest = [(loc, msg) for loc, msg in errors
+                   if not any(other.startswith(loc + ".") for other, _ in errors)]
+        problems = "; ".join(f"{loc}: {msg}" for loc, msg in deepest)
         raise ConfigError(f"{origin}: {problems}") from exc
 
 

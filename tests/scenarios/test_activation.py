@@ -470,3 +470,36 @@ def test_a_timed_out_create_is_looked_up_before_it_is_sent_again(tmp_path, sales
     assert (report.acknowledged, sf.creates, len(sf.live())) == (1, 1, 1)
     gets = sf.requests - sf.faults["lost"]
     assert gets >= 1  # the lookup that found it
+
+
+# -- Dagster ---------------------------------------------------------------------------------
+
+def test_a_sync_asset_reports_its_plan_and_checks(tmp_path, instance):
+    import dagster as dg
+
+    from c360_assets.activation.assets import build_sync_asset
+    from c360_assets.resources import C360Paths
+
+    lake = tmp_path / "lake"
+    write_profiles(lake, [person("p1", email="a@example.org", last_name="A"),
+                          person("p2", email="a@example.org", last_name="B"),
+                          person("p3", email="c@example.org", last_name="C")])
+    spec = sync_spec(tmp_path / "syncs", "files", {
+        "model": "customer_profile_v2",
+        "destination": {"type": "file", "path": str(tmp_path / "out")},
+        "match_on": [{"field": "email", "from": "email"}], "fields": {"name": "last_name"},
+        "limits": {"max_reject_pct": 10}})
+    asset = build_sync_asset(spec, CONFIG)
+    result = dg.materialize([asset], instance=instance, resources={
+        "c360": C360Paths.at(tmp_path / "landing", lake, CONFIG)})
+    assert result.success
+    meta = result.asset_materializations_for_node(asset.op.name)[0].metadata
+    assert (meta["planned_creates"].value, meta["acknowledged"].value,
+            meta["rejected_by_model"].value) == (1, 1, 2)
+    checks = {c.check_name: c.passed for c in result.get_asset_check_evaluations()}
+    assert checks == {"safety_limits": True, "rejection_rate": True}
+    write_profiles(lake, [])  # an empty model: refused, the blocking check fails
+    refused = dg.materialize([asset], instance=instance, raise_on_error=False, resources={
+        "c360": C360Paths.at(tmp_path / "landing", lake, CONFIG)})
+    checks = {c.check_name: c.passed for c in refused.get_asset_check_evaluations()}
+    assert checks["safety_limits"] is False

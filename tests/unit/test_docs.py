@@ -39,6 +39,7 @@ def schema_lines(name: str, what: str, schema: dict, label: str = "Columns") -> 
 
 def data_model_markdown() -> str:
     """Every lake table c360 writes from its own schemas (gold's are dbt's)."""
+    from c360_assets.activation import state as activation
     from c360_assets.bronze.contract import BOOKKEEPING_SCHEMA
     from c360_assets.bronze.landing import QUARANTINE_SCHEMA
     from c360_assets.privacy import ledger
@@ -88,6 +89,21 @@ def data_model_markdown() -> str:
     lines += schema_lines("privacy/receipts", "one row per proven (or failed) erasure: what "
                           "it deleted and rewrote, what the proof scanned, the hits; `receipt` "
                           "is the full receipt as JSON.", ledger.RECEIPTS_SCHEMA)
+    lines += schema_lines("activation/<sync>/state", "one row per person with a record in "
+                          "the sync's destination: its match key, the destination's id, the "
+                          "merge survivor when flagged; then `v:<field>` string per mapped "
+                          "field, the value the destination acknowledged.",
+                          activation.STATE_BASE)
+    lines += schema_lines("activation/<sync>/rejected", "persons whose content the "
+                          "destination refused, held back until it changes.",
+                          activation.REJECTED_SCHEMA)
+    lines += schema_lines("activation/runs", "one row per sync run.", activation.RUNS_SCHEMA)
+    lines += schema_lines("activation/changelog", "append-only, per field: before, after, "
+                          "status (acknowledged, rejected, not_found), error; a create is "
+                          "one row, field `*`.", activation.CHANGELOG_SCHEMA)
+    lines += schema_lines("activation/echoes", "what syncs wrote into a source's records "
+                          "(silver recognises them when they land back).",
+                          activation.ECHO_SCHEMA)
     return "\n".join(lines) + "\n"
 
 
