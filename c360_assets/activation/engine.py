@@ -189,7 +189,10 @@ class _Sender:
                 continue
             except Transient as exc:
                 attempts += 1
-                verify = verify or (exc.uncertain and op == "create" and self.dest.supports_lookup)
+                # A create (never an update-only attempt: resending that is harmless)
+                # whose answer was lost may have been committed: look before resending.
+                verify = verify or (exc.uncertain and op == "create" and not update_only
+                                    and self.dest.supports_lookup)
                 if attempts > self.spec.limits.retries:
                     if rows.height > 1 and not verify:
                         half = rows.height // 2
@@ -217,29 +220,40 @@ class _Sender:
 def _recover(lake: Path, spec: SyncSpec, fields: list[str], dest_factory,  # noqa: ANN001
              attributes: dict[str, str], report: SyncReport, echo: Callable[[str], None]
              ) -> pl.DataFrame:
-    state, uncertain = _fold(lake, spec, fields, attributes)
-    if uncertain.height:
-        dest = dest_factory()
-        try:
-            if dest.supports_lookup:
-                echo(f"{spec.name}: a previous run sent {uncertain.height} create(s) without "
-                     "hearing back: looking them up before anything is resent")
-                journal = st.Journal(lake, spec.name, st.new_run_id(_now()))
-                found_rows = []
-                for (key_field,), part in uncertain.group_by("_key_field", maintain_order=True):
-                    found = dest.lookup(key_field, part["_key"].to_list())
-                    found_rows.append(part.filter(pl.col("_key").is_in(list(found))).with_columns(
-                        pl.col("_key").replace_strict(found, default=None).alias("_dest_id")))
-                hits = pl.concat(found_rows) if found_rows else pl.DataFrame()
-                if hits.height:
-                    journal.write("ack", hits.with_columns(
-                        pl.lit("create").alias("_op"), pl.lit(None, pl.String).alias("_prev_person"),
-                        pl.lit(None, pl.String).alias("_merged_into"),
-                        *[pl.lit(False).alias(f"s:{f}") for f in fields]))
-                    report.recovered = hits.height
-                    state, _ = _fold(lake, spec, fields, attributes)
-        finally:
-            dest.close()
+    """Fold a dead run's journal; resolve the creates it sent without hearing back. They
+    stay in the journal (as this recovery's intents) until resolved: found in the
+    destination (acknowledged) or not there (`not_found`: the plan creates them again).
+    A recovery that dies too leaves them for the next one."""
+    journal = st.Journal(lake, spec.name, st.new_run_id(_now()))
+    state, uncertain = _fold(lake, spec, fields, attributes, residual=journal)
+    if not uncertain.height:
+        return state
+    dest = dest_factory()
+    try:
+        found: dict[str, str] = {}
+        if dest.supports_lookup:
+            echo(f"{spec.name}: a previous run sent {uncertain.height} create(s) without "
+                 "hearing back: looking them up before anything is resent")
+            for (key_field,), part in uncertain.group_by("_key_field", maintain_order=True):
+                found |= {(key_field, k): v for k, v in
+                          dest.lookup(key_field, part["_key"].to_list()).items()}
+        resolved = uncertain.with_columns(
+            pl.struct("_key_field", "_key").map_elements(
+                lambda r: found.get((r["_key_field"], r["_key"])),
+                return_dtype=pl.String).alias("_dest_id"),
+            pl.lit(None, pl.String).alias("_prev_person"),
+            pl.lit(None, pl.String).alias("_merged_into"),
+            *[pl.lit(False).alias(f"s:{f}") for f in fields])
+        hits = resolved.filter(pl.col("_dest_id").is_not_null())
+        if hits.height:  # committed before the answer was lost: acknowledged, not resent
+            journal.write("ack", hits.with_columns(pl.lit("create").alias("_op")))
+        missing = resolved.filter(pl.col("_dest_id").is_null())
+        if missing.height:  # never arrived (or nothing to look in): the plan sends them
+            journal.write("ack", missing.with_columns(pl.lit("not_found").alias("_op")))
+        report.recovered = hits.height
+        state, _ = _fold(lake, spec, fields, attributes)
+    finally:
+        dest.close()
     return state
 
 
@@ -261,10 +275,11 @@ def echo_attributes(spec: SyncSpec, config: C360Config) -> dict[str, str]:
 
 
 def _fold(lake: Path, spec: SyncSpec, fields: list[str], attributes: dict[str, str],  # noqa: ANN202
-          state: pl.DataFrame | None = None):
+          state: pl.DataFrame | None = None, residual: st.Journal | None = None):
     return st.fold(lake, spec.name, fields, echo_source=spec.echo and spec.echo.source,
                    attributes=attributes,
-                   echo_window_h=spec.echo.window_hours if spec.echo else 0.0, state=state)
+                   echo_window_h=spec.echo.window_hours if spec.echo else 0.0, state=state,
+                   residual=residual)
 
 
 def run_sync(lake: Path, spec: SyncSpec, config: C360Config, *, dry_run: bool = False,

@@ -13,7 +13,8 @@ Per person (a destination record is mapped to one c360 person):
   mode and left alone otherwise.
 A create whose match key is still the acknowledged key of another person's record is
 rejected (a split never leaves two persons on one destination record); updates are sent
-before creates, so a key that moves between persons moves first.
+before creates, so a key that moves between persons moves first. A row the destination
+refused last time with the same content (`held`) is held back until it changes.
 
 Safety limits (`limits`) are checked on the plan: an empty model, too many deletes or
 too many changes refuse the whole run before anything is sent.
@@ -157,10 +158,10 @@ def build_plan(spec: SyncSpec, rows: ModelRows, state: pl.DataFrame, merged: pl.
     if creates.height and live.height:
         moving_away = active.filter(pl.col("_key_moved")).select(
             pl.col("_old_key_field").alias("_key_field"), pl.col("_old_key").alias("_key"))
-        held = (live.select("_person", "_key_field", "_key")
-                .join(moving_away, on=["_key_field", "_key"], how="anti")
-                .rename({"_person": "_holder"}))
-        clash = creates.join(held, on=["_key_field", "_key"], how="inner").filter(
+        holders = (live.select("_person", "_key_field", "_key")
+                   .join(moving_away, on=["_key_field", "_key"], how="anti")
+                   .rename({"_person": "_holder"}))
+        clash = creates.join(holders, on=["_key_field", "_key"], how="inner").filter(
             pl.col("_holder") != pl.col("_person"))
         if clash.height:
             rejected.append(clash.select("_person", "_key_field", "_key",

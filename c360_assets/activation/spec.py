@@ -16,12 +16,13 @@ import functools
 import os
 import re
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Literal
 
 import yaml
 from croniter import croniter
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from c360_assets.activation.destinations import DestinationConfigs
 from c360_assets.lib.config import ConfigError, config_dir
 
 NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
@@ -66,52 +67,6 @@ class MatchKey(_Strict):
     separator: str | None = None
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-
-
-class PostgresDestination(_Strict):
-    type: Literal["postgres"]
-    dsn_env: str = "C360_SYNC_POSTGRES_DSN"
-    schema_name: str = Field("public", alias="schema")
-    table: str
-    batch_rows: int = Field(50_000, ge=1, le=1_000_000)
-    create_table: bool = True
-
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-
-
-class SalesforceDestination(_Strict):
-    type: Literal["salesforce"]
-    url_env: str = "C360_SALESFORCE_URL"
-    token_env: str = "C360_SALESFORCE_TOKEN"
-    object: str = "Contact"
-    api_version: str = "v60.0"
-    batch_rows: int = Field(200, ge=1, le=200)  # sObject Collections take 200 at most
-    rate_per_s: float = Field(20.0, gt=0)  # requests per second (token bucket)
-    burst: int = Field(5, ge=1)
-    timeout_s: float = Field(30.0, gt=0)
-
-
-class WebhookDestination(_Strict):
-    type: Literal["webhook"]
-    url_env: str
-    secret_env: str  # HMAC-SHA256 key: X-C360-Signature: sha256=<hex> over ts + "." + body
-    batch_rows: int = Field(500, ge=1, le=100_000)
-    rate_per_s: float = Field(10.0, gt=0)
-    burst: int = Field(5, ge=1)
-    timeout_s: float = Field(30.0, gt=0)
-
-
-class FileDestination(_Strict):
-    type: Literal["file"]
-    format: Literal["parquet", "csv", "ndjson"] = "parquet"
-    # A folder: absolute, or relative to the lake root; `path_env` overrides it.
-    path: str = "exports"
-    path_env: str | None = None
-    batch_rows: int = Field(100_000, ge=1)
-
-
-Destination = Annotated[PostgresDestination | SalesforceDestination | WebhookDestination
-                        | FileDestination, Field(discriminator="type")]
 
 
 class Limits(_Strict):
@@ -173,7 +128,7 @@ class SyncSpec(_Strict):
     filter: str | None = None  # SQL over the model's columns
     when: str | None = None  # SQL guard per row (on provenance: `city_source != 'sap'`)
     consent: str | None = None  # a purpose of c360.yaml privacy.consent
-    destination: Destination
+    destination: DestinationConfigs
     match_on: list[MatchKey] = Field(min_length=1)
     fields: dict[str, Mapping | str]
     mode: Literal["insert", "update", "upsert", "mirror"] = "upsert"

@@ -176,9 +176,11 @@ def read_journal(lake: Path, sync: str) -> pl.DataFrame:
     return pl.concat(frames, how="diagonal_relaxed")
 
 
-def clear_journal(lake: Path, sync: str) -> None:
+def clear_journal(lake: Path, sync: str, keep: str | None = None) -> None:
+    """Delete the journal files (but those of run `keep`)."""
     for path in journal_files(lake, sync):
-        path.unlink(missing_ok=True)
+        if keep is None or not path.name.startswith(keep + "-"):
+            path.unlink(missing_ok=True)
 
 
 def _sent_json(fields: list[str]) -> pl.Expr:
@@ -192,11 +194,12 @@ def _sent_json(fields: list[str]) -> pl.Expr:
 
 def fold(lake: Path, sync: str, fields: list[str], *, echo_source: str | None,
          attributes: dict[str, str], echo_window_h: float = 72.0,
-         now: dt.datetime | None = None, state: pl.DataFrame | None = None
-         ) -> tuple[pl.DataFrame, pl.DataFrame]:
+         now: dt.datetime | None = None, state: pl.DataFrame | None = None,
+         residual: Journal | None = None) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Apply the journal to the state and logs; returns (the new state, creates whose
     outcome is unknown: `intent` rows without an `ack` or `reject` - to look up).
-    `state`: the state as read before (saves reading it again).
+    `state`: the state as read before (saves reading it again). `residual`: where the
+    unresolved intents are written back (kept until an ack resolves them).
     `attributes`: destination field (`key:<field>` for a match key) -> the canonical
     attribute it carries (echoes)."""
     now = now or dt.datetime.now(dt.UTC)
@@ -319,7 +322,9 @@ def fold(lake: Path, sync: str, fields: list[str], *, echo_source: str | None,
         delta.write_rows(rejected_table(lake, sync), held.cast(dict(REJECTED_SCHEMA)),  # type: ignore[arg-type]
                          append=False, partition_col=None)
     write_state(lake, sync, state)
-    clear_journal(lake, sync)
+    if residual is not None and uncertain.height:
+        residual.write("intent", uncertain.with_columns(pl.lit("create").alias("_op")))
+    clear_journal(lake, sync, keep=residual.run_id if residual is not None else None)
     return state, uncertain
 
 

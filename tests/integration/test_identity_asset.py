@@ -93,7 +93,8 @@ def test_the_cluster_size_alarm_fails_the_check(small_world: Path, tmp_path: Pat
     config_dir.mkdir()
     repo_config = Path(__file__).resolve().parents[2] / "config"
     for f in repo_config.iterdir():
-        (config_dir / f.name).write_bytes(f.read_bytes())
+        if f.is_file():
+            (config_dir / f.name).write_bytes(f.read_bytes())
     text = (config_dir / "c360.yaml").read_text().replace("cluster_size_alarm: 25",
                                                          "cluster_size_alarm: 2")
     (config_dir / "c360.yaml").write_text(text)

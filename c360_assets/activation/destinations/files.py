@@ -9,12 +9,23 @@ from __future__ import annotations
 import datetime as dt
 import os
 from pathlib import Path
+from typing import Literal
 
 import polars as pl
+from pydantic import Field
 
-from c360_assets.activation.destinations import OK, Destination, Outcome
+from c360_assets.activation.destinations.base import OK, Destination, DestinationConfig, Outcome
 
 EXTENSIONS = {"parquet": "parquet", "csv": "csv", "ndjson": "ndjson"}
+
+
+class Config(DestinationConfig):
+    type: Literal["file"]
+    format: Literal["parquet", "csv", "ndjson"] = "parquet"
+    # A folder: absolute, or relative to the lake root; `path_env` overrides it.
+    path: str = "exports"
+    path_env: str | None = None
+    batch_rows: int = Field(100_000, ge=1)
 
 
 class FileDestination(Destination):
@@ -52,3 +63,8 @@ class FileDestination(Destination):
 
     def describe(self) -> str:
         return f"{self.format} files in {self.folder}"
+
+
+def connect(spec, lake: Path) -> FileDestination:  # noqa: ANN001
+    """The destination of `spec` (the engine's entry point to this module)."""
+    return FileDestination(spec, lake)

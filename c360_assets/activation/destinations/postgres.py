@@ -15,16 +15,20 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+from pathlib import Path
+from typing import Literal
 
 import polars as pl
 import psycopg
 from psycopg import sql
+from pydantic import Field
 
-from c360_assets.activation.destinations import (
+from c360_assets.activation.destinations.base import (
     NOT_FOUND,
     OK,
     BatchRejected,
     Destination,
+    DestinationConfig,
     DestinationError,
     Outcome,
     Transient,
@@ -45,6 +49,15 @@ def pg_type(dtype: pl.DataType) -> str:
     if dtype.is_float():
         return "double precision"
     return "text"
+
+
+class Config(DestinationConfig):
+    type: Literal["postgres"]
+    dsn_env: str = "C360_SYNC_POSTGRES_DSN"
+    schema_name: str = Field("public", alias="schema")
+    table: str
+    batch_rows: int = Field(50_000, ge=1, le=1_000_000)
+    create_table: bool = True
 
 
 class PostgresDestination(Destination):
@@ -205,3 +218,8 @@ class PostgresDestination(Destination):
 
     def close(self) -> None:
         self._drop()
+
+
+def connect(spec, lake: Path) -> PostgresDestination:  # noqa: ANN001
+    """The destination of `spec` (the engine's entry point to this module)."""
+    return PostgresDestination(spec)

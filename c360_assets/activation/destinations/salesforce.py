@@ -20,17 +20,21 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+from pathlib import Path
+from typing import Literal
 from urllib.parse import quote
 
 import polars as pl
 import requests
+from pydantic import Field
 
-from c360_assets.activation.destinations import (
+from c360_assets.activation.destinations.base import (
     NOT_FOUND,
     OK,
     REJECTED,
     BatchRejected,
     Destination,
+    DestinationConfig,
     DestinationError,
     Outcome,
     RateLimited,
@@ -73,6 +77,18 @@ def check(response: requests.Response, what: str) -> None:
         raise DestinationError(f"{what}: HTTP {code} (check the token): {response.text[:200]}")
     if code >= 400:
         raise BatchRejected(f"{what}: HTTP {code}: {response.text[:300]}")
+
+
+class Config(DestinationConfig):
+    type: Literal["salesforce"]
+    url_env: str = "C360_SALESFORCE_URL"
+    token_env: str = "C360_SALESFORCE_TOKEN"
+    object: str = "Contact"
+    api_version: str = "v60.0"
+    batch_rows: int = Field(200, ge=1, le=200)  # sObject Collections take 200 at most
+    rate_per_s: float = Field(20.0, gt=0)  # requests per second (token bucket)
+    burst: int = Field(5, ge=1)
+    timeout_s: float = Field(30.0, gt=0)
 
 
 class SalesforceDestination(Destination):
@@ -181,3 +197,8 @@ class SalesforceDestination(Destination):
 
     def close(self) -> None:
         self.session.close()
+
+
+def connect(spec, lake: Path) -> SalesforceDestination:  # noqa: ANN001
+    """The destination of `spec` (the engine's entry point to this module)."""
+    return SalesforceDestination(spec)

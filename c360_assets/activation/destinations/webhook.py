@@ -23,15 +23,19 @@ import hmac
 import os
 import time
 import uuid
+from pathlib import Path
+from typing import Literal
 
 import orjson
 import polars as pl
 import requests
+from pydantic import Field
 
-from c360_assets.activation.destinations import (
+from c360_assets.activation.destinations.base import (
     OK,
     REJECTED,
     Destination,
+    DestinationConfig,
     DestinationError,
     Outcome,
     TokenBucket,
@@ -55,6 +59,16 @@ def verify_signature(secret: bytes, timestamp: str, body: bytes, signature: str,
     except ValueError:
         return False
     return fresh and hmac.compare_digest(sign(secret, timestamp, body), signature)
+
+
+class Config(DestinationConfig):
+    type: Literal["webhook"]
+    url_env: str
+    secret_env: str  # HMAC-SHA256 key: X-C360-Signature: sha256=<hex> over ts + "." + body
+    batch_rows: int = Field(500, ge=1, le=100_000)
+    rate_per_s: float = Field(10.0, gt=0)
+    burst: int = Field(5, ge=1)
+    timeout_s: float = Field(30.0, gt=0)
 
 
 class WebhookDestination(Destination):
@@ -108,3 +122,8 @@ class WebhookDestination(Destination):
 
     def close(self) -> None:
         self.session.close()
+
+
+def connect(spec, lake: Path) -> WebhookDestination:  # noqa: ANN001
+    """The destination of `spec` (the engine's entry point to this module)."""
+    return WebhookDestination(spec)
