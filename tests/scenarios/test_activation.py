@@ -503,3 +503,34 @@ def test_a_sync_asset_reports_its_plan_and_checks(tmp_path, instance):
         "c360": C360Paths.at(tmp_path / "landing", lake, CONFIG)})
     checks = {c.check_name: c.passed for c in refused.get_asset_check_evaluations()}
     assert checks["safety_limits"] is False
+
+
+# -- the shipped syncs, as configured ----------------------------------------------------------
+
+def test_the_shipped_consent_and_postgres_syncs_run_against_their_destinations(
+        tmp_path, pg_dsn, monkeypatch):
+    shipped = load_syncs(Path(__file__).parents[2] / "config" / "syncs")
+    lake = tmp_path / "lake"
+    now = dt.datetime.now(dt.UTC)
+    rows = [person("p1", email="a@example.org", last_name="Ames", city="Leeds",
+                   email_consent="true", extensions={"shopify_id": "7001"}),
+            person("p2", email="b@example.org", last_name="Burns", birth_date=dt.date(1980, 2, 3)),
+            person("p3", email=None, last_name="Cole")]
+    write_profiles(lake, rows)
+    write_consent(lake, [("p1", True, now - dt.timedelta(days=2)), ("p2", False, now)])
+    monkeypatch.setenv("C360_SYNC_POSTGRES_DSN", pg_dsn)
+    with WebhookReceiver(SECRET) as hook:
+        monkeypatch.setenv("C360_MARKETING_WEBHOOK_URL", hook.url)
+        monkeypatch.setenv("C360_MARKETING_WEBHOOK_SECRET", SECRET)
+        consent = run_sync(lake, shipped["consent_to_marketing"], CONFIG)
+        assert consent.acknowledged == 2
+        assert hook.records["a@example.org"]["unsubscribed"] is False
+        assert hook.records["b@example.org"]["unsubscribed"] is True
+        assert hook.records["b@example.org"]["consent_status"] == "revoked"
+    mirror = run_sync(lake, shipped["profile_to_postgres"], CONFIG)
+    assert mirror.acknowledged == 3
+    table = pg_rows(pg_dsn, "customer_profile_v2")
+    assert table["p1"]["city"] == "Leeds" and table["p1"]["city_source"] == "shopify"
+    assert table["p2"]["birth_date"] == dt.date(1980, 2, 3) and table["p3"]["email"] is None
+    assert '"shopify_id":"7001"' in table["p1"]["extensions"].replace(" ", "")
+    assert run_sync(lake, shipped["profile_to_postgres"], CONFIG).operations == 0
