@@ -22,6 +22,7 @@ destination before anything is resent.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import re
@@ -379,7 +380,7 @@ RECORD_COLUMNS = ("record_id", "dest_id", "_dest_id")
 
 
 def forget(lake: Path, persons: set[str], values: set[str], record_ids: set[str],
-           delete: Callable[[Path, str], object]) -> list[object]:
+           delete: Callable[[Path, str], object], *, wait_s: float = 300.0) -> list[object]:
     """Erasure: remove every trace of `persons` from the activation tables (state, held
     rejects, changelog, echoes) and from journal files of a dead run: their rows, rows
     keyed by one of their identifier `values` (e-mails, phones), and rows naming one of
@@ -387,8 +388,22 @@ def forget(lake: Path, persons: set[str], values: set[str], record_ids: set[str]
     rows hold). `delete(path, predicate)` runs one Delta DELETE (the erasure's own, with
     its commit metadata). Returns what `delete` returned, per table with rows to go.
 
-    The destinations keep what they were sent: c360 no longer knows those records once
-    this ran (docs/activation.md, erasure)."""
+    Holds every sync's lock meanwhile (waiting up to `wait_s` for a running sync), so no
+    sync folds rows back in between. The destinations keep what they were sent: c360 no
+    longer knows those records once this ran (docs/activation.md, erasure)."""
+    from c360_assets.lib.lock import lake_lock
+
+    folder = root(lake)
+    syncs = sorted(p for p in folder.iterdir() if p.is_dir() and not delta.table_exists(p)) \
+        if folder.is_dir() else []
+    with contextlib.ExitStack() as locks:
+        for sync in syncs:
+            locks.enter_context(lake_lock(sync, "c360 erase", wait_s=wait_s))
+        return _forget(lake, persons, values, record_ids, delete)
+
+
+def _forget(lake: Path, persons: set[str], values: set[str], record_ids: set[str],
+            delete: Callable[[Path, str], object]) -> list[object]:
     found = set(record_ids)
     for path in tables(lake):
         if path.name == "state":
