@@ -29,19 +29,9 @@ def sync_key(name: str) -> dg.AssetKey:
 
 
 def _metadata(report) -> dict:  # noqa: ANN001
-    p = report.planned
-    return {"status": report.status, "gold_version": report.gold_version,
-            "model_rows": report.model_rows,
-            "planned_creates": p.get("create", 0),
-            "planned_updates": p.get("update", 0) + p.get("repoint", 0),
-            "planned_deletes": p.get("delete", 0), "planned_flags": p.get("flag", 0),
-            "acknowledged": report.acknowledged, "rejected": report.rejected,
-            "rejected_by_model": sum(report.rejected_model.values()),
-            "skipped_filter": report.skipped_filter, "skipped_guard": report.skipped_guard,
-            "skipped_consent": report.skipped_consent, "not_found": report.not_found,
-            "recovered_creates": report.recovered, "requests": report.requests,
-            "rate_limited_s": round(report.rate_limited_s, 1),
-            "seconds": round(report.seconds, 1), "message": report.message}
+    counts = report.counts()
+    return {**counts, "rate_limited_s": round(report.rate_limited_s, 1),
+            "seconds": round(report.seconds, 1)}
 
 
 def build_sync_asset(spec: SyncSpec, config: C360Config) -> dg.AssetsDefinition:

@@ -84,6 +84,20 @@ class SyncReport:
     changed_fields: dict[str, int] = field(default_factory=dict)
     plan: Plan | None = None
 
+    def counts(self) -> dict[str, object]:
+        """What the run did, as `activation/runs` and the asset's metadata name it."""
+        p = self.planned
+        return {"status": self.status, "gold_version": self.gold_version,
+                "model_rows": self.model_rows, "planned_creates": p.get("create", 0),
+                "planned_updates": p.get("update", 0) + p.get("repoint", 0),
+                "planned_deletes": p.get("delete", 0), "planned_flags": p.get("flag", 0),
+                "acknowledged": self.acknowledged, "rejected": self.rejected,
+                "rejected_model": sum(self.rejected_model.values()),
+                "skipped_consent": self.skipped_consent, "skipped_guard": self.skipped_guard,
+                "skipped_filter": self.skipped_filter, "not_found": self.not_found,
+                "recovered": self.recovered, "rate_limited_s": self.rate_limited_s,
+                "requests": self.requests, "message": self.message}
+
     @property
     def operations(self) -> int:
         return sum(self.planned.get(op, 0) for op in OPS_ORDER)
@@ -370,18 +384,7 @@ def _log_model_rejects(lake: Path, spec: SyncSpec, report: SyncReport,
 
 
 def _log_run(lake: Path, spec: SyncSpec, report: SyncReport, started: dt.datetime) -> None:
-    p = report.planned
     st.append(lake, "runs", pl.DataFrame([{
         "run_id": report.run_id, "sync": spec.name, "started_at": started,
-        "finished_at": _now(), "status": report.status, "dry_run": report.dry_run,
-        "mode": spec.mode, "gold_version": report.gold_version, "model_rows": report.model_rows,
-        "planned_creates": p.get("create", 0),
-        "planned_updates": p.get("update", 0) + p.get("repoint", 0),
-        "planned_deletes": p.get("delete", 0), "planned_flags": p.get("flag", 0),
-        "acknowledged": report.acknowledged, "rejected": report.rejected,
-        "rejected_model": sum(report.rejected_model.values()),
-        "skipped_consent": report.skipped_consent, "skipped_guard": report.skipped_guard,
-        "skipped_filter": report.skipped_filter, "not_found": report.not_found,
-        "recovered": report.recovered, "rate_limited_s": report.rate_limited_s,
-        "requests": report.requests, "message": report.message}], schema=st.RUNS_SCHEMA),
-        st.RUNS_SCHEMA)
+        "finished_at": _now(), "dry_run": report.dry_run, "mode": spec.mode,
+        **report.counts()}], schema=st.RUNS_SCHEMA), st.RUNS_SCHEMA)

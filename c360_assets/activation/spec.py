@@ -18,12 +18,11 @@ import re
 from pathlib import Path
 from typing import Literal
 
-import yaml
 from croniter import croniter
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from c360_assets.activation.destinations import DestinationConfigs
-from c360_assets.lib.config import ConfigError, config_dir
+from c360_assets.lib.config import ConfigError, config_dir, yaml_mapping
 
 NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 FIELD = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
@@ -182,12 +181,7 @@ def parse_sync(text: str, origin: str, name: str) -> SyncSpec:
     if not NAME.match(name):
         raise ConfigError(f"{origin}: the file name {name!r} is not a sync name "
                           "(lower case letters, digits and _, starting with a letter)")
-    try:
-        raw = yaml.safe_load(text) or {}
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{origin}: not valid YAML: {exc}") from exc
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{origin}: expected a mapping at top level, got {type(raw).__name__}")
+    raw = yaml_mapping(text, origin)
     try:
         return SyncSpec.model_validate({**raw, "name": name, "origin": origin})
     except ValidationError as exc:

@@ -332,13 +332,19 @@ def config_dir() -> Path:
     return Path(os.environ.get("C360_CONFIG_DIR", REPO_ROOT / "config"))
 
 
-def parse_config(text: str, origin: str = "<string>") -> C360Config:
+def yaml_mapping(text: str, origin: str) -> dict:
+    """A YAML document that must be a mapping (empty: {}); errors name `origin`."""
     try:
         raw = yaml.safe_load(text) or {}
     except yaml.YAMLError as exc:
         raise ConfigError(f"{origin}: not valid YAML: {exc}") from exc
     if not isinstance(raw, dict):
         raise ConfigError(f"{origin}: expected a mapping at top level, got {type(raw).__name__}")
+    return raw
+
+
+def parse_config(text: str, origin: str = "<string>") -> C360Config:
+    raw = yaml_mapping(text, origin)
     try:
         config = C360Config.model_validate(raw)
     except ValidationError as exc:

@@ -495,7 +495,7 @@ def test_a_sync_asset_reports_its_plan_and_checks(tmp_path, instance):
     assert result.success
     meta = result.asset_materializations_for_node(asset.op.name)[0].metadata
     assert (meta["planned_creates"].value, meta["acknowledged"].value,
-            meta["rejected_by_model"].value) == (1, 1, 2)
+            meta["rejected_model"].value) == (1, 1, 2)
     checks = {c.check_name: c.passed for c in result.get_asset_check_evaluations()}
     assert checks == {"safety_limits": True, "rejection_rate": True}
     write_profiles(lake, [])  # an empty model: refused, the blocking check fails

@@ -22,11 +22,13 @@ import json
 import random
 import re
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlparse
 
 import polars as pl
+
+from tests.servers.http import JsonServer
 
 # API field -> Fivetran column of the landed `contact` table.
 LANDED = {"Id": "id", "AccountId": "account_id", "FirstName": "first_name",
@@ -41,7 +43,9 @@ READ_ONLY = {"Id", "CreatedDate", "LastModifiedDate", "SystemModstamp", "LastMod
              "IsDeleted"}
 
 
-class SalesforceLike:
+class SalesforceLike(JsonServer):
+    methods = ("GET", "PATCH", "DELETE")
+
     def __init__(self, tokens: dict[str, str] | None = None, *, seed: int = 0,
                  rate_limit_p: float = 0.0, error_p: float = 0.0, lost_p: float = 0.0,
                  retry_after: float = 0.05, clock=None):
@@ -56,35 +60,7 @@ class SalesforceLike:
         self.requests = 0
         self.faults = {"429": 0, "503": 0, "lost": 0}
         self.creates = 0
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args) -> None:  # noqa: ANN002
-                pass
-
-            def do_GET(self) -> None:  # noqa: N802
-                server._handle(self, "GET")
-
-            def do_PATCH(self) -> None:  # noqa: N802
-                server._handle(self, "PATCH")
-
-            def do_DELETE(self) -> None:  # noqa: N802
-                server._handle(self, "DELETE")
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-
-    def __enter__(self) -> SalesforceLike:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:  # noqa: ANN002
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        super().__init__()
 
     # -- data -------------------------------------------------------------------------
     def _new_id(self) -> str:
@@ -125,13 +101,12 @@ class SalesforceLike:
         return self.clock().strftime("%Y-%m-%dT%H:%M:%S.000+0000")
 
     # -- HTTP ---------------------------------------------------------------------------
-    def _handle(self, h: BaseHTTPRequestHandler, method: str) -> None:
-        length = int(h.headers.get("Content-Length") or 0)
-        body = h.rfile.read(length) if length else b""
+    def handle(self, h: BaseHTTPRequestHandler, method: str) -> None:
+        body = self.body(h)
         auth = h.headers.get("Authorization", "")
         user = self.tokens.get(auth.removeprefix("Bearer "))
         if user is None:
-            return self._send(h, 401, [{"errorCode": "INVALID_SESSION_ID",
+            return self.send(h, 401, [{"errorCode": "INVALID_SESSION_ID",
                                         "message": "Session expired or invalid"}])
         url = urlparse(h.path)
         with self.lock:
@@ -139,29 +114,17 @@ class SalesforceLike:
             roll = self.rng.random()
             if roll < self.rate_limit_p:
                 self.faults["429"] += 1
-                return self._send(h, 429, [{"errorCode": "REQUEST_LIMIT_EXCEEDED"}],
+                return self.send(h, 429, [{"errorCode": "REQUEST_LIMIT_EXCEEDED"}],
                                   {"Retry-After": f"{self.retry_after:g}"})
             if roll < self.rate_limit_p + self.error_p:
                 self.faults["503"] += 1
-                return self._send(h, 503, [{"errorCode": "SERVER_UNAVAILABLE"}])
+                return self.send(h, 503, [{"errorCode": "SERVER_UNAVAILABLE"}])
             lose = method != "GET" and self.rng.random() < self.lost_p
             status, answer = self._route(method, url.path, parse_qs(url.query), body, user)
         if lose:  # committed, but the answer never arrives
             self.faults["lost"] += 1
-            h.close_connection = True
-            h.connection.shutdown(2)
-            return None
-        return self._send(h, status, answer)
-
-    def _send(self, h: BaseHTTPRequestHandler, status: int, answer, headers=None) -> None:  # noqa: ANN001
-        data = json.dumps(answer).encode() if answer is not None else b""
-        h.send_response(status)
-        h.send_header("Content-Type", "application/json")
-        h.send_header("Content-Length", str(len(data)))
-        for k, v in (headers or {}).items():
-            h.send_header(k, v)
-        h.end_headers()
-        h.wfile.write(data)
+            return self.lose_answer(h)
+        return self.send(h, status, answer)
 
     def _route(self, method: str, path: str, query: dict, body: bytes, user: str):  # noqa: ANN202
         m = re.fullmatch(r"/services/data/v[\d.]+/composite/sobjects/(\w+)/(\w+)", path)

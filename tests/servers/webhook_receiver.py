@@ -10,12 +10,16 @@ from __future__ import annotations
 import json
 import random
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 from c360_assets.activation.destinations.webhook import verify_signature
+from tests.servers.http import JsonServer
 
 
-class WebhookReceiver:
+class WebhookReceiver(JsonServer):
+    methods = ("POST",)
+    path = "/hook"
+
     def __init__(self, secret: str, *, seed: int = 0, rate_limit_p: float = 0.0,
                  error_p: float = 0.0, lost_p: float = 0.0, reject_value: str | None = None):
         self.secret = secret.encode()
@@ -28,64 +32,29 @@ class WebhookReceiver:
         self.reject_value = reject_value
         self.bad_signatures = 0
         self.faults = {"429": 0, "503": 0, "lost": 0}
-        server = self
+        super().__init__()
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args) -> None:  # noqa: ANN002
-                pass
-
-            def do_POST(self) -> None:  # noqa: N802
-                server._handle(self)
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/hook"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-
-    def __enter__(self) -> WebhookReceiver:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:  # noqa: ANN002
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-    def _send(self, h: BaseHTTPRequestHandler, status: int, answer: dict,
-              headers: dict | None = None) -> None:
-        data = json.dumps(answer).encode()
-        h.send_response(status)
-        h.send_header("Content-Type", "application/json")
-        h.send_header("Content-Length", str(len(data)))
-        for k, v in (headers or {}).items():
-            h.send_header(k, v)
-        h.end_headers()
-        h.wfile.write(data)
-
-    def _handle(self, h: BaseHTTPRequestHandler) -> None:
-        body = h.rfile.read(int(h.headers.get("Content-Length") or 0))
+    def handle(self, h: BaseHTTPRequestHandler, method: str) -> None:
+        body = self.body(h)
         if not verify_signature(self.secret, h.headers.get("X-C360-Timestamp", ""), body,
                                 h.headers.get("X-C360-Signature", "")):
             self.bad_signatures += 1
-            return self._send(h, 401, {"error": "bad signature"})
+            return self.send(h, 401, {"error": "bad signature"})
         with self.lock:
             roll = self.rng.random()
             if roll < self.rate_limit_p:
                 self.faults["429"] += 1
-                return self._send(h, 429, {"error": "slow down"}, {"Retry-After": "0.05"})
+                return self.send(h, 429, {"error": "slow down"}, {"Retry-After": "0.05"})
             if roll < self.rate_limit_p + self.error_p:
                 self.faults["503"] += 1
-                return self._send(h, 503, {"error": "unavailable"})
+                return self.send(h, 503, {"error": "unavailable"})
             batch = json.loads(body)
             rejected = self._apply(batch, h.headers.get("Idempotency-Key", ""))
             lose = self.rng.random() < self.lost_p
         if lose:
             self.faults["lost"] += 1
-            h.close_connection = True
-            h.connection.shutdown(2)
-            return None
-        return self._send(h, 200, {"rejected": rejected})
+            return self.lose_answer(h)
+        return self.send(h, 200, {"rejected": rejected})
 
     def _apply(self, batch: dict, idempotency_key: str) -> list[dict]:
         self.batches.append(batch)
