@@ -31,7 +31,7 @@ from pathlib import Path
 
 import polars as pl
 
-from c360_assets.lib import delta
+from c360_assets.lib import delta, layout
 
 UTC = pl.Datetime("us", "UTC")
 STATE_BASE = pl.Schema({"_person": pl.String(), "_key_field": pl.String(), "_key": pl.String(),
@@ -58,7 +58,7 @@ RUNS_SCHEMA = pl.Schema({
 
 
 def root(lake: Path) -> Path:
-    return Path(lake) / "activation"
+    return layout.activation(lake)
 
 
 def sync_dir(lake: Path, sync: str) -> Path:

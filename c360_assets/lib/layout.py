@@ -10,6 +10,8 @@
     <lake>/gold/<relation>                  Delta, the published gold relations
     <lake>/gold/_published.json             the publish journal
     <lake>/gold.duckdb                      dbt's DuckDB file (and c360_gold_scope)
+    <lake>/activation/...                   syncs: per sync state and journal, runs,
+                                            changelog, echoes (activation/state.py)
     <lake>/_identity/model.json             the lake's identity model (model-v<N>.json)
     <lake>/_ops/ingested/<source>.json      the ingest ledger
     <lake>/_ops/dbt_target                  dbt's artifacts and logs
@@ -60,6 +62,11 @@ def layer(lake: Path, name: str) -> Path:
 def asset_table(lake: Path, asset_path: Sequence[str]) -> Path:
     """The Delta table of an asset key (`["gold", "customer_profile_v2"]`)."""
     return Path(lake).joinpath(*asset_path)
+
+
+def activation(lake: Path) -> Path:
+    """The syncs' folder (`activation/state.py` lays it out)."""
+    return Path(lake) / "activation"
 
 
 def gold_db(lake: Path) -> Path:

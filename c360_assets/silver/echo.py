@@ -10,8 +10,9 @@ same value (after normalisation) within the window, the change is an echo:
 * it stays in silver as what it is (the source's record now holds the value, at the
   time the source says: SCD-2 history is the source's own);
 * it is not news: its edge carries `echo_field_time` (the field time of the value c360
-  sent) in `properties` and gold resolves it at that time, not at the write-back's
-  time, with `ECHO_CONFIDENCE`, so it loses a tie against the observation it echoes.
+  sent) in `properties`, and gold resolves it at that time, not at the write-back's
+  time, and below any other candidate at that time (`is_echo` in
+  stg_attribute_candidates, `resolve_winner`): it never beats what it echoes.
 
 Without this, the value c360 wrote would come back looking newer than the customer's
 own change and win the next build (with field-time survivorship, every echo would).
@@ -23,19 +24,15 @@ from pathlib import Path
 
 import polars as pl
 
-from c360_assets.lib import delta
+from c360_assets.lib import delta, layout
 
-ECHOES = ("activation", "echoes")
 # A change up to this long before the send is still its echo (clocks differ).
 CLOCK_SKEW = "10m"
-# Below a real observation's 1.0 and above an invalid value's 0.5: an echo loses a tie
-# against what it echoes and against any other value at the same field time.
-ECHO_CONFIDENCE = 0.9
 ECHO_COLUMN = "echo_field_time"
 
 
 def read_echoes(lake: Path, sources: set[str] | None = None) -> pl.DataFrame | None:
-    path = Path(lake).joinpath(*ECHOES)
+    path = layout.activation(lake) / "echoes"
     if not delta.table_exists(path):
         return None
     frame = pl.scan_delta(str(path))

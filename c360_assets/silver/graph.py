@@ -23,7 +23,7 @@ import polars as pl
 from c360_assets.lib.frames import in_group_of_many, next_in_group, row_number_in_group
 from c360_assets.lib.hashing import sha256
 from c360_assets.lib.normalise import breaks_limits, kind_expr
-from c360_assets.silver.echo import ECHO_COLUMN, ECHO_CONFIDENCE
+from c360_assets.silver.echo import ECHO_COLUMN
 from c360_assets.silver.sources import ENTITY_TARGETS
 
 UTC = pl.Datetime("us", "UTC")
@@ -130,8 +130,7 @@ def attribute_edges(changes: pl.DataFrame, kinds: dict[str, str]) -> pl.DataFram
         pl.when(owns).then(pl.col("record_node_id")).otherwise(pl.col("_target"))
         .alias("target_node_id"),
         "rel_type", pl.col("field_time").alias("updated_at"),
-        pl.when(pl.col("is_valid") & _is_echo(edges)).then(ECHO_CONFIDENCE)
-        .when(pl.col("is_valid")).then(1.0)
+        pl.when(pl.col("is_valid")).then(1.0)
         .when(breaks_limits(pl.col("raw_value"), pl.col("value"),
                             kind_expr(pl.col("attribute"), kinds)))
         .then(IMPLAUSIBLE_CONFIDENCE).otherwise(INVALID_CONFIDENCE).alias("confidence"),
@@ -139,11 +138,6 @@ def attribute_edges(changes: pl.DataFrame, kinds: dict[str, str]) -> pl.DataFram
         pl.col("field_time").alias("valid_from"), "valid_to", "source_system", "source_event_id",
         _properties(edges.columns).alias("properties"), "record_node_id", "version",
         "ingestion_order")
-
-
-def _is_echo(frame: pl.DataFrame) -> pl.Expr:
-    return (pl.col(ECHO_COLUMN).is_not_null() if ECHO_COLUMN in frame.columns
-            else pl.lit(False))
 
 
 def resolve_merge_chains(direct: pl.DataFrame) -> pl.DataFrame:
