@@ -339,13 +339,16 @@ def cmd_identity_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _render_plan(report) -> str:  # noqa: ANN001
+def _render_plan(report, mode: str) -> str:  # noqa: ANN001
     """The plan of a sync, without values (keys and fields are personal data)."""
     p = report.planned
+    new = "creates" if mode != "update" else "new"
     lines = [f"sync {report.sync}: gold version {report.gold_version}, {report.model_rows:,} "
              f"model rows ({report.skipped_filter:,} filtered out, {report.skipped_guard:,} "
              f"failing `when`, {report.skipped_consent:,} without consent)",
-             f"  creates  {p.get('create', 0):>9,}",
+             f"  {new:<8} {p.get('create', 0):>9,}"
+             + ("  (mode update: updated where the destination has them, never created)"
+                if mode == "update" else ""),
              f"  updates  {p.get('update', 0) + p.get('repoint', 0):>9,}"
              + (f"  ({p.get('repoint', 0):,} re-pointed to a merge survivor)"
                 if p.get("repoint") else "")]
@@ -408,7 +411,7 @@ def cmd_sync(args: argparse.Namespace) -> int:
     except SyncAborted as exc:
         print(f"stopped: {exc}", file=sys.stderr)
         return 1
-    print(_render_plan(report))
+    print(_render_plan(report, spec.mode))
     if args.dry_run:
         print("dry run: nothing sent, nothing recorded")
         return 0

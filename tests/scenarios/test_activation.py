@@ -534,3 +534,28 @@ def test_the_shipped_consent_and_postgres_syncs_run_against_their_destinations(
     assert table["p2"]["birth_date"] == dt.date(1980, 2, 3) and table["p3"]["email"] is None
     assert '"shopify_id":"7001"' in table["p1"]["extensions"].replace(" ", "")
     assert run_sync(lake, shipped["profile_to_postgres"], CONFIG).operations == 0
+
+
+def test_the_dry_run_prints_the_plan_without_values_and_sends_nothing(tmp_path, monkeypatch,
+                                                                       capsys):
+    from c360_assets import cli
+
+    lake = tmp_path / "lake"
+    write_profiles(lake, [person("p1", email="secret.ann@example.org", last_name="Ames"),
+                          person("p2", email="secret.ann@example.org", last_name="Bell"),
+                          person("p3", email="cara@example.org", last_name="Cole")])
+    sync_spec(tmp_path / "syncs", "files", {
+        "model": "customer_profile_v2",
+        "destination": {"type": "file", "path": str(tmp_path / "out")},
+        "match_on": [{"field": "email", "from": "email"}], "fields": {"name": "last_name"}})
+    monkeypatch.setenv("C360_SYNCS_DIR", str(tmp_path / "syncs"))
+    assert cli.main(["sync", "--list"]) == 0
+    assert "files" in capsys.readouterr().out
+    assert cli.main(["sync", "files", "--dry-run", "--lake", str(lake)]) == 0
+    out = capsys.readouterr().out
+    assert "creates          1" in out and "duplicate_match_key" in out
+    assert "dry run: nothing sent" in out
+    assert "secret.ann" not in out and "Ames" not in out and "cara@" not in out
+    assert not (tmp_path / "out").exists() and not st.log_table(lake, "runs").exists()
+    assert cli.main(["sync", "nope", "--lake", str(lake)]) == 2
+    assert "no sync named 'nope'" in capsys.readouterr().err
