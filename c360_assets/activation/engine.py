@@ -11,10 +11,12 @@
      (a rate limit is never a row failure; `limits.max_wait_s` bounds the total wait);
    * 5xx, timeouts: retried with backoff (`limits.retries`); a create whose outcome is
      unknown is looked up before it is resent; then the batch is halved, down to
-     single rows, which are rejected with the error;
+     single rows, which are rejected with the error; a destination failing every
+     attempt (3 batches' worth in a row) stops the run (`SyncAborted`);
    * a batch refused as a whole (HTTP 400, a failing statement) is halved at once;
-   * per-row rejections are logged and retried by the next run (the state still holds
-     what was acknowledged before, so the row still differs).
+   * per-row rejections are logged and held back until the row's content changes;
+     rows that failed on transient errors are retried by the next run (the state still
+     holds what was acknowledged before, so the row still differs).
    After every batch its outcome is journaled (fsync'd) before the next one is sent.
 4. Fold the journal into the state, the changelog and the echoes; log the run.
 """
@@ -49,6 +51,8 @@ from c360_assets.lib.config import C360Config
 from c360_assets.lib.lock import lake_lock
 
 BACKOFF_S = (0.5, 2.0, 5.0, 10.0, 20.0)
+# Transient failures in a row (in units of a batch's attempts) after which the run stops.
+MAX_FAILURES_IN_A_ROW = 3
 
 
 class SyncRefused(RuntimeError):
@@ -117,6 +121,15 @@ class _Sender:
                  sleep: Callable[[float], None] = time.sleep):
         self.spec, self.dest, self.journal = spec, dest, journal
         self.fields, self.report, self.echo, self.sleep = fields, report, echo, sleep
+        self.failing = 0  # transient failures in a row, across batches
+
+    def _failed(self, exc: Exception) -> None:
+        """A destination that fails every attempt (down, unreachable) stops the run
+        instead of being halved row by row; what it acknowledged is kept."""
+        self.failing += 1
+        if self.failing > MAX_FAILURES_IN_A_ROW * (self.spec.limits.retries + 1):
+            raise SyncAborted(f"{self.failing} attempts in a row failed (last: {exc}): the "
+                              "destination looks down; stopping, the next run sends the rest")
 
     def _values(self, rows: pl.DataFrame) -> pl.DataFrame:
         return rows.with_columns(
@@ -203,6 +216,7 @@ class _Sender:
                 continue
             except Transient as exc:
                 attempts += 1
+                self._failed(exc)
                 # A create (never an update-only attempt: resending that is harmless)
                 # whose answer was lost may have been committed: look before resending.
                 verify = verify or (exc.uncertain and op == "create" and not update_only
@@ -227,6 +241,7 @@ class _Sender:
                 else:
                     self._reject(rows, str(exc), permanent=True)
                 return
+            self.failing = 0
             self._record(op, rows, outcomes)
             return
 

@@ -559,3 +559,21 @@ def test_the_dry_run_prints_the_plan_without_values_and_sends_nothing(tmp_path, 
     assert not (tmp_path / "out").exists() and not st.log_table(lake, "runs").exists()
     assert cli.main(["sync", "nope", "--lake", str(lake)]) == 2
     assert "no sync named 'nope'" in capsys.readouterr().err
+
+
+def test_a_destination_that_is_down_stops_the_run_instead_of_halving_forever(tmp_path,
+                                                                            salesforce):
+    from c360_assets.activation.engine import SyncAborted
+
+    lake = tmp_path / "lake"
+    sf = salesforce(error_p=1.0)  # every request answers 503
+    write_profiles(lake, [person(f"p{i}", email=f"u{i}@example.org", last_name="L")
+                          for i in range(50)])
+    spec = sf_spec(tmp_path, destination={**SALESFORCE_SYNC["destination"], "batch_rows": 10})
+    with pytest.raises(SyncAborted, match="looks down"):
+        run_sync(lake, spec, CONFIG, sleep=no_sleep)
+    assert sf.requests <= 3 * 4 + 1
+    runs = pl.read_delta(str(st.log_table(lake, "runs")))
+    assert runs.select("status", "acknowledged").row(0) == ("aborted", 0)
+    sf.error_p = 0.0  # back up: the next run sends everything
+    assert run_sync(lake, spec, CONFIG).acknowledged == 50

@@ -66,6 +66,15 @@ def retry_after(response: requests.Response, default: float = 1.0) -> float:
         return max(0.0, (when - dt.datetime.now(dt.UTC)).total_seconds())
 
 
+def _answer(response: requests.Response):  # noqa: ANN202
+    """The JSON of a 2xx answer; an unreadable one leaves the outcome unknown."""
+    try:
+        return response.json()
+    except ValueError as exc:
+        raise Transient(f"HTTP {response.status_code} with an unreadable body: "
+                        f"{response.text[:100]!r}", uncertain=True) from exc
+
+
 def check(response: requests.Response, what: str) -> None:
     """Raise the engine's exception for a failed answer."""
     code = response.status_code
@@ -135,7 +144,7 @@ class SalesforceDestination(Destination):
             ids = [r["_dest_id"] for r in dicts]
             response = self._call("DELETE", f"{self.base}/composite/sobjects",
                                   "delete", params={"ids": ",".join(ids), "allOrNone": "false"})
-            return self._outcomes(response.json(), ids)
+            return self._outcomes(_answer(response), ids)
         if op == "create" and update_only:
             found = self.lookup(dicts[0]["_key_field"], [r["_key"] for r in dicts])
             hits = [dict(r, _dest_id=found[r["_key"]]) for r in dicts if r["_key"] in found]
@@ -149,7 +158,7 @@ class SalesforceDestination(Destination):
             response = self._call(
                 "PATCH", f"{self.base}/composite/sobjects/{self.object}/{quote(key_field)}",
                 "upsert", json={"allOrNone": False, "records": records})
-            return self._outcomes(response.json(), [None] * len(dicts))
+            return self._outcomes(_answer(response), [None] * len(dicts))
         records = []
         for r in dicts:
             body = {**self._record(r, fields), "id": r["_dest_id"]}
@@ -160,7 +169,7 @@ class SalesforceDestination(Destination):
             records.append(body)
         response = self._call("PATCH", f"{self.base}/composite/sobjects", "update",
                               json={"allOrNone": False, "records": records})
-        return self._outcomes(response.json(), [r["_dest_id"] for r in dicts])
+        return self._outcomes(_answer(response), [r["_dest_id"] for r in dicts])
 
     @staticmethod
     def _outcomes(results: list[dict], ids: list[str | None]) -> list[Outcome]:
@@ -188,7 +197,11 @@ class SalesforceDestination(Destination):
             url = f"{self.base}/sobjects/{self.object}/{quote(key_field)}/{quote(key, safe='')}"
             response = self._call("GET", url, "lookup", (300, 404), params={"fields": "Id"})
             if response.status_code == 200:
-                found[key] = response.json()["Id"]
+                record = _answer(response)
+                if not isinstance(record, dict) or not record.get("Id"):
+                    raise Transient(f"lookup: an answer without Id: {str(record)[:100]}",
+                                    uncertain=False)
+                found[key] = record["Id"]
             # 404: not there; 300: several records hold the key - not one to pick.
         return found
 
