@@ -368,15 +368,20 @@ def run_sync(lake: Path, spec: SyncSpec, config: C360Config, *, dry_run: bool = 
                                      f"({report.acknowledged:,} acknowledged, "
                                      f"{report.rejected:,} rejected)")
                                 last = time.monotonic()
+                    del part
         except SyncAborted as exc:
             report.status, report.message = "aborted", str(exc)
         except DestinationError as exc:
             report.status, report.message = "failed", str(exc)
         finally:
             dest.close()
+            # Only a sample of the plan is printed: let the rest go before the fold.
+            rejected = plan.rejected
+            report.plan = Plan(ops=plan.ops.head(10), rejected=rejected, counts=plan.counts)
+            del plan, rows
             _fold(lake, spec, fields, attrs, state)
-        if plan.rejected.height:
-            _log_model_rejects(lake, spec, report, plan.rejected)
+        if rejected.height:
+            _log_model_rejects(lake, spec, report, rejected)
         report.seconds = time.monotonic() - clock
         _log_run(lake, spec, report, started)
         if report.status == "aborted":
