@@ -130,6 +130,12 @@ def load_desired(lake: Path, spec: SyncSpec, config: C360Config,
     con = duckdb.connect()
     try:
         con.register("model", table.to_arrow())
+        for name, expr in spec.columns.items():
+            try:
+                con.sql(f"select ({expr}) from model limit 0")
+            except duckdb.Error as exc:
+                raise ConfigError(f"{spec.origin}: columns.{name}: {expr!r} fails: "
+                                  f"{str(exc).splitlines()[0]}") from None
         extra = "".join(f", ({expr}) as {_quote(name)}" for name, expr in spec.columns.items())
         con.sql(f"create temp view base as select *{extra} from model")
         guards = {"when": spec.when or "true",

@@ -577,3 +577,47 @@ def test_a_destination_that_is_down_stops_the_run_instead_of_halving_forever(tmp
     assert runs.select("status", "acknowledged").row(0) == ("aborted", 0)
     sf.error_p = 0.0  # back up: the next run sends everything
     assert run_sync(lake, spec, CONFIG).acknowledged == 50
+
+
+def test_hostile_values_reach_postgres_exactly(tmp_path, pg_dsn):
+    """Quotes, commas, newlines, backslashes, the COPY null marker as text, non-Latin
+    scripts, emoji and a long value all arrive exactly; a null stays a null."""
+    lake = tmp_path / "lake"
+    spec = sync_spec(tmp_path / "syncs", "mirror", PG_SYNC)
+    hostile = ['O\'Brien, "Jr."', "line one\nline two\r\n", "back\\slash \\N", "\\N",
+               "Zoë Ångström 王小明 Дмитрий 🙂", "x" * 5000, "", "NULL", "tab\there"]
+    write_profiles(lake, [person(f"p{i}", email=f"u{i}@example.org", first_name=v,
+                                 city=None if i % 2 else v) for i, v in enumerate(hostile)])
+    report = run_sync(lake, spec, CONFIG)
+    assert (report.acknowledged, report.rejected) == (len(hostile), 0)
+    table = pg_rows(pg_dsn)
+    for i, v in enumerate(hostile):
+        assert table[f"p{i}"]["first_name"] == v
+        assert table[f"p{i}"]["city"] == (None if i % 2 else v)
+    assert run_sync(lake, spec, CONFIG).operations == 0
+
+
+@pytest.mark.parametrize("change, where", [
+    ({"filter": "no_such_column = 1"}, "filter"),
+    ({"columns": {"k": "extensions['x'] +* 1"}}, "columns.k"),
+    ({"when": "city_source !== 'sap'"}, "when"),
+    ({"fields": {"name": {"from": "nope"}}}, "fields.name.from: column 'nope'"),
+    ({"consent": "sms_marketing"}, "consent: 'sms_marketing' is not a purpose"),
+    ({"model": "no_such_relation"}, "gold/no_such_relation is not built"),
+    ({"join": {"consent_status": ["email"]}}, "join.consent_status"),
+])
+def test_a_sync_that_cannot_run_says_which_key_is_wrong(tmp_path, change, where):
+    from c360_assets.lib.config import ConfigError
+
+    lake = tmp_path / "lake"
+    write_profiles(lake, [person("p1", email="a@example.org")])
+    write_consent(lake, [("p1", True, dt.datetime.now(dt.UTC))])
+    spec = sync_spec(tmp_path / "syncs", "bad", {
+        "model": "customer_profile_v2",
+        "destination": {"type": "file", "path": str(tmp_path / "out")},
+        "match_on": [{"field": "email", "from": "email"}], "fields": {"name": "last_name"},
+        **change})
+    with pytest.raises(ConfigError) as err:
+        run_sync(lake, spec, CONFIG)
+    assert where in str(err.value)
+    assert not (tmp_path / "out").exists()
