@@ -392,15 +392,18 @@ def test_rate_limits_are_waited_out_not_counted_as_failures(tmp_path, salesforce
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
-def test_under_429s_5xx_and_lost_answers_the_destination_converges(tmp_path, salesforce, seed):
+def test_under_429s_5xx_timeouts_and_lost_answers_the_destination_converges(
+        tmp_path, salesforce, seed):
     """Property: whatever the faults, after the runs the destination holds the model,
     with one record per person (no create repeated), and another run sends nothing."""
     import random
 
     rng = random.Random(seed)
     lake = tmp_path / "lake"
-    sf = salesforce(rate_limit_p=0.15, error_p=0.15, lost_p=0.2, seed=seed, retry_after=0.01)
-    spec = sf_spec(tmp_path, destination={**SALESFORCE_SYNC["destination"], "batch_rows": 7})
+    sf = salesforce(rate_limit_p=0.15, error_p=0.15, lost_p=0.15, slow_p=0.15, slow_s=0.6,
+                    seed=seed, retry_after=0.01)
+    spec = sf_spec(tmp_path, destination={**SALESFORCE_SYNC["destination"], "batch_rows": 7,
+                                          "timeout_s": 0.3})
     model = {f"p{i}": person(f"p{i}", email=f"u{i}@example.org", last_name=f"L{i}",
                              city=rng.choice(["Leeds", "York", None])) for i in range(60)}
     for _ in range(3):
@@ -420,7 +423,8 @@ def test_under_429s_5xx_and_lost_answers_the_destination_converges(tmp_path, sal
         for j in range(5):
             pid = f"n{len(model)}_{j}"
             model[pid] = person(pid, email=f"{pid}@example.org", last_name="New")
-    sf.rate_limit_p = sf.error_p = sf.lost_p = 0.0
+    assert sf.faults["slow"] + sf.faults["lost"] > 0 and sf.faults["429"] + sf.faults["503"] > 0
+    sf.rate_limit_p = sf.error_p = sf.lost_p = sf.slow_p = 0.0
     write_profiles(lake, list(model.values()))
     assert run_sync(lake, spec, CONFIG).operations == 15
     assert run_sync(lake, spec, CONFIG).operations == 0
@@ -461,15 +465,20 @@ def test_a_sync_killed_mid_run_resumes_without_resending_or_duplicating(tmp_path
     assert run_sync(lake, sync_spec(tmp_path / "syncs", "sf", body), CONFIG).operations == 0
 
 
-def test_a_timed_out_create_is_looked_up_before_it_is_sent_again(tmp_path, salesforce):
+@pytest.mark.parametrize("fault", ["lost", "timeout"])
+def test_a_timed_out_create_is_looked_up_before_it_is_sent_again(tmp_path, salesforce, fault):
     lake = tmp_path / "lake"
-    sf = salesforce(lost_p=1.0, seed=4)  # every write commits, every answer is lost
+    # every write commits; every answer is lost (connection closed) or comes after the
+    # client's timeout
+    sf = (salesforce(lost_p=1.0, seed=4) if fault == "lost"
+          else salesforce(slow_p=1.0, slow_s=1.5, seed=4))
     write_profiles(lake, [person("p1", email="a@example.org", last_name="A", at=T0)])
-    spec = sf_spec(tmp_path)
+    spec = sf_spec(tmp_path, destination={**SALESFORCE_SYNC["destination"], "timeout_s": 0.5})
     report = run_sync(lake, spec, CONFIG, sleep=no_sleep)
     assert (report.acknowledged, sf.creates, len(sf.live())) == (1, 1, 1)
-    gets = sf.requests - sf.faults["lost"]
-    assert gets >= 1  # the lookup that found it
+    assert sf.faults["lost" if fault == "lost" else "slow"] == 1
+    state = pl.read_delta(str(st.state_table(lake, "sf")))
+    assert state["_dest_id"].to_list() == [sf.live()[0]["Id"]]
 
 
 # -- Dagster ---------------------------------------------------------------------------------

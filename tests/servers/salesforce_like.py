@@ -9,8 +9,9 @@ meets, including the ways it fails.
 * `PATCH /services/data/<v>/composite/sobjects`: update by `id`; `DELETE ...?ids=`.
 * `GET /services/data/<v>/sobjects/<Object>/<ExtField>/<value>`: 200, 404 or HTTP 300.
 * Every write stamps `LastModifiedById` (the token's user) and `LastModifiedDate`.
-* Faults, seeded: 429 with Retry-After, 503, and "lost answers" (the write is committed,
-  then the connection is closed without a response, as a timeout looks to the client).
+* Faults, seeded: 429 with Retry-After, 503, "lost answers" (the write is committed,
+  then the connection is closed without a response) and slow answers (committed, then
+  answered after `slow_s`: past the client's timeout, a real timeout).
 * `export_contacts`: the contacts as the Fivetran Salesforce connector lands them
   (`contact` table CSV), to close the loop through c360's own ingest.
 """
@@ -22,6 +23,7 @@ import json
 import random
 import re
 import threading
+import time
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlparse
@@ -48,17 +50,20 @@ class SalesforceLike(JsonServer):
 
     def __init__(self, tokens: dict[str, str] | None = None, *, seed: int = 0,
                  rate_limit_p: float = 0.0, error_p: float = 0.0, lost_p: float = 0.0,
-                 retry_after: float = 0.05, clock=None):
+                 slow_p: float = 0.0, slow_s: float = 1.0, retry_after: float = 0.05,
+                 clock=None):
         self.tokens = tokens or {"integration-token": "005INTEGRATION00001"}
         self.records: dict[str, dict] = {}
         self.lock = threading.Lock()
         self.rng = random.Random(seed)
         self.rate_limit_p, self.error_p, self.lost_p = rate_limit_p, error_p, lost_p
+        # A write committed, then answered only after `slow_s` (past a client's timeout).
+        self.slow_p, self.slow_s = slow_p, slow_s
         self.retry_after = retry_after
         self.clock = clock or (lambda: dt.datetime.now(dt.UTC))
         self.counter = 0
         self.requests = 0
-        self.faults = {"429": 0, "503": 0, "lost": 0}
+        self.faults = {"429": 0, "503": 0, "lost": 0, "slow": 0}
         self.creates = 0
         super().__init__()
 
@@ -120,7 +125,11 @@ class SalesforceLike(JsonServer):
                 self.faults["503"] += 1
                 return self.send(h, 503, [{"errorCode": "SERVER_UNAVAILABLE"}])
             lose = method != "GET" and self.rng.random() < self.lost_p
+            slow = method != "GET" and not lose and self.rng.random() < self.slow_p
             status, answer = self._route(method, url.path, parse_qs(url.query), body, user)
+        if slow:  # committed; the answer comes after the client gave up
+            self.faults["slow"] += 1
+            time.sleep(self.slow_s)
         if lose:  # committed, but the answer never arrives
             self.faults["lost"] += 1
             return self.lose_answer(h)
