@@ -117,10 +117,10 @@ def _now() -> dt.datetime:
 
 class _Sender:
     def __init__(self, spec: SyncSpec, dest: Destination, journal: st.Journal,
-                 fields: list[str], report: SyncReport, echo: Callable[[str], None],
+                 fields: list[str], report: SyncReport,
                  sleep: Callable[[float], None] = time.sleep):
         self.spec, self.dest, self.journal = spec, dest, journal
-        self.fields, self.report, self.echo, self.sleep = fields, report, echo, sleep
+        self.fields, self.report, self.sleep = fields, report, sleep
         self.failing = 0  # transient failures in a row, across batches
 
     def _failed(self, exc: Exception) -> None:
@@ -136,7 +136,7 @@ class _Sender:
             model_rows._as_string(pl.col(f), rows.schema[f]).alias(st.value_column(f))
             for f in self.fields)
 
-    def _wait(self, seconds: float, why: str) -> None:
+    def _wait(self, seconds: float) -> None:
         self.report.rate_limited_s += seconds
         if self.report.rate_limited_s > self.spec.limits.max_wait_s:
             raise SyncAborted(f"waited {self.report.rate_limited_s:.0f}s on rate limits "
@@ -152,7 +152,7 @@ class _Sender:
             self.dest.bucket.take()
         self.report.requests += 1
 
-    def _record(self, op: str, rows: pl.DataFrame, outcomes: list[Outcome]) -> None:
+    def _record(self, rows: pl.DataFrame, outcomes: list[Outcome]) -> None:
         status = pl.Series([o.status for o in outcomes], dtype=pl.String)
         ids = pl.Series([o.dest_id for o in outcomes], dtype=pl.String)
         errors = pl.Series([o.error for o in outcomes], dtype=pl.String)
@@ -183,15 +183,16 @@ class _Sender:
     def _verify(self, rows: pl.DataFrame) -> pl.DataFrame:
         """Creates whose outcome is unknown: acknowledge those the destination has, return
         the rest (safe to send)."""
-        found: dict[str, str] = {}
-        for (key_field,), part in rows.group_by("_key_field", maintain_order=True):
-            found |= self.dest.lookup(key_field, part["_key"].to_list())
-        if not found:
-            return rows
-        hit = rows["_key"].is_in(list(found))
+        ids = _look_up(self.dest, rows)
+        hit = ids.is_not_null()
         done = rows.filter(hit)
-        self._record("create", done, [Outcome(OK, found[k]) for k in done["_key"].to_list()])
+        self._record(done, [Outcome(OK, i) for i in ids.filter(hit).to_list()])
         return rows.filter(~hit)
+
+    def _halve(self, op: str, rows: pl.DataFrame) -> None:
+        half = rows.height // 2
+        self.send(op, rows.head(half))
+        self.send(op, rows.tail(rows.height - half))
 
     def send(self, op: str, rows: pl.DataFrame) -> None:
         attempts, verify = 0, False
@@ -212,7 +213,7 @@ class _Sender:
                 outcomes = self.dest.write(op, rows, self.fields, update_only=update_only)
                 failpoints.reached("activation.batch_answered")
             except RateLimited as exc:
-                self._wait(exc.retry_after, str(exc))
+                self._wait(exc.retry_after)
                 continue
             except Transient as exc:
                 attempts += 1
@@ -223,10 +224,7 @@ class _Sender:
                                     and self.dest.supports_lookup)
                 if attempts > self.spec.limits.retries:
                     if rows.height > 1 and not verify:
-                        half = rows.height // 2
-                        self.send(op, rows.head(half))
-                        self.send(op, rows.tail(rows.height - half))
-                        return
+                        return self._halve(op, rows)
                     if not verify or attempts > 2 * self.spec.limits.retries + 2:
                         self._reject(rows, f"gave up after {attempts} attempts: {exc}",
                                      permanent=False)
@@ -235,15 +233,22 @@ class _Sender:
                 continue
             except BatchRejected as exc:
                 if rows.height > 1:
-                    half = rows.height // 2
-                    self.send(op, rows.head(half))
-                    self.send(op, rows.tail(rows.height - half))
-                else:
-                    self._reject(rows, str(exc), permanent=True)
-                return
+                    return self._halve(op, rows)
+                return self._reject(rows, str(exc), permanent=True)
             self.failing = 0
-            self._record(op, rows, outcomes)
+            self._record(rows, outcomes)
             return
+
+
+def _look_up(dest: Destination, rows: pl.DataFrame) -> pl.Series:
+    """The destination id of each row's record, looked up by its match key (null where
+    the destination has none, or several)."""
+    found: dict[tuple[str, str], str] = {}
+    for (key_field,), part in rows.group_by("_key_field", maintain_order=True):
+        found |= {(key_field, k): v
+                  for k, v in dest.lookup(key_field, part["_key"].to_list()).items()}
+    return pl.Series("_dest_id", [found.get(k) for k in zip(rows["_key_field"], rows["_key"],
+                                                            strict=True)], dtype=pl.String)
 
 
 def _recover(lake: Path, spec: SyncSpec, fields: list[str], dest_factory,  # noqa: ANN001
@@ -259,18 +264,14 @@ def _recover(lake: Path, spec: SyncSpec, fields: list[str], dest_factory,  # noq
         return state
     dest = dest_factory()
     try:
-        found: dict[str, str] = {}
         if dest.supports_lookup:
             echo(f"{spec.name}: a previous run sent {uncertain.height} create(s) without "
                  "hearing back: looking them up before anything is resent")
-            for (key_field,), part in uncertain.group_by("_key_field", maintain_order=True):
-                found |= {(key_field, k): v for k, v in
-                          dest.lookup(key_field, part["_key"].to_list()).items()}
+            ids = _look_up(dest, uncertain)
+        else:
+            ids = pl.Series("_dest_id", [None] * uncertain.height, dtype=pl.String)
         resolved = uncertain.with_columns(
-            pl.struct("_key_field", "_key").map_elements(
-                lambda r: found.get((r["_key_field"], r["_key"])),
-                return_dtype=pl.String).alias("_dest_id"),
-            pl.lit(None, pl.String).alias("_prev_person"),
+            ids.alias("_dest_id"), pl.lit(None, pl.String).alias("_prev_person"),
             pl.lit(None, pl.String).alias("_merged_into"),
             *[pl.lit(False).alias(f"s:{f}") for f in fields])
         hits = resolved.filter(pl.col("_dest_id").is_not_null())
@@ -355,7 +356,7 @@ def run_sync(lake: Path, spec: SyncSpec, config: C360Config, *, dry_run: bool = 
         try:
             if plan.ops.height:
                 dest.prepare({f: plan.ops.schema[f] for f in fields})
-                sender = _Sender(spec, dest, journal, fields, report, echo, sleep)
+                sender = _Sender(spec, dest, journal, fields, report, sleep)
                 total, done, last = plan.ops.height, 0, time.monotonic()
                 for op in OPS_ORDER:
                     part = plan.ops.filter(pl.col("_op") == op)

@@ -29,7 +29,7 @@ FIELD = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
 class Mapping(_Strict):
@@ -47,8 +47,6 @@ class Mapping(_Strict):
     # (`city_source != 'sap'`); elsewhere it counts as null under `skip`.
     when: str | None = None
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-
     @model_validator(mode="after")
     def _one_origin(self) -> Mapping:
         if (self.source is None) == (self.value is None):
@@ -64,8 +62,6 @@ class MatchKey(_Strict):
     # The column holds a list joined by this separator (customer_profile `extensions`
     # ids): a row holding several values is ambiguous and rejected, never one picked.
     separator: str | None = None
-
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
 class Limits(_Strict):

@@ -12,7 +12,7 @@ import requests
 import yaml
 
 from c360_assets.activation.destinations import TokenBucket
-from c360_assets.activation.destinations.salesforce import retry_after
+from c360_assets.activation.destinations.http import retry_after
 from c360_assets.activation.destinations.webhook import sign, verify_signature
 from c360_assets.activation.spec import load_syncs, parse_sync
 from c360_assets.lib.config import ConfigError

@@ -16,7 +16,7 @@ SOURCE_MODULES = {ROOT / "c360_assets" / "bronze" / f"{s.name}.py" for s in BUIL
 # A destination's own module may name the product it writes to (the Salesforce REST API
 # is a destination there, not the source): one module per destination kind.
 DESTINATION_MODULES = {p for p in (ROOT / "c360_assets" / "activation" / "destinations").glob("*.py")
-                       if p.stem not in ("__init__", "base")}
+                       if p.stem not in ("__init__", "base", "http")}
 ENTITY_TYPES = {t.records.entity_type for s in BUILTIN for t in s.tables if t.records}
 # Table names that are plain words generic code may use in their own sense (a shared
 # "contact" value, a "user" of the CLI): only the compound names of those tables count.

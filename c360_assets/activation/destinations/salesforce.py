@@ -25,7 +25,6 @@ from typing import Literal
 from urllib.parse import quote
 
 import polars as pl
-import requests
 from pydantic import Field
 
 from c360_assets.activation.destinations.base import (
@@ -33,15 +32,13 @@ from c360_assets.activation.destinations.base import (
     OK,
     REJECTED,
     BatchRejected,
-    Destination,
     DestinationConfig,
     DestinationError,
     Outcome,
-    RateLimited,
-    TokenBucket,
     Transient,
     sent_fields,
 )
+from c360_assets.activation.destinations.http import HttpDestination, answer
 
 
 def _json_value(value):  # noqa: ANN001, ANN202
@@ -50,42 +47,6 @@ def _json_value(value):  # noqa: ANN001, ANN202
     if isinstance(value, dt.date):
         return value.isoformat()
     return value
-
-
-def retry_after(response: requests.Response, default: float = 1.0) -> float:
-    value = response.headers.get("Retry-After")
-    if value is None:
-        return default
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        try:
-            when = dt.datetime.strptime(value, "%a, %d %b %Y %H:%M:%S GMT").replace(tzinfo=dt.UTC)
-        except ValueError:
-            return default
-        return max(0.0, (when - dt.datetime.now(dt.UTC)).total_seconds())
-
-
-def _answer(response: requests.Response):  # noqa: ANN202
-    """The JSON of a 2xx answer; an unreadable one leaves the outcome unknown."""
-    try:
-        return response.json()
-    except ValueError as exc:
-        raise Transient(f"HTTP {response.status_code} with an unreadable body: "
-                        f"{response.text[:100]!r}", uncertain=True) from exc
-
-
-def check(response: requests.Response, what: str) -> None:
-    """Raise the engine's exception for a failed answer."""
-    code = response.status_code
-    if code == 429:
-        raise RateLimited(retry_after(response), f"{what}: HTTP 429")
-    if code >= 500:
-        raise Transient(f"{what}: HTTP {code}", uncertain=True)
-    if code in (401, 403):
-        raise DestinationError(f"{what}: HTTP {code} (check the token): {response.text[:200]}")
-    if code >= 400:
-        raise BatchRejected(f"{what}: HTTP {code}: {response.text[:300]}")
 
 
 class Config(DestinationConfig):
@@ -100,7 +61,7 @@ class Config(DestinationConfig):
     timeout_s: float = Field(30.0, gt=0)
 
 
-class SalesforceDestination(Destination):
+class SalesforceDestination(HttpDestination):
     supports_lookup = True
 
     def __init__(self, spec):  # noqa: ANN001
@@ -112,25 +73,8 @@ class SalesforceDestination(Destination):
                                    f"and ${d.token_env} (bearer token)")
         self.base = url.rstrip("/") + f"/services/data/{d.api_version}"
         self.object = d.object
-        self.timeout = d.timeout_s
-        self.batch_rows = d.batch_rows
-        self.bucket = TokenBucket(d.rate_per_s, d.burst)
-        self.session = requests.Session()
         self.session.headers.update({"Authorization": f"Bearer {token}",
                                      "Content-Type": "application/json"})
-
-    def _call(self, method: str, url: str, what: str, answers: tuple[int, ...] = (),
-              **kwargs) -> requests.Response:
-        """`answers`: status codes that are answers here, not failures (a lookup's 300,
-        404)."""
-        try:
-            response = self.session.request(method, url, timeout=self.timeout, **kwargs)
-        except (requests.Timeout, requests.ConnectionError) as exc:
-            raise Transient(f"{what}: {type(exc).__name__}", uncertain=True) from exc
-        if response.status_code in answers:
-            return response
-        check(response, what)
-        return response
 
     def _record(self, row: dict, fields: list[str]) -> dict:
         body = {"attributes": {"type": self.object}}
@@ -142,9 +86,9 @@ class SalesforceDestination(Destination):
         dicts = rows.to_dicts()
         if op == "delete":
             ids = [r["_dest_id"] for r in dicts]
-            response = self._call("DELETE", f"{self.base}/composite/sobjects",
+            response = self.call("DELETE", f"{self.base}/composite/sobjects",
                                   "delete", params={"ids": ",".join(ids), "allOrNone": "false"})
-            return self._outcomes(_answer(response), ids)
+            return self._outcomes(answer(response), ids)
         if op == "create" and update_only:
             found = self.lookup(dicts[0]["_key_field"], [r["_key"] for r in dicts])
             hits = [dict(r, _dest_id=found[r["_key"]]) for r in dicts if r["_key"] in found]
@@ -155,10 +99,10 @@ class SalesforceDestination(Destination):
         if op == "create":
             key_field = dicts[0]["_key_field"]
             records = [{**self._record(r, fields), key_field: r["_key"]} for r in dicts]
-            response = self._call(
+            response = self.call(
                 "PATCH", f"{self.base}/composite/sobjects/{self.object}/{quote(key_field)}",
                 "upsert", json={"allOrNone": False, "records": records})
-            return self._outcomes(_answer(response), [None] * len(dicts))
+            return self._outcomes(answer(response), [None] * len(dicts))
         records = []
         for r in dicts:
             body = {**self._record(r, fields), "id": r["_dest_id"]}
@@ -167,9 +111,9 @@ class SalesforceDestination(Destination):
             elif r["_key"] != r.get("_old_key") or r["_key_field"] != r.get("_old_key_field"):
                 body[r["_key_field"]] = r["_key"]
             records.append(body)
-        response = self._call("PATCH", f"{self.base}/composite/sobjects", "update",
+        response = self.call("PATCH", f"{self.base}/composite/sobjects", "update",
                               json={"allOrNone": False, "records": records})
-        return self._outcomes(_answer(response), [r["_dest_id"] for r in dicts])
+        return self._outcomes(answer(response), [r["_dest_id"] for r in dicts])
 
     @staticmethod
     def _outcomes(results: list[dict], ids: list[str | None]) -> list[Outcome]:
@@ -195,9 +139,9 @@ class SalesforceDestination(Destination):
             if self.bucket:
                 self.bucket.take()
             url = f"{self.base}/sobjects/{self.object}/{quote(key_field)}/{quote(key, safe='')}"
-            response = self._call("GET", url, "lookup", (300, 404), params={"fields": "Id"})
+            response = self.call("GET", url, "lookup", (300, 404), params={"fields": "Id"})
             if response.status_code == 200:
-                record = _answer(response)
+                record = answer(response)
                 if not isinstance(record, dict) or not record.get("Id"):
                     raise Transient(f"lookup: an answer without Id: {str(record)[:100]}",
                                     uncertain=False)
@@ -207,9 +151,6 @@ class SalesforceDestination(Destination):
 
     def describe(self) -> str:
         return f"salesforce {self.object} at {self.base}"
-
-    def close(self) -> None:
-        self.session.close()
 
 
 def connect(spec, lake: Path) -> SalesforceDestination:  # noqa: ANN001

@@ -28,21 +28,17 @@ from typing import Literal
 
 import orjson
 import polars as pl
-import requests
 from pydantic import Field
 
 from c360_assets.activation.destinations.base import (
     OK,
     REJECTED,
-    Destination,
     DestinationConfig,
     DestinationError,
     Outcome,
-    TokenBucket,
-    Transient,
     sent_fields,
 )
-from c360_assets.activation.destinations.salesforce import check
+from c360_assets.activation.destinations.http import HttpDestination
 
 MAX_SKEW_S = 300
 
@@ -71,7 +67,7 @@ class Config(DestinationConfig):
     timeout_s: float = Field(30.0, gt=0)
 
 
-class WebhookDestination(Destination):
+class WebhookDestination(HttpDestination):
     def __init__(self, spec):  # noqa: ANN001
         super().__init__(spec)
         d = spec.destination
@@ -80,10 +76,6 @@ class WebhookDestination(Destination):
             raise DestinationError(f"{spec.origin}: destination: set ${d.url_env} (the URL) and "
                                    f"${d.secret_env} (the signing secret)")
         self.url, self.secret = url, secret.encode()
-        self.timeout = d.timeout_s
-        self.batch_rows = d.batch_rows
-        self.bucket = TokenBucket(d.rate_per_s, d.burst)
-        self.session = requests.Session()
 
     def write(self, op: str, rows: pl.DataFrame, fields: list[str], *,
               update_only: bool = False) -> list[Outcome]:
@@ -100,12 +92,7 @@ class WebhookDestination(Destination):
         headers = {"Content-Type": "application/json", "X-C360-Timestamp": stamp,
                    "X-C360-Signature": sign(self.secret, stamp, body),
                    "Idempotency-Key": f"{self.spec.name}:{hashlib.sha256(body).hexdigest()[:32]}"}
-        try:
-            response = self.session.post(self.url, data=body, headers=headers,
-                                         timeout=self.timeout)
-        except (requests.Timeout, requests.ConnectionError) as exc:
-            raise Transient(f"webhook: {type(exc).__name__}", uncertain=True) from exc
-        check(response, "webhook")
+        response = self.call("POST", self.url, "webhook", data=body, headers=headers)
         rejected = {}
         if response.content:
             try:
@@ -119,9 +106,6 @@ class WebhookDestination(Destination):
 
     def describe(self) -> str:
         return f"webhook {self.url}"
-
-    def close(self) -> None:
-        self.session.close()
 
 
 def connect(spec, lake: Path) -> WebhookDestination:  # noqa: ANN001
