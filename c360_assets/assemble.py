@@ -1,8 +1,9 @@
 """Assembling c360's Dagster definitions from a configuration (`build_definitions`).
 
 One lineage graph (bronze per source -> silver graph and identity -> gold dbt models,
-with the privacy group's erasure steps before and after, and the activation group's
-syncs (config/syncs) downstream of gold, each with its own schedule),
+with the privacy group's erasure steps before and after, the serving group's store
+(what `c360 serve` reads) and the activation group's syncs (config/syncs) downstream of
+gold, each sync with its own schedule),
 its checks, the job the automation launches, the 2-hourly schedule, the landing and alert
 sensors and the declarative-automation sensor. `definitions.py` builds them once for
 `dagster dev`; `c360 materialize` builds its own, with the configuration it was given,
@@ -54,6 +55,7 @@ def build_definitions(config: C360Config | None = None, paths: C360Paths | None 
     # Imported here: `upstream_definitions` must not pay for dagster-dbt.
     from c360_assets.activation.assets import activation_definitions
     from c360_assets.gold.assets import build_gold_asset, dbt_resource
+    from c360_assets.serving.assets import STORE_KEY, build_serving_asset
 
     config = config or load_config()
     sources = catalogue(config)
@@ -63,7 +65,8 @@ def build_definitions(config: C360Config | None = None, paths: C360Paths | None 
     syncs, sync_schedules = activation_definitions(config)
     return dg.Definitions(
         assets=[*(upstream.assets or []), gold,
-                build_erasure_receipts_asset(config, list(gold.keys)), *syncs],
+                build_serving_asset(),
+                build_erasure_receipts_asset(config, [*gold.keys, STORE_KEY]), *syncs],
         asset_checks=[*(upstream.asset_checks or []), build_conflicts_check(config)],
         jobs=[c360_job(), build_maintenance_job(config)],
         schedules=[build_schedule(config), build_maintenance_schedule(config), *sync_schedules],

@@ -422,6 +422,20 @@ def cmd_sync(args: argparse.Namespace) -> int:
     return 0 if report.reject_rate * 100 <= get_sync(args.name).limits.max_reject_pct else 1
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    from c360_assets.serving.server import ServeError, serve
+
+    try:
+        config = cfg.load_config()
+        lake = Path(args.lake or cfg.lake_root())
+        return serve(lake, config.serving, host=args.host, port=args.port,
+                     allow_unauthenticated=args.allow_unauthenticated,
+                     log_level=args.log_level)
+    except (ServeError, cfg.ConfigError) as exc:
+        print(safe(f"error: {exc}"), file=sys.stderr)
+        return 2
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="c360", description="Customer-360 golden records, right field by field.")
@@ -545,6 +559,16 @@ def build_parser() -> argparse.ArgumentParser:
     y.add_argument("--wait-for-lock", type=float, default=0.0, metavar="SECONDS",
                    help="wait this long for another run of the same sync")
     y.set_defaults(func=cmd_sync)
+
+    v = sub.add_parser("serve", help="the profile API and the profile explorer over the "
+                                     "serving store (http://127.0.0.1:8360/)")
+    v.add_argument("--lake", help="lake root (default: $C360_LAKE or ./data/lake)")
+    v.add_argument("--host", help="address to bind (default: config serving.host, 127.0.0.1)")
+    v.add_argument("--port", type=int, help="port (default: config serving.port, 8360)")
+    v.add_argument("--allow-unauthenticated", action="store_true",
+                   help="serve a non-loopback address without API keys")
+    v.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
+    v.set_defaults(func=cmd_serve)
     return parser
 
 

@@ -29,6 +29,7 @@ from c360_assets.lib.config import C360Config, load_config
 from c360_assets.lib.lock import lake_lock
 from c360_assets.lib.registry import load_registry
 from c360_assets.privacy import inbox
+from c360_assets.serving import store as serving_store
 from c360_assets.silver import build as silver_build
 from c360_assets.silver import identity_build
 
@@ -133,6 +134,9 @@ def nothing_new(landing: Path, lake: Path, config: C360Config, problems: list[st
         return False
     said.append("gold: silver, config and the dbt project unchanged since the last "
                 "publish: nothing built or published")
+    if not serving_store.current(lake):
+        return False
+    said.append("serving: the store is up to date with gold: nothing to do")
     for line in said:
         echo(line)
     return True

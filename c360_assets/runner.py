@@ -42,6 +42,7 @@ from c360_assets.plan import (
 from c360_assets.privacy import inbox, ledger
 from c360_assets.privacy.assets import RECEIPTS_KEY, REQUESTS_KEY
 from c360_assets.resources import C360Paths
+from c360_assets.serving import store as serving_store
 from c360_assets.silver.assets import (
     FIELD_CHANGES_KEY,
     IDENTITY_EVENTS_KEY,
@@ -280,6 +281,18 @@ def _run_stages(paths: C360Paths, select: str | None,
                  "nothing built or published")
     elif gold:
         echo("gold: skipped (an earlier run failed)")
+    # The serving store after gold: rebuilt whenever gold published a new version.
+    serving = {k for k in keys if k.path[0] == "serving"}
+    if serving and summary.ok and plain and serving_store.current(paths.lake):
+        echo("serving: the store is up to date with gold: nothing to do")
+    elif serving and summary.ok:
+        echo(f"serving: building the store ({serving_store.store_path(paths.lake)})")
+        result = run(dg.AssetSelection.assets(*serving), "serving")
+        summary.runs.append(("serving", result.run_id, result.success))
+        summary.ok &= result.success
+        _collect(result, summary)
+    elif serving:
+        echo("serving: skipped (an earlier run failed)")
     if erasing and summary.ok:
         echo("privacy: purging history and proving the erasure (every byte of the lake "
              "and of Dagster's storage scanned)")

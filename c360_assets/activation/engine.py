@@ -44,11 +44,12 @@ from c360_assets.activation.destinations import (
     Transient,
     open_destination,
 )
-from c360_assets.activation.plan import OPS_ORDER, Plan, build_plan, survivors
+from c360_assets.activation.plan import OPS_ORDER, Plan, build_plan
 from c360_assets.activation.spec import SyncSpec
 from c360_assets.lib import failpoints
 from c360_assets.lib.config import C360Config
 from c360_assets.lib.lock import lake_lock
+from c360_assets.silver.identity_build import merged_survivors
 
 BACKOFF_S = (0.5, 2.0, 5.0, 10.0, 20.0)
 # Transient failures in a row (in units of a batch's attempts) after which the run stops.
@@ -332,7 +333,7 @@ def run_sync(lake: Path, spec: SyncSpec, config: C360Config, *, dry_run: bool = 
             state = st.read_state(lake, spec.name, fields)
         else:
             state = _recover(lake, spec, fields, factory, attrs, report, echo)
-        plan = build_plan(spec, rows, state, survivors(lake), st.read_rejected(lake, spec.name))
+        plan = build_plan(spec, rows, state, merged_survivors(lake), st.read_rejected(lake, spec.name))
         report.plan = plan
         report.gold_version, report.model_rows = rows.gold_version, rows.model_rows
         report.planned = dict(plan.counts)

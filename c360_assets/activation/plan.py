@@ -23,14 +23,12 @@ too many changes refuse the whole run before anything is sent.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import polars as pl
 
 from c360_assets.activation.model import ModelRows, _as_string
 from c360_assets.activation.spec import SyncSpec
 from c360_assets.activation.state import value_column
-from c360_assets.lib import delta, layout
 
 OPS_ORDER = ("delete", "flag", "update", "repoint", "create")
 
@@ -45,24 +43,6 @@ class Plan:
 
     def count(self, op: str) -> int:
         return int((self.ops["_op"] == op).sum()) if self.ops.height else 0
-
-
-def survivors(lake: Path) -> pl.DataFrame:
-    """Merged person -> the person it ended up in (MERGED_INTO chains followed)."""
-    path = layout.silver_table(lake, "identity_events")
-    if not delta.table_exists(path):
-        return pl.DataFrame(schema={"_person": pl.String(), "_survivor": pl.String()})
-    merged = (delta.read_table(path).filter(pl.col("event_type") == "MERGED_INTO")
-              .sort("resolved_at").unique("from_person_id", keep="last")
-              .select(pl.col("from_person_id").alias("_person"),
-                      pl.col("to_person_id").alias("_survivor")))
-    for _ in range(64):  # chains are short; bounded against a cycle
-        step = merged.join(merged.rename({"_person": "_survivor", "_survivor": "_next"}),
-                           on="_survivor", how="left")
-        if step["_next"].is_null().all():
-            break
-        merged = step.select("_person", pl.coalesce("_next", "_survivor").alias("_survivor"))
-    return merged.filter(pl.col("_person") != pl.col("_survivor"))
 
 
 def _changed(desired: pl.Expr, acked: pl.Expr, policy: str, ok: pl.Expr) -> pl.Expr:

@@ -309,6 +309,18 @@ class PrivacyConfig(_Strict):
         return value
 
 
+class ServingConfig(_Strict):
+    """`c360 serve`: the profile API (docs/serving.md)."""
+
+    host: str = "127.0.0.1"  # loopback: another host needs --host and API keys
+    port: int = Field(8360, ge=1, le=65535)
+    # API keys (read-only): a comma-separated list in this environment variable, and/or
+    # a file with one key per line (# comments), relative to the working directory.
+    # With neither, the API answers without a key (loopback only, unless told).
+    api_keys_env: str = "C360_API_KEYS"
+    api_keys_file: str | None = None
+
+
 class C360Config(_Strict):
     # Per source (a built-in one, or a new one naming its module); unlisted built-in
     # sources take the defaults.
@@ -323,6 +335,7 @@ class C360Config(_Strict):
     lock: LockConfig = LockConfig()
     maintenance: MaintenanceConfig = MaintenanceConfig()
     privacy: PrivacyConfig = PrivacyConfig()
+    serving: ServingConfig = ServingConfig()
 
     def source(self, name: str) -> SourceConfig:
         return self.sources.get(name, SourceConfig())

@@ -12,6 +12,7 @@
     <lake>/gold.duckdb                      dbt's DuckDB file (and c360_gold_scope)
     <lake>/activation/...                   syncs: per sync state and journal, runs,
                                             changelog, echoes (activation/state.py)
+    <lake>/serving/profiles.sqlite          the serving store (serving/store.py)
     <lake>/_identity/model.json             the lake's identity model (model-v<N>.json)
     <lake>/_ops/ingested/<source>.json      the ingest ledger
     <lake>/_ops/dbt_target                  dbt's artifacts and logs
@@ -67,6 +68,16 @@ def asset_table(lake: Path, asset_path: Sequence[str]) -> Path:
 def activation(lake: Path) -> Path:
     """The syncs' folder (`activation/state.py` lays it out)."""
     return Path(lake) / "activation"
+
+
+def serving(lake: Path) -> Path:
+    """The serving store's folder."""
+    return Path(lake) / "serving"
+
+
+def serving_store(lake: Path) -> Path:
+    """The serving store `c360 serve` reads (rebuilt per gold version)."""
+    return serving(lake) / "profiles.sqlite"
 
 
 def gold_db(lake: Path) -> Path:

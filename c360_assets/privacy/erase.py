@@ -56,6 +56,7 @@ from c360_assets.lib.registry import load_registry
 from c360_assets.privacy import bronze as privacy_bronze
 from c360_assets.privacy import inbox, ledger, proof, purge
 from c360_assets.privacy.scope import Scope, normalised, resolve
+from c360_assets.serving import store as serving_store
 
 REDACTED = "[erased]"
 
@@ -380,6 +381,9 @@ def finish(landing: Path, lake: Path, home: Path, config: C360Config,
         {r.split(":", 2)[-1] for r in scope.records},
         lambda path, predicate: privacy_bronze.delete_where(path, predicate,
                                                             pending.request_ids))
+    served = serving_store.forget(lake, set(scope.persons))
+    if served:
+        echo(f"erase: serving store written again without {served:,} person(s)")
     for d in leftovers:
         echo(f"erase: {d.table}: {d.rows:,} row(s) kept as history deleted")
     for d in synced:
@@ -387,7 +391,10 @@ def finish(landing: Path, lake: Path, home: Path, config: C360Config,
     _acknowledge(lake, leftovers)
     leftovers += synced
     db_size = rebuild_duckdb(layout.gold_db(lake))
-    skip = {layout.gold_db(lake)} | {layout.layer(lake, x) for x in layout.LAYERS} \
+    # Data stores are rewritten, never edited in place (the serving store's readers open
+    # it immutable): the proof finds anything left in them.
+    skip = {layout.gold_db(lake), layout.serving(lake)} \
+        | {layout.layer(lake, x) for x in layout.LAYERS} \
         | {ledger.folder(lake)} | set(activation_state.tables(lake))
     redacted = (redact_files(lake, scope.targets, skip=skip)
                 + redact_files(home, scope.targets, skip=set()))

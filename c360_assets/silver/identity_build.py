@@ -971,3 +971,22 @@ def train_on_lake(lake: Path, identity_config: IdentityConfig, attributes: idn.I
     model = train_supervised(features, pairs, labels, description)
     lap(f"trained on {labels.height:,} labelled records")
     return model
+
+
+def merged_survivors(lake: Path) -> pl.DataFrame:
+    """Merged person -> the person it ended up in (`_person`, `_survivor`; MERGED_INTO
+    chains of `identity_events` followed)."""
+    path = layout.silver_table(lake, "identity_events")
+    if not delta.table_exists(path):
+        return pl.DataFrame(schema={"_person": pl.String(), "_survivor": pl.String()})
+    merged = (delta.read_table(path).filter(pl.col("event_type") == "MERGED_INTO")
+              .sort("resolved_at").unique("from_person_id", keep="last")
+              .select(pl.col("from_person_id").alias("_person"),
+                      pl.col("to_person_id").alias("_survivor")))
+    for _ in range(64):  # chains are short; bounded against a cycle
+        step = merged.join(merged.rename({"_person": "_survivor", "_survivor": "_next"}),
+                           on="_survivor", how="left")
+        if step["_next"].is_null().all():
+            break
+        merged = step.select("_person", pl.coalesce("_next", "_survivor").alias("_survivor"))
+    return merged.filter(pl.col("_person") != pl.col("_survivor"))
