@@ -56,3 +56,46 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     report = yield
     setattr(item, f"rep_{report.when}", report)
     return report
+
+
+@pytest.fixture(scope="session")
+def served_lake(small_world: Path, tmp_path_factory: pytest.TempPathFactory):
+    """`small_world` through the pipeline twice, the serving store built each time. The
+    second run lands one day of Salesforce changes: contact X merged into contact Y
+    (two persons become one), the only record of another person deleted, and a third
+    person's city changed. Tests using it share the `small_world` xdist group; the
+    erasure test runs last in its module (it changes the lake)."""
+    import shutil
+    from types import SimpleNamespace
+
+    import polars as pl
+
+    from c360_assets.plan import materialize
+    from c360_assets.runner import instance_for
+    from c360_assets.serving.store import read_meta, store_path
+    from tests.serving_helpers import land_contacts, latest_contacts
+
+    root = tmp_path_factory.mktemp("served")
+    landing, lake = root / "landing", root / "lake"
+    shutil.copytree(small_world, landing)
+    quiet = {"instance": instance_for(lake), "log_level": "ERROR", "echo": _quiet}
+    assert materialize(landing, lake, **quiet).ok
+    first = read_meta(store_path(lake))
+    gold_before = pl.read_delta(str(lake / "gold" / "customer_profile_v2"))
+    lone = gold_before.filter(pl.col("source_record_count") == 1).with_columns(
+        pl.col("extensions").map.get("sfdc_contact_id").alias("contact"))
+    lone = lone.drop_nulls("contact").sort("customer_id")
+    (x, px), (y, py), (z, pz), (w, pw) = lone.select("contact", "customer_id").head(4).rows()
+    contacts = latest_contacts(lake)
+    day = WORLD_START + dt.timedelta(days=6)
+    when = dt.datetime.combine(day, dt.time(8), tzinfo=dt.UTC)
+    changes = pl.concat([
+        contacts.filter(pl.col("id") == x).with_columns(
+            pl.lit(True).alias("is_deleted"), pl.lit(y).alias("master_record_id")),
+        contacts.filter(pl.col("id") == z).with_columns(pl.lit(True).alias("is_deleted")),
+        contacts.filter(pl.col("id") == w).with_columns(pl.lit("Testville").alias("mailing_city")),
+    ])
+    land_contacts(landing, day, "part-changes.csv", changes, when)
+    assert materialize(landing, lake, **quiet).ok
+    return SimpleNamespace(landing=landing, lake=lake, first=first, gold_before=gold_before,
+                           merged=(px, py), deleted=pz, changed=pw, contacts=(x, y, z, w))

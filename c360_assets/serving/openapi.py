@@ -98,7 +98,8 @@ def document(auth: bool) -> dict[str, Any]:
             "parameters": [
                 _query("format", "ndjson (default) or parquet", enum=["ndjson", "parquet"]),
                 _query("changed_since", "ISO 8601 time: profiles whose content changed "
-                                        "since", format="date-time"),
+                                        "after it (a store's built_at: what the builds "
+                                        "after that one changed)", format="date-time"),
                 _query("limit", "at most this many profiles (by person id)")],
             "security": secured,
             "responses": {"200": {"description": "the export", "content": {

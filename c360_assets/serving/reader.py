@@ -361,7 +361,7 @@ class Export:
         self.changed_since, self.limit = changed_since, limit
 
     def batches(self, size: int = 2_000) -> Iterator[list[tuple[str, str]]]:
-        where, args = (("WHERE changed_at >= ?", [self.changed_since]) if self.changed_since
+        where, args = (("WHERE changed_at > ?", [self.changed_since]) if self.changed_since
                        else ("", []))
         limit = f" LIMIT {int(self.limit)}" if self.limit is not None else ""
         cursor = self.con.execute(
@@ -373,7 +373,7 @@ class Export:
         if self.changed_since is None:
             return
         yield from self.con.execute(
-            "SELECT person_id, removed_at, merged_into FROM tombstones WHERE removed_at >= ? "
+            "SELECT person_id, removed_at, merged_into FROM tombstones WHERE removed_at > ? "
             "ORDER BY person_id", [self.changed_since])
 
     def close(self) -> None:
@@ -392,10 +392,10 @@ def tombstone_line(person: str, removed_at: str, merged_into: str | None) -> byt
 
 def parquet_table(rows: list[tuple[str, str]], columns: list[tuple[str, str]]):  # noqa: ANN201
     """A batch of profiles as an Arrow table typed like gold (nested values as JSON)."""
-    overrides = {name: pl.String for name, kind in columns
-                 if kind in ("string", "timestamp", "date", "json")}
-    frame = pl.read_ndjson(io.BytesIO(ndjson_lines(rows)),
-                           schema_overrides={**overrides, "changed_at": pl.String})
+    schema = {name: pl.Int64 if kind == "int" else pl.String for name, kind in columns}
+    schema["changed_at"] = pl.String
+    frame = (pl.read_ndjson(io.BytesIO(ndjson_lines(rows)), schema=schema) if rows
+             else pl.DataFrame(schema=schema))
     typed = []
     for name, kind in [*columns, ("changed_at", "timestamp")]:
         col = pl.col(name) if name in frame.columns else pl.lit(None, pl.String).alias(name)
