@@ -19,6 +19,8 @@ import pytest
 from c360_assets.generator import generate
 
 WORLD_START = dt.date(2026, 1, 1)
+# A first name a page must show as text, never run (served_lake).
+HOSTILE_NAME = '<img src=x onerror="document.title=\'pwned\'">Eve'
 
 
 def _quiet(_: str) -> None:
@@ -63,7 +65,7 @@ def served_lake(small_world: Path, tmp_path_factory: pytest.TempPathFactory):
     """`small_world` through the pipeline twice, the serving store built each time. The
     second run lands one day of Salesforce changes: contact X merged into contact Y
     (two persons become one), the only record of another person deleted, and a third
-    person's city changed. Tests using it share the `small_world` xdist group; the
+    person's city changed and its first name made hostile (markup). Tests using it share the `small_world` xdist group; the
     erasure test runs last in its module (it changes the lake)."""
     import shutil
     from types import SimpleNamespace
@@ -93,7 +95,8 @@ def served_lake(small_world: Path, tmp_path_factory: pytest.TempPathFactory):
         contacts.filter(pl.col("id") == x).with_columns(
             pl.lit(True).alias("is_deleted"), pl.lit(y).alias("master_record_id")),
         contacts.filter(pl.col("id") == z).with_columns(pl.lit(True).alias("is_deleted")),
-        contacts.filter(pl.col("id") == w).with_columns(pl.lit("Testville").alias("mailing_city")),
+        contacts.filter(pl.col("id") == w).with_columns(
+            pl.lit("Testville").alias("mailing_city"), pl.lit(HOSTILE_NAME).alias("first_name")),
     ])
     land_contacts(landing, day, "part-changes.csv", changes, when)
     assert materialize(landing, lake, **quiet).ok
