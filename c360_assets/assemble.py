@@ -65,7 +65,7 @@ def build_definitions(config: C360Config | None = None, paths: C360Paths | None 
     syncs, sync_schedules = activation_definitions(config)
     return dg.Definitions(
         assets=[*(upstream.assets or []), gold,
-                build_serving_asset(),
+                build_serving_asset(config),
                 build_erasure_receipts_asset(config, [*gold.keys, STORE_KEY]), *syncs],
         asset_checks=[*(upstream.asset_checks or []), build_conflicts_check(config)],
         jobs=[c360_job(), build_maintenance_job(config)],

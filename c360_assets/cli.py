@@ -423,12 +423,13 @@ def cmd_sync(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    from c360_assets.bronze import catalogue
     from c360_assets.serving.server import ServeError, serve
 
     try:
         config = cfg.load_config()
         lake = Path(args.lake or cfg.lake_root())
-        return serve(lake, config.serving, host=args.host, port=args.port,
+        return serve(lake, config.serving, catalogue(config), host=args.host, port=args.port,
                      allow_unauthenticated=args.allow_unauthenticated,
                      log_level=args.log_level)
     except (ServeError, cfg.ConfigError) as exc:

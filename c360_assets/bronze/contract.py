@@ -212,6 +212,10 @@ class SourceSpec:
     # record id prefix that is not a source id (Segment's `anon:` records).
     profile_key: str | None = None
     profile_key_skips: str | None = None
+    # A looser key of a record id for lookups by id (`c360 serve`): the same expression
+    # maps stored ids and what a user types, so forms a user may hold (Salesforce's
+    # 15-character id, an SAP number without its client or zeros) find the record.
+    lookup_key: Callable[[pl.Expr], pl.Expr] | None = None
 
 
 def col(name: str, type_: ColType = ColType.STR, *, required: bool = False,

@@ -134,4 +134,7 @@ SOURCE = SourceSpec(
     ),
     tables=(CONTACT, ACCOUNT, ASSET),
     profile_key="sfdc_contact_id",
+    # The 18-character id is the 15-character (case-sensitive) one plus a case checksum:
+    # reports and exports show either.
+    lookup_key=lambda e: e.str.slice(0, 15),
 )

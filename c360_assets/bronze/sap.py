@@ -160,4 +160,7 @@ SOURCE = SourceSpec(
     ),
     tables=(KNA1, ADR6),
     profile_key="sap_kunnr",
+    # Record ids are `<mandt>:<kunnr>`; users quote the customer number alone, as the UI
+    # shows it (`100001` for the stored `0000100001`), whatever the client.
+    lookup_key=lambda e: e.str.split(":").list.last().str.strip_chars_start("0"),
 )

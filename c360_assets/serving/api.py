@@ -35,6 +35,9 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from c360_assets.bronze import catalogue
+from c360_assets.bronze.contract import SourceSpec
+from c360_assets.lib.config import load_config
 from c360_assets.serving import reader as rd
 from c360_assets.serving.openapi import document as openapi_document
 from c360_assets.serving.store import StoreError
@@ -140,8 +143,12 @@ async def get_sources(request: Request) -> Response:
 
 async def find_profiles(request: Request) -> Response:
     store = _store(request)
-    kind, value = rd.identifier(dict(request.query_params), store.sources)
+    kind, value = rd.identifier(dict(request.query_params), request.app.state.lookup_keys)
     matches = store.lookup(kind, value)
+    if not matches and kind == "record":  # a form of the id the source's users also quote
+        source, _, record = value.partition(":")
+        key = rd.record_key(source, record, request.app.state.lookup_keys[source])
+        matches = store.lookup("record_key", key) if key else []
     profiles = []
     for m in matches:
         found = store.doc(m.person_id)
@@ -345,7 +352,9 @@ def _crash(request: Request, exc: Exception) -> Response:
                  _rid(request))
 
 
-def create_app(lake: Path, keys: Keys) -> Any:
+def create_app(lake: Path, keys: Keys, sources: tuple[SourceSpec, ...] | None = None) -> Any:
+    """The ASGI app over `lake`'s serving store; `sources`: the catalogue (default: the
+    configured one), for lookups by source record id."""
     routes = [
         Route("/v1/profiles", find_profiles, methods=["GET"]),
         Route("/v1/profiles/{person_id}", get_profile, methods=["GET"]),
@@ -360,5 +369,8 @@ def create_app(lake: Path, keys: Keys) -> Any:
         rd.BadInput: _bad_input, HTTPException: _http, StoreError: _no_store,
         Exception: _crash})
     app.state.stores = rd.Stores(lake)
+    if sources is None:
+        sources = catalogue(load_config())
+    app.state.lookup_keys = {s.name: s.lookup_key for s in sources}
     app.state.keys = keys
     return Context(app, keys)

@@ -3,7 +3,9 @@ gold publishes, and read by `c360 serve`."""
 
 import dagster as dg
 
+from c360_assets.bronze import catalogue
 from c360_assets.bronze.assets import OWNERS
+from c360_assets.lib.config import C360Config
 from c360_assets.ops.automation import FOLLOW_UPSTREAM
 from c360_assets.resources import C360Paths
 from c360_assets.serving import store
@@ -14,7 +16,9 @@ STORE_KEY = dg.AssetKey(["serving", "profile_store"])
 GOLD_INPUTS = ("customer_profile_v2", "consent_status", "consent_log", "resolved_attributes")
 
 
-def build_serving_asset() -> dg.AssetsDefinition:
+def build_serving_asset(config: C360Config) -> dg.AssetsDefinition:
+    sources = catalogue(config)
+
     @dg.asset(key=STORE_KEY, group_name=GROUP, owners=OWNERS, kinds={"sqlite"},
               deps=[dg.AssetKey(["gold", g]) for g in GOLD_INPUTS],
               tags={"layer": "serving"}, automation_condition=FOLLOW_UPSTREAM,
@@ -26,7 +30,7 @@ def build_serving_asset() -> dg.AssetsDefinition:
                            "new file and renamed into place."))
     def profile_store(context: dg.AssetExecutionContext, c360: C360Paths) -> dg.MaterializeResult:
         with c360.writer(context):
-            report = store.build_store(c360.lake, echo=context.log.info)
+            report = store.build_store(c360.lake, sources=sources, echo=context.log.info)
         return dg.MaterializeResult(metadata={
             "dagster/row_count": report.persons,
             "store_version": report.version,

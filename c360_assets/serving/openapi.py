@@ -70,7 +70,7 @@ def document(auth: bool) -> dict[str, Any]:
                 _query("phone", "a phone number, international or with country"),
                 _query("country", "ISO 3166 alpha-2 hint for a national phone number"),
                 _query("anonymous_id", "a Segment anonymous id"),
-                _query("source", "salesforce, sap, shopify, segment, zendesk"),
+                _query("source", "a source's name (GET /v1/store lists them)"),
                 _query("id", "the source's record id (Salesforce 15 or 18 characters; "
                              "SAP with or without its client)")],
             "security": secured,

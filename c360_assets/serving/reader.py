@@ -17,7 +17,7 @@ import json
 import os
 import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,7 +30,7 @@ from c360_assets.serving import store as st
 
 PERSON_ID = re.compile(r"^p_[0-9a-f]{16}$")
 MAX_INPUT = 1_000  # characters of one query value
-SOURCE_ID = re.compile(r"^[A-Za-z0-9_.:@+-]{1,255}$")
+CONTROL = re.compile(r"[\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]")  # as lib/normalise.CONTROL
 
 
 class BadInput(ValueError):
@@ -147,10 +147,11 @@ def _checked(field: str, raw: str | None) -> str:
     return raw
 
 
-def identifier(params: dict[str, str], sources: list[str]) -> tuple[str, str]:
+def identifier(params: dict[str, str], sources: Iterable[str]) -> tuple[str, str]:
     """(kind, normalised value) of a lookup's query parameters: exactly one of `email`,
     `phone` (with an optional `country` for a national number), `anonymous_id`, or
-    `source` with `id`."""
+    `source` with `id` (`record`, `<source>:<id>`; `record_key` lookups are the API's
+    second try)."""
     allowed = {"email", "phone", "country", "anonymous_id", "source", "id"}
     unknown = sorted(set(params) - allowed)
     if unknown:
@@ -164,7 +165,7 @@ def identifier(params: dict[str, str], sources: list[str]) -> tuple[str, str]:
     if "country" in params and kind != "phone":
         raise BadInput("country", "country is a hint for phone numbers only")
     if "id" in params and kind != "source":
-        raise BadInput("id", "id goes with source (source=salesforce&id=...)")
+        raise BadInput("id", "id goes with source (source=<name>&id=...)")
     if kind == "email":
         return "email", _one("email", _checked("email", params["email"]))
     if kind == "anonymous_id":
@@ -186,32 +187,18 @@ def identifier(params: dict[str, str], sources: list[str]) -> tuple[str, str]:
     if source not in sources:
         raise BadInput("source", f"unknown source {source!r} (known: {', '.join(sources)})")
     record = _checked("id", params.get("id")).strip()
-    if not SOURCE_ID.match(record):
+    if len(record) > 255 or CONTROL.search(record):
         raise BadInput("id", "not a source record id")
-    return "record", f"{source}:{source_id(source, record)}"
+    return "record", f"{source}:{record}"
 
 
-def source_id(source: str, record: str) -> str:
-    """A source record id as silver keys it: a Salesforce 15-character id as its
-    18-character form; an SAP customer number ALPHA-converted (`100001` ->
-    `0000100001`), with its client (`800:0000100001`) or alone."""
-    if source == "salesforce" and len(record) == 15 and record.isalnum():
-        return salesforce_18(record)
-    if source == "sap":
-        client, _, number = record.rpartition(":")
-        number = number.zfill(10) if number.isdigit() else number
-        return f"{client}:{number}" if client else number
-    return record
-
-
-def salesforce_18(id15: str) -> str:
-    """The case-safe 18-character form of a 15-character Salesforce id."""
-    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
-    suffix = ""
-    for i in range(3):
-        bits = sum(1 << j for j, ch in enumerate(id15[i * 5:i * 5 + 5]) if ch.isupper())
-        suffix += alphabet[bits]
-    return id15 + suffix
+def record_key(source: str, record: str, lookup_key: Callable[[pl.Expr], pl.Expr] | None
+               ) -> str | None:
+    """The source's looser lookup key of a typed record id (`SourceSpec.lookup_key`)."""
+    if lookup_key is None:
+        return None
+    key = pl.select(lookup_key(pl.lit(record, pl.String))).item()
+    return f"{source}:{key}" if key else None
 
 
 def person_id(raw: str) -> str:

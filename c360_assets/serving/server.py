@@ -8,6 +8,7 @@ import os
 import sys
 from pathlib import Path
 
+from c360_assets.bronze.contract import SourceSpec
 from c360_assets.lib.config import ServingConfig
 from c360_assets.serving.api import Keys, create_app
 from c360_assets.serving.store import read_meta, store_path
@@ -55,7 +56,7 @@ def configure_logging(level: str) -> None:
         logger.propagate = False
 
 
-def serve(lake: Path, config: ServingConfig, *, host: str | None = None,
+def serve(lake: Path, config: ServingConfig, sources: tuple[SourceSpec, ...], *, host: str | None = None,
           port: int | None = None, allow_unauthenticated: bool = False,
           log_level: str = "INFO") -> int:
     import uvicorn
@@ -74,7 +75,7 @@ def serve(lake: Path, config: ServingConfig, *, host: str | None = None,
     print(f"c360 serve: {lake} - {what}; http://{host}:{port}/ (explorer), "
           f"http://{host}:{port}/openapi.json; API keys "
           f"{'required' if keys.enabled else 'off'}", file=sys.stderr, flush=True)
-    uvicorn.run(create_app(Path(lake), keys), host=host, port=port, access_log=False,
+    uvicorn.run(create_app(Path(lake), keys, sources), host=host, port=port, access_log=False,
                 log_config=None, log_level=log_level.lower(), server_header=False,
                 proxy_headers=False)
     return 0

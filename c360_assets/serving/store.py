@@ -9,8 +9,9 @@
   content is unchanged: what `changed_since` exports filter on); `digest`.
 * `identifiers`: (kind, normalised value) -> person: every valid e-mail, phone and
   Segment anonymous id the person's records ever held (`silver/identity_keys`, so
-  normalised as silver does; `current` says whether a record holds it now), and every
-  source record (`record`, `<source>:<id>`; SAP also as `sap:<kunnr>` of any client).
+  normalised as silver does; `current` says whether a record holds it now), every
+  source record (`record`, `<source>:<id>`) and, where the source declares one, its
+  looser lookup key (`record_key`, `SourceSpec.lookup_key`).
 * `aliases`: an old person id (merged, `silver/identity_events`) -> its survivor.
 * `details`: per person, what `/sources` and the explorer show: the records with their
   current values and what holds each in the person, the links between them (and those
@@ -42,8 +43,11 @@ from pathlib import Path
 
 import polars as pl
 
+from c360_assets.bronze import catalogue
+from c360_assets.bronze.contract import SourceSpec
 from c360_assets.gold.publish import published_versions, read_journal, read_version
 from c360_assets.lib import delta, layout
+from c360_assets.lib.config import load_config
 from c360_assets.lib.registry import load_registry
 from c360_assets.silver.identity_build import merged_survivors
 
@@ -299,7 +303,7 @@ def _details(lake: Path, versions: dict[str, int], records: pl.DataFrame,
 
 
 def _identifiers(lake: Path, versions: dict[str, int], identity: pl.DataFrame,
-                 current: pl.DataFrame) -> pl.DataFrame:
+                 current: pl.DataFrame, sources: tuple[SourceSpec, ...]) -> pl.DataFrame:
     """kind, value, person_id, current (1 when a record holds the value now)."""
     kinds = {"email": "email", "phone": "phone", "mobile_phone": "phone",
              "anonymous_id": "anonymous_id"}
@@ -316,12 +320,14 @@ def _identifiers(lake: Path, versions: dict[str, int], identity: pl.DataFrame,
     record = identity.select(pl.lit("record").alias("kind"),
                              pl.col("node_id").str.replace(r"^customer:", "").alias("value"),
                              "person_id", pl.lit(1, pl.Int8).alias("current"))
-    # An SAP customer by its number alone, in whichever client (`sap:<kunnr>`).
-    sap = (record.filter(pl.col("value").str.count_matches(":") == 2)
-           .filter(pl.col("value").str.starts_with("sap:"))
-           .with_columns(pl.format("sap:{}", pl.col("value").str.splitn(":", 3)
-                                   .struct.field("field_2")).alias("value")))
-    return (pl.concat([held, record, sap], how="diagonal_relaxed")
+    # Looser keys of record ids where a source declares one (`SourceSpec.lookup_key`:
+    # a Salesforce id's 15 characters, an SAP number without client or zeros).
+    keyed = [record.filter(pl.col("value").str.starts_with(f"{s.name}:"))
+             .with_columns(pl.format("{}:{}", pl.lit(s.name), s.lookup_key(
+                 pl.col("value").str.slice(len(s.name) + 1))).alias("value"),
+                 pl.lit("record_key").alias("kind"))
+             for s in sources if s.lookup_key is not None]
+    return (pl.concat([held, record, *keyed], how="diagonal_relaxed")
             .unique(["kind", "value", "person_id"]).sort("kind", "value", "person_id"))
 
 
@@ -401,8 +407,10 @@ def _write(path: Path, tables: dict[str, pl.DataFrame], meta: dict[str, str]) ->
     return path.stat().st_size
 
 
-def build_store(lake: Path, *, echo: Callable[[str], None] = print) -> BuildReport:
-    """Build the store from the last complete gold publish and rename it into place."""
+def build_store(lake: Path, *, sources: tuple[SourceSpec, ...] | None = None,
+                echo: Callable[[str], None] = print) -> BuildReport:
+    """Build the store from the last complete gold publish and rename it into place.
+    `sources`: the catalogue (default: the configured one), for record ids' lookup keys."""
     t0 = time.perf_counter()
     lake = Path(lake)
     path = store_path(lake)
@@ -417,7 +425,8 @@ def build_store(lake: Path, *, echo: Callable[[str], None] = print) -> BuildRepo
     records, current = _records(lake, versions, identity)
     details = _details(lake, versions, records, identity)
     identity = identity.select("node_id", "person_id")
-    identifiers = _identifiers(lake, versions, identity, current)
+    identifiers = _identifiers(lake, versions, identity, current,
+                               catalogue(load_config()) if sources is None else sources)
     survivors = merged_survivors(lake).rename({"_person": "person_id", "_survivor": "survivor"})
     served = set(persons.to_list())
     aliases = survivors.filter(pl.col("survivor").is_in(persons.implode())

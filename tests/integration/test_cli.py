@@ -42,9 +42,9 @@ def test_materialize_one_source_for_a_range_then_everything(small_world, tmp_pat
     assert cli.main(["materialize", "--landing", str(small_world), "--lake", str(lake),
                      "--log-level", "ERROR"]) == 0
     out = capsys.readouterr().out
-    assert out.count("SUCCESS") == 3  # one bronze run for every source, silver, gold
+    assert out.count("SUCCESS") == 4  # one bronze run for every source, silver, gold, serving
     assert "bronze/salesforce,sap,shopify,segment,zendesk 2026-01-01...2026-01-06: SUCCESS" in out
-    assert "silver: SUCCESS" in out and "gold: SUCCESS" in out
+    assert "silver: SUCCESS" in out and "gold: SUCCESS" in out and "serving: SUCCESS" in out
     assert pl.read_delta(str(lake / "gold" / "customer_profile_v2")).height > 0
     assert pl.read_delta(str(lake / "bronze" / "segment_identifies")).height > 0
 

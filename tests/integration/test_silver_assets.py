@@ -42,8 +42,8 @@ def test_silver_depends_on_every_bronze_table_in_group_silver():
 def test_the_upstream_definitions_are_the_whole_graph_less_gold_without_dbt():
     """`c360 materialize` runs bronze and silver from `upstream_definitions` and loads
     dagster-dbt only for gold: they must be exactly the part of the graph upstream of
-    gold (the privacy group's receipts step and the activation group's syncs come after
-    gold), with the same checks, and must not import dbt."""
+    gold (the privacy group's receipts step, the serving store and the activation group's
+    syncs come after gold), with the same checks, and must not import dbt."""
     import subprocess
     import sys
 
@@ -53,12 +53,12 @@ def test_the_upstream_definitions_are_the_whole_graph_less_gold_without_dbt():
     whole, upstream = build_definitions(paths=paths), upstream_definitions(paths=paths)
     whole_graph, upstream_graph = whole.resolve_asset_graph(), upstream.resolve_asset_graph()
     non_gold = {k for k in whole_graph.get_all_asset_keys()
-                if k.path[0] not in ("gold", "activation")
+                if k.path[0] not in ("gold", "activation", "serving")
                 and k != dg.AssetKey(["privacy", "erasure_receipts"])}
     assert set(upstream_graph.get_all_asset_keys()) == non_gold
     assert (set(upstream_graph.asset_check_keys)
             == {c for c in whole_graph.asset_check_keys
-                if c.asset_key.path[0] not in ("gold", "activation")})
+                if c.asset_key.path[0] not in ("gold", "activation", "serving")})
     for key in non_gold:
         assert upstream_graph.get(key).parent_keys == whole_graph.get(key).parent_keys
     probe = ("import sys; from c360_assets.assemble import upstream_definitions; "

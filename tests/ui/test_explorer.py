@@ -118,5 +118,5 @@ def test_the_page_asks_for_a_key_when_the_api_wants_one(served_lake, servers, br
     browser.js(f"document.getElementById('key').value = {json.dumps(KEY)};"
                "document.getElementById('save-key').click()")
     browser.wait_for("document.getElementById('fields') !== null", timeout_s=30)
-    assert "Testville" in browser.text()
+    assert HOSTILE_NAME in browser.text()
     browser.screenshot(ARTIFACTS / "explorer-with-key.png")
