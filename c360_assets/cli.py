@@ -211,6 +211,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if email:
         print("\nA golden record, field by field (winner, source, field time, losers):")
         print(f"  c360 profile {email}")
+        print("\nThe profile API and the explorer (http://127.0.0.1:8360/):")
+        print(f"  C360_LAKE={lake} c360 serve")
     home = dagster_home(lake)
     print("\nOpen the UI (asset graph, runs, partitions, check results):")
     print(f"  DAGSTER_HOME={home} C360_LANDING={landing} C360_LAKE={lake} \\\n"

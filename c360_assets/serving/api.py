@@ -315,7 +315,12 @@ class Context:
                                      headers={"WWW-Authenticate": 'Bearer realm="c360"'})
                     await response(scope, receive, sending)
                     return
-            await self.app(scope, receive, sending)
+            try:
+                await self.app(scope, receive, sending)
+            except Exception as exc:  # noqa: BLE001 - answered (500, _crash) where it could
+                # be; logged here by its class only: uvicorn would log its message, which
+                # may hold a value.
+                log.error("%s %s failed: %s", rid, scope.get("method"), type(exc).__name__)
         finally:
             route = scope.get("route")
             template = getattr(route, "path", None) or "(no route)"
@@ -347,7 +352,6 @@ def _no_store(request: Request, exc: Exception) -> Response:
 
 
 def _crash(request: Request, exc: Exception) -> Response:
-    log.error("%s %s raised %s", _rid(request), request.method, type(exc).__name__)
     return error(500, "internal", "internal error (the server log has the request id)",
                  _rid(request))
 

@@ -62,6 +62,7 @@ class Store:
         self.meta = meta
         self.version = meta["version"]
         self.attributes: list[str] = json.loads(meta["attributes"])
+        self.rules: dict[str, str] = json.loads(meta.get("rules") or "{}")
         self.columns: list[tuple[str, str]] = [tuple(c) for c in json.loads(meta["columns"])]
         self.sources = sorted({r[0] for r in self.con.execute(
             "SELECT DISTINCT substr(value, 1, instr(value, ':') - 1) FROM identifiers "
@@ -238,14 +239,6 @@ def profile(store: Store, doc: dict[str, Any], changed_at: str) -> dict[str, Any
             "changed_at": changed_at}
 
 
-def _named(names: tuple[str, ...], row: list) -> dict[str, Any]:
-    return dict(zip(names, row, strict=True))
-
-
-def _float(text: str | None) -> float | None:
-    return None if text is None else float(text)
-
-
 def sources(store: Store, person: str, doc: dict[str, Any]) -> dict[str, Any]:
     """The person's records with their current values, what holds them together, and
     per field the winner, its rule and the values that lost (and why)."""
@@ -255,22 +248,19 @@ def sources(store: Store, person: str, doc: dict[str, Any]) -> dict[str, Any]:
         source, _, rid = r["record"].partition(":")
         values = {}
         for v in r.get("values") or []:
-            attribute, value, field_time, confidence = v
-            values.setdefault(attribute, {"value": value, "field_time": field_time,
-                                          "confidence": _float(confidence)})
+            values.setdefault(v["a"], {"value": v["v"], "field_time": v["t"],
+                                       "confidence": v["c"]})
         records.append({"record": r["record"], "source": source, "id": rid,
                         "record_time": r.get("record_time"),
                         "held_by": {"rule": r.get("rule"), "matched_on": r.get("matched_on"),
                                     "confidence": r.get("confidence")},
                         "values": values})
-    links = [_link(x) for x in details.get("links") or []]
-    kept_out = [_link(x) for x in details.get("kept_out") or []]
-    rules = {x[0]: _named(RULE_NAMES, x) for x in details.get("rules") or []}
+    contested = {x["a"]: x for x in details.get("contested") or []}
     fields = {}
     for attribute in store.attributes:
         winner = {"value": _text(doc.get(attribute)), "source": doc.get(f"{attribute}_source"),
                   "updated_at": doc.get(f"{attribute}_updated_at")}
-        rule = rules.get(attribute, {})
+        rule = store.rules.get(attribute)
         others = []
         for rec in records:
             held = rec["values"].get(attribute)
@@ -280,29 +270,19 @@ def sources(store: Store, person: str, doc: dict[str, Any]) -> dict[str, Any]:
                     and held["field_time"] == winner["updated_at"]):
                 continue  # the winner itself
             others.append({"record": rec["record"], "source": rec["source"], **held,
-                           **_verdict(held, rec["source"], winner, rule.get("rule"))})
+                           **_verdict(held, rec["source"], winner, rule)})
         others.sort(key=lambda o: o["field_time"] or "", reverse=True)
-        fields[attribute] = {"winner": winner if winner["value"] is not None else None,
-                             "rule": rule.get("rule"),
-                             "candidates": int(rule["candidates"]) if rule.get("candidates")
-                             else len(others) + (winner["value"] is not None),
-                             "others": others}
-    history = [{**_named(CONSENT_NAMES, x), "is_current": x[6] == "true"}
-               for x in details.get("consent") or []]
-    return {"person_id": person, "records": records, "links": links, "kept_out": kept_out,
-            "fields": fields, "consent_history": history}
-
-
-RULE_NAMES = ("attribute", "rule", "candidates", "competing_values")
-CONSENT_NAMES = ("record", "source", "value", "raw_value", "field_time", "valid_to",
-                 "is_current")
-
-
-def _link(row: list) -> dict[str, Any]:
-    link = _named(st.LINK_FIELDS, row)
-    link["match_weight"] = _float(link["match_weight"])
-    link["match_probability"] = _float(link["match_probability"])
-    return link
+        present = winner["value"] is not None
+        fields[attribute] = {
+            "winner": winner if present else None, "rule": rule if present else None,
+            "candidates": contested[attribute]["n"] if attribute in contested
+            else int(present),
+            "competing_values": contested[attribute]["k"] if attribute in contested
+            else int(present),
+            "others": others}
+    return {"person_id": person, "records": records,
+            "links": details.get("links") or [], "kept_out": details.get("kept_out") or [],
+            "fields": fields, "consent_history": details.get("consent") or []}
 
 
 def _text(value: object) -> str | None:

@@ -46,12 +46,12 @@ import polars as pl
 from c360_assets.bronze import catalogue
 from c360_assets.bronze.contract import SourceSpec
 from c360_assets.gold.publish import published_versions, read_journal, read_version
-from c360_assets.lib import delta, layout
+from c360_assets.lib import delta, failpoints, layout
 from c360_assets.lib.config import load_config
 from c360_assets.lib.registry import load_registry
 from c360_assets.silver.identity_build import merged_survivors
 
-FORMAT = 1
+FORMAT = 2
 PROFILE = "customer_profile_v2"
 BATCH = 50_000  # rows per executemany
 # silver attribute -> identifier kind in the index (identity_keys' kinds)
@@ -186,24 +186,27 @@ def _profiles(lake: Path) -> tuple[pl.DataFrame, list[str], dict[str, str]]:
     return doc.with_columns(pl.Series("digest", digests, pl.String)), columns, kinds
 
 
-# `details` rows are compact JSON arrays (the API names the fields, `serving/api.py`):
-#   records:  [record, record_time, rule, matched_on, confidence,
-#              [[attribute, value, field_time, confidence], ...]]
-#   links / kept_out: [a, b, rule, evidence, status, reason, match_weight, probability]
-#   rules:    [attribute, rule, candidate records, competing values]
-#   consent:  [record, source, value, raw value, field_time, valid_to, is_current]
-RECORD_FIELDS = ("record", "record_time", "rule", "matched_on", "confidence", "values")
-VALUE_FIELDS = ("attribute", "value", "field_time", "confidence")
-LINK_FIELDS = ("a", "b", "rule", "evidence", "status", "reason", "match_weight",
-               "match_probability")
-RULE_FIELDS = ("attribute", "rule", "candidates", "competing_values")
-CONSENT_FIELDS = ("record", "source", "value", "raw_value", "field_time", "valid_to",
-                  "is_current")
+# A `details` doc is JSON built from vectorised fragments (struct encodings joined per
+# group: encoding lists inside an aggregation is ten times slower at 1M persons):
+#   {"records": [{"record", "record_time", "rule", "matched_on", "confidence",
+#                 "values": [{"a": attribute, "v": value, "t": field time, "c": confidence}]}],
+#    "links": [LINK], "kept_out": [LINK],
+#    "contested": [{"a": attribute, "n": candidate records, "k": competing values}]
+#                 (attributes with more than one candidate; each attribute's rule is in
+#                 meta `rules`),
+#    "consent": [{"record", "source", "value", "raw_value", "field_time", "valid_to",
+#                 "is_current"}]}
+# LINK: {"a", "b", "rule", "evidence", "status", "reason", "match_weight",
+#        "match_probability"}. `serving/reader.py` turns it into the API's shape.
 
 
-def _row(*columns: pl.Expr) -> pl.Expr:
-    """A compact JSON array of strings (nulls kept as null)."""
-    return pl.concat_list([c.cast(pl.String) for c in columns])
+def _json(*fields: pl.Expr) -> pl.Expr:
+    return pl.struct(*fields).struct.json_encode()
+
+
+def _joined(column: str, name: str) -> pl.Expr:
+    """An aggregation: the group's JSON fragments as one JSON array."""
+    return pl.format("[{}]", pl.col(column).str.join(",")).alias(name)
 
 
 def _short(column: str) -> pl.Expr:
@@ -212,8 +215,8 @@ def _short(column: str) -> pl.Expr:
 
 def _records(lake: Path, versions: dict[str, int], identity: pl.DataFrame
              ) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """(person_id, records: the person's records as `RECORD_FIELDS` arrays; every value
-    each record currently holds: node_id, attribute, value)."""
+    """(person_id, records: the person's records as one JSON array; every value each
+    record currently holds: node_id, attribute, value)."""
     registry = load_registry()
     shown = {a: c for a, c in registry.gold_columns()} | {"anonymousId": "anonymous_id"}
     nodes = (_silver(lake, "nodes", versions)
@@ -230,19 +233,22 @@ def _records(lake: Path, versions: dict[str, int], identity: pl.DataFrame
               .collect())
     per_record = (values.sort("node_id", "attribute", "updated_at",
                               descending=[False, False, True])
+                  .select("node_id", _json(pl.col("attribute").alias("a"),
+                                           pl.col("value").alias("v"),
+                                           _iso("updated_at").alias("t"),
+                                           pl.col("confidence").alias("c")).alias("value"))
                   .group_by("node_id", maintain_order=True)
-                  .agg(_row(pl.col("attribute"), pl.col("value"), _iso("updated_at"),
-                            pl.col("confidence")).alias("values")))
+                  .agg(_joined("value", "values")))
     features = (_silver(lake, "identity_features", versions).select("node_id", "record_time")
                 .collect())
+    head = _json(_short("node_id").alias("record"), _iso("record_time").alias("record_time"),
+                 "rule", "matched_on", pl.col("confidence").round(4))
     records = (identity.join(features, on="node_id", how="left")
                .join(per_record, on="node_id", how="left")
                .sort("person_id", "node_id")
-               .group_by("person_id", maintain_order=True)
-               .agg(pl.struct(_short("node_id").alias("record"),
-                              _iso("record_time").alias("record_time"), "rule", "matched_on",
-                              pl.col("confidence").round(4), "values")
-                    .alias("records")))
+               .select("person_id", pl.format('{},"values":{}}}', head.str.head(-1),
+                                              pl.col("values").fill_null("[]")).alias("record"))
+               .group_by("person_id", maintain_order=True).agg(_joined("record", "records")))
     return records, values.select("node_id", "attribute", "value")
 
 
@@ -253,53 +259,72 @@ def _links(lake: Path, versions: dict[str, int], identity: pl.DataFrame) -> pl.D
     links = (links.join(ends.rename({"node_id": "node_l", "person_id": "person_l"}),
                         on="node_l", how="left")
              .join(ends.rename({"node_id": "node_r", "person_id": "person_r"}),
-                   on="node_r", how="left"))
-    link = _row(_short("node_l"), _short("node_r"), pl.col("rule"), pl.col("evidence"),
-                pl.col("status"), pl.col("reason"), pl.col("match_weight").round(3),
-                pl.col("match_probability").round(6)).alias("link")
+                   on="node_r", how="left")
+             .sort("node_l", "node_r")
+             .with_columns(_json(_short("node_l").alias("a"), _short("node_r").alias("b"),
+                                 "rule", "evidence", "status", "reason",
+                                 pl.col("match_weight").round(3),
+                                 pl.col("match_probability").round(6)).alias("link")))
     inside = (links.filter((pl.col("person_l") == pl.col("person_r"))
                            & pl.col("status").is_in(SHOWN_STATUSES))
-              .sort("node_l", "node_r")
               .group_by(pl.col("person_l").alias("person_id"), maintain_order=True)
-              .agg(link.alias("links")))
-    out = links.filter(pl.col("status").is_in(KEPT_OUT_STATUSES)).sort("node_l", "node_r")
+              .agg(_joined("link", "links")))
+    out = links.filter(pl.col("status").is_in(KEPT_OUT_STATUSES))
     # A link kept out shows on both persons it would have joined (at most 50 each).
-    kept_out = (pl.concat([out.select(pl.col("person_l").alias("person_id"), link),
+    kept_out = (pl.concat([out.select(pl.col("person_l").alias("person_id"), "link"),
                            out.filter(pl.col("person_l") != pl.col("person_r"))
-                           .select(pl.col("person_r").alias("person_id"), link)])
+                           .select(pl.col("person_r").alias("person_id"), "link")])
                 .drop_nulls("person_id").group_by("person_id", maintain_order=True)
-                .agg(pl.col("link").head(50).alias("kept_out")))
+                .agg(pl.format("[{}]", pl.col("link").head(50).str.join(",")).alias("kept_out")))
     return inside.join(kept_out, on="person_id", how="full", coalesce=True)
+
+
+def _rules(lake: Path) -> dict[str, str]:
+    """Each attribute's survivorship rule (the same for every person: config)."""
+    resolved = _gold(lake, "resolved_attributes")
+    if resolved is None:
+        return {}
+    columns = dict(load_registry().gold_columns())
+    pairs = (resolved.select("attribute", "rule").unique().sort("attribute", "rule")
+             .collect().rows())
+    return {columns.get(a, a): r for a, r in pairs}
 
 
 def _details(lake: Path, versions: dict[str, int], records: pl.DataFrame,
              identity: pl.DataFrame) -> pl.DataFrame:
-    """person_id, doc: the person's records, links, survivorship rules, consent history."""
+    """person_id, doc: the person's records, links, contested attributes, consent
+    history."""
     parts = [records, _links(lake, versions, identity)]
     resolved = _gold(lake, "resolved_attributes")
     columns = dict(load_registry().gold_columns())
     if resolved is not None:
-        parts.append(resolved.sort("customer_id", "attribute").select(
+        parts.append(resolved.filter(pl.col("candidate_records") > 1)
+                     .sort("customer_id", "attribute").select(
             pl.col("customer_id").alias("person_id"),
-            _row(pl.col("attribute").replace_strict(columns, default=pl.col("attribute")),
-                 pl.col("rule"), pl.col("candidate_records"), pl.col("competing_values"))
-            .alias("rule"))
-            .group_by("person_id", maintain_order=True).agg(pl.col("rule").alias("rules"))
+            _json(pl.col("attribute").replace_strict(columns, default=pl.col("attribute"))
+                  .alias("a"), pl.col("candidate_records").alias("n"),
+                  pl.col("competing_values").alias("k")).alias("item"))
+            .group_by("person_id", maintain_order=True).agg(_joined("item", "contested"))
             .collect())
     log = _gold(lake, "consent_log")
     if log is not None:
         parts.append(log.sort("customer_id", "field_time").select(
             pl.col("customer_id").alias("person_id"),
-            _row(_short("record_node_id"), pl.col("source_system"), pl.col("email_consent"),
-                 pl.col("raw_value"), _iso("field_time"), _iso("valid_to"),
-                 pl.col("is_current")).alias("entry"))
-            .group_by("person_id", maintain_order=True)
-            .agg(pl.col("entry").alias("consent")).collect())
+            _json(_short("record_node_id").alias("record"),
+                  pl.col("source_system").alias("source"),
+                  pl.col("email_consent").alias("value"), "raw_value",
+                  _iso("field_time").alias("field_time"), _iso("valid_to").alias("valid_to"),
+                  "is_current").alias("item"))
+            .group_by("person_id", maintain_order=True).agg(_joined("item", "consent"))
+            .collect())
     frame = parts[0]
     for part in parts[1:]:
         frame = frame.join(part, on="person_id", how="left")
-    return frame.select("person_id",
-                        pl.struct(pl.exclude("person_id")).struct.json_encode().alias("doc"))
+    names = [c for c in ("records", "links", "kept_out", "contested", "consent")
+             if c in frame.columns]
+    template = "{{" + ",".join(f'"{n}":{{}}' for n in names) + "}}"  # polars: {{ is {
+    return frame.select("person_id", pl.format(template, *[pl.col(n).fill_null("[]")
+                                                           for n in names]).alias("doc"))
 
 
 def _identifiers(lake: Path, versions: dict[str, int], identity: pl.DataFrame,
@@ -385,9 +410,29 @@ def _replace(tmp: Path, path: Path) -> None:
         os.close(fd)
 
 
+def _stale_temporaries(path: Path) -> None:
+    """Remove half-written stores of writers that died (a `kill -9` mid-build): they may
+    hold customers' values nobody serves, and an erasure's proof would find them."""
+    for tmp in path.parent.glob(f".{path.name}.*.tmp"):
+        pid = tmp.name[len(path.name) + 2:].split(".", 1)[0]
+        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+            tmp.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def _write(path: Path, tables: dict[str, pl.DataFrame], meta: dict[str, str]) -> int:
     """Write a complete store to a new file beside `path`, then rename it into place."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    _stale_temporaries(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
     try:
         con = sqlite3.connect(tmp)
@@ -396,6 +441,7 @@ def _write(path: Path, tables: dict[str, pl.DataFrame], meta: dict[str, str]) ->
                               "PRAGMA page_size = 4096;" + _SCHEMA)
             for table, frame in tables.items():
                 _insert(con, table, frame)
+                failpoints.reached("serving.table_written")
             _insert(con, "meta", pl.DataFrame({"key": list(meta), "value": list(meta.values())}))
             con.executescript(_INDEXES)
             con.commit()
@@ -451,7 +497,7 @@ def build_store(lake: Path, *, sources: tuple[SourceSpec, ...] | None = None,
     version = f"{now:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
     meta = {"format": str(FORMAT), "version": version, "built_at": built_at,
             "gold_versions": json.dumps(token, sort_keys=True),
-            "profile_resolved_at": resolved_at or "", "attributes": json.dumps(attributes),
+            "profile_resolved_at": resolved_at or "", "attributes": json.dumps(attributes), "rules": json.dumps(_rules(lake)),
             "columns": json.dumps(list(kinds.items())),
             "persons": str(profiles.height), "identifiers": str(identifiers.height)}
     size = _write(path, {

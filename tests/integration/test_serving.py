@@ -251,6 +251,29 @@ def test_api_keys_when_configured(served_lake, api, secured):
     assert api.get(path)[0] == 200
 
 
+def test_store_and_health_say_what_is_served(served_lake, api):
+    status, info = api.json("/v1/store")
+    meta = read_meta(store_path(served_lake.lake))
+    assert status == 200 and info["version"] == meta["version"] == info["store_version"]
+    assert info["persons"] == gold(served_lake.lake).height
+    assert info["sources"] == ["salesforce", "sap", "segment", "shopify", "zendesk"]
+    assert info["gold_versions"]["customer_profile_v2"] >= 1
+    status, health = api.json("/healthz")
+    assert status == 200 and health == {"status": "ok", "store_version": meta["version"]}
+
+
+def test_before_the_first_store_the_api_says_so(tmp_path):
+    empty = Server(tmp_path / "lake", tmp_path / "serve.log")
+    try:
+        assert empty.get("/healthz")[0] == 503
+        status, body = empty.json("/v1/profiles/p_0123456789abcdef")
+        assert status == 503 and body["error"]["code"] == "no_store"
+        assert "c360 materialize" in body["error"]["message"]
+        assert empty.get("/")[0] == 200  # the page loads, and will say so
+    finally:
+        empty.stop()
+
+
 def test_openapi_describes_every_route(api):
     from c360_assets.serving import api as app_module
 
@@ -376,6 +399,32 @@ def test_the_store_is_swapped_whole_while_lookups_run(served_lake, api):
         cities.add(json.loads(next(iter(answers)))["value"])
     assert {"Testville", "Otherton"} <= cities
     assert latest in seen  # the last build is served
+
+
+def test_a_build_killed_half_way_leaves_the_served_store_whole(served_lake, api):
+    """kill -9 after the first table of a rebuild: the API still answers from the old
+    store, the half-written file is left beside it, and the next build removes it."""
+    import os
+    import subprocess
+    import sys
+
+    lake = served_lake.lake
+    before = read_meta(store_path(lake))["version"]
+    child = subprocess.run(
+        [sys.executable, "-c", "import sys; from pathlib import Path; "
+         "from c360_assets.serving.store import build_store; build_store(Path(sys.argv[1]))",
+         str(lake)], env={**os.environ, "C360_TEST_KILL_AT": "serving.table_written"},
+        capture_output=True, timeout=120)
+    assert child.returncode == -9, child.stderr[-2000:]
+    left = list(store_path(lake).parent.glob(".profiles.sqlite.*.tmp"))
+    assert len(left) == 1 and left[0].stat().st_size > 0
+    assert read_meta(store_path(lake))["version"] == before
+    person = gold(lake)["customer_id"][0]
+    status, _, body = api.get(f"/v1/profiles/{person}")
+    assert status == 200 and json.loads(body)["store_version"] == before
+    build_store(lake, echo=lambda _: None)
+    assert not list(store_path(lake).parent.glob(".profiles.sqlite.*.tmp"))
+    assert read_meta(store_path(lake))["version"] != before
 
 
 def test_an_erasure_reaches_the_store_and_is_proven(served_lake, api):
