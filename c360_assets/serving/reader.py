@@ -64,9 +64,7 @@ class Store:
         self.attributes: list[str] = json.loads(meta["attributes"])
         self.rules: dict[str, str] = json.loads(meta.get("rules") or "{}")
         self.columns: list[tuple[str, str]] = [tuple(c) for c in json.loads(meta["columns"])]
-        self.sources = sorted({r[0] for r in self.con.execute(
-            "SELECT DISTINCT substr(value, 1, instr(value, ':') - 1) FROM identifiers "
-            "WHERE kind = 'record'")})
+        self.sources: list[str] = json.loads(meta["sources"])  # that hold served records
 
     # ---------------------------------------------------------------- point reads
     def doc(self, person_id: str) -> tuple[dict[str, Any], str] | None:

@@ -51,7 +51,7 @@ from c360_assets.lib.config import load_config
 from c360_assets.lib.registry import load_registry
 from c360_assets.silver.identity_build import merged_survivors
 
-FORMAT = 2
+FORMAT = 3
 PROFILE = "customer_profile_v2"
 BATCH = 50_000  # rows per executemany
 # silver attribute -> identifier kind in the index (identity_keys' kinds)
@@ -499,7 +499,9 @@ def build_store(lake: Path, *, sources: tuple[SourceSpec, ...] | None = None,
             "gold_versions": json.dumps(token, sort_keys=True),
             "profile_resolved_at": resolved_at or "", "attributes": json.dumps(attributes), "rules": json.dumps(_rules(lake)),
             "columns": json.dumps(list(kinds.items())),
-            "persons": str(profiles.height), "identifiers": str(identifiers.height)}
+            "persons": str(profiles.height), "identifiers": str(identifiers.height),
+            "sources": json.dumps(sorted(identity.get_column("node_id").str.splitn(":", 3)
+                                         .struct.field("field_1").unique().to_list()))}
     size = _write(path, {
         "profiles": profiles.select("person_id", "doc", "changed_at", "digest").sort("person_id"),
         "details": details.sort("person_id"),
