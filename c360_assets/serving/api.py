@@ -123,22 +123,23 @@ def _resolve(store: rd.Store, raw: str, request: Request
     return person, doc, changed_at, note
 
 
-async def get_profile(request: Request) -> Response:
-    store = _store(request)
-    got = _resolve(store, request.path_params["person_id"], request)
-    if isinstance(got, Response):
-        return got
-    person, doc, changed_at, note = got
-    return _answer({**rd.profile(store, doc, changed_at), **note}, store)
+def _person_endpoint(render: Any) -> Any:
+    """An endpoint answering for `{person_id}` (a merged id: its survivor) with
+    `render(store, person, doc, changed_at)`."""
+
+    async def endpoint(request: Request) -> Response:
+        store = _store(request)
+        got = _resolve(store, request.path_params["person_id"], request)
+        if isinstance(got, Response):
+            return got
+        person, doc, changed_at, note = got
+        return _answer({**render(store, person, doc, changed_at), **note}, store)
+
+    return endpoint
 
 
-async def get_sources(request: Request) -> Response:
-    store = _store(request)
-    got = _resolve(store, request.path_params["person_id"], request)
-    if isinstance(got, Response):
-        return got
-    person, doc, _, note = got
-    return _answer({**rd.sources(store, person, doc), **note}, store)
+get_profile = _person_endpoint(lambda store, _, doc, changed_at: rd.profile(store, doc, changed_at))
+get_sources = _person_endpoint(lambda store, person, doc, _: rd.sources(store, person, doc))
 
 
 async def find_profiles(request: Request) -> Response:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import itertools
 import json
 import shutil
@@ -10,7 +11,9 @@ import subprocess
 import tempfile
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from websockets.sync.client import connect
 
@@ -99,3 +102,18 @@ class Browser:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
             shutil.rmtree(self.profile, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def recording(request: Any, width: int, height: int, artifacts: Path) -> Iterator[Browser]:
+    """A browser for one test; what it showed is saved as `FAILED-<test>.png` under
+    `artifacts` when the test failed."""
+    browser = Browser(width, height)
+    try:
+        yield browser
+    finally:
+        try:
+            if getattr(request.node, "rep_call", None) is None or request.node.rep_call.failed:
+                browser.screenshot(artifacts / f"FAILED-{request.node.name}.png")
+        finally:
+            browser.close()

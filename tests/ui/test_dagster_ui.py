@@ -28,7 +28,7 @@ from c360_assets.lib.config import load_config
 from c360_assets.plan import materialize
 from c360_assets.resources import C360Paths
 from tests.helpers import land, zendesk_users_csv
-from tests.ui.cdp import Browser, find_chromium
+from tests.ui.cdp import Browser, find_chromium, recording
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = Path(os.environ.get("C360_TEST_ARTIFACTS", REPO / "tests" / "artifacts")) / "ui"
@@ -91,11 +91,8 @@ def webserver(tmp_path_factory: pytest.TempPathFactory):
 
 @pytest.fixture()
 def browser(request: pytest.FixtureRequest):
-    b = Browser(2400, 2000)
-    yield b
-    if getattr(request.node, "rep_call", None) is None or request.node.rep_call.failed:
-        b.screenshot(ARTIFACTS / f"FAILED-{request.node.name}.png")  # what the user saw
-    b.close()
+    with recording(request, 2400, 2000, ARTIFACTS) as b:  # what the user saw, kept on failure
+        yield b
 
 
 def asset_graph(landing: Path, lake: Path) -> tuple[list[str], list[str]]:

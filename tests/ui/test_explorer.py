@@ -17,7 +17,7 @@ import pytest
 
 from tests.conftest import HOSTILE_NAME
 from tests.serving_helpers import Server
-from tests.ui.cdp import Browser, find_chromium
+from tests.ui.cdp import Browser, find_chromium, recording
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = Path(os.environ.get("C360_TEST_ARTIFACTS", REPO / "tests" / "artifacts")) / "ui"
@@ -43,11 +43,8 @@ def servers(served_lake, tmp_path_factory):
 
 @pytest.fixture()
 def browser(request: pytest.FixtureRequest):
-    b = Browser(1500, 1700)
-    yield b
-    if getattr(request.node, "rep_call", None) is None or request.node.rep_call.failed:
-        b.screenshot(ARTIFACTS / f"FAILED-{request.node.name}.png")
-    b.close()
+    with recording(request, 1500, 1700, ARTIFACTS) as b:  # what the user saw, kept on failure
+        yield b
 
 
 def search(browser: Browser, kind: str, value: str) -> None:
