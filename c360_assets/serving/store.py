@@ -15,12 +15,13 @@
 * `aliases`: an old person id (merged, `silver/identity_events`) -> its survivor.
 * `details`: per person, what `/sources` and the explorer show: the records with their
   current values and what holds each in the person, the links between them (and those
-  kept out), each attribute's survivorship rule, the consent history.
+  kept out), the attributes its records disagree on, the consent history.
 * `tombstones`: persons a previous store served that this one does not (deleted,
   merged or erased), with when they went and their survivor: a `changed_since` export
   reports them so a consumer can delete its copy.
 * `meta`: the store's version, when it was built, the gold versions it was built from,
-  the profile attributes, counts.
+  the profile's attributes and export columns, each attribute's survivorship rule, the
+  sources it serves, counts.
 
 A build writes a new file beside the store and renames it into place (`os.replace`):
 a reader that opened the old file keeps reading it whole, a new reader gets the new
@@ -497,8 +498,8 @@ def build_store(lake: Path, *, sources: tuple[SourceSpec, ...] | None = None,
     version = f"{now:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
     meta = {"format": str(FORMAT), "version": version, "built_at": built_at,
             "gold_versions": json.dumps(token, sort_keys=True),
-            "profile_resolved_at": resolved_at or "", "attributes": json.dumps(attributes), "rules": json.dumps(_rules(lake)),
-            "columns": json.dumps(list(kinds.items())),
+            "profile_resolved_at": resolved_at or "", "attributes": json.dumps(attributes),
+            "rules": json.dumps(_rules(lake)), "columns": json.dumps(list(kinds.items())),
             "persons": str(profiles.height), "identifiers": str(identifiers.height),
             "sources": json.dumps(sorted(identity.get_column("node_id").str.splitn(":", 3)
                                          .struct.field("field_1").unique().to_list()))}
