@@ -130,11 +130,14 @@ class Stores:
 
 # ------------------------------------------------------------------------ identifiers
 
-def _one(kind: str, raw: str) -> str:
+def _one(kind: str, raw: str, field: str, *, valid_only: bool = True) -> str:
+    """`raw` normalised as silver normalises `kind`. Values silver would keep but never
+    link (an e-mail with a typo) are looked up too (`valid_only=False`): the store
+    indexes the values records hold now, valid or not."""
     frame = normalise.normalise(pl.DataFrame({"v": [raw]}, schema={"v": pl.String}), "v", kind)
     value, valid = frame.row(0)
-    if value is None or not valid:
-        raise BadInput(kind, f"not a valid {kind.replace('_', ' ')}")
+    if value is None or (valid_only and not valid) or CONTROL.search(raw):
+        raise BadInput(field, f"not a valid {field.replace('_', ' ')}")
     return value
 
 
@@ -166,21 +169,30 @@ def identifier(params: dict[str, str], sources: Iterable[str]) -> tuple[str, str
     if "id" in params and kind != "source":
         raise BadInput("id", "id goes with source (source=<name>&id=...)")
     if kind == "email":
-        return "email", _one("email", _checked("email", params["email"]))
+        raw = _checked("email", params["email"])
+        local, at, domain = raw.strip().rpartition("@")
+        if not at or not local or not domain:
+            raise BadInput("email", "not an e-mail address (name@domain)")
+        return "email", _one("email", raw, "email", valid_only=False)
     if kind == "anonymous_id":
-        return "anonymous_id", _one("id", _checked("anonymous_id", params["anonymous_id"]))
+        return "anonymous_id", _one("id", _checked("anonymous_id", params["anonymous_id"]),
+                                    "anonymous_id")
     if kind == "phone":
         raw = _checked("phone", params["phone"])
         country = params.get("country")
         if country is not None:
-            country = _one("country", _checked("country", country))
+            country = _one("country", _checked("country", country), "country")
         frame = normalise.normalise(
             pl.DataFrame({"v": [raw], "r": [country]}, schema={"v": pl.String, "r": pl.String}),
             "v", "phone", region="r")
-        value, valid = frame.select("v", "v__valid").row(0)
-        if value is None or not valid:
-            raise BadInput("phone", "not a valid phone number (give it in international "
-                                    "form, +<country code>..., or add country=<ISO code>)")
+        value = frame.get_column("v")[0]
+        # A number no plan knows is looked up as silver stored it (E.164-shaped), but a
+        # national number without its country, or too few digits, is no number at all.
+        national = country is None and not raw.strip().startswith(("+", "00"))
+        if (value is None or national or not value.startswith("+") or len(value) < 8
+                or CONTROL.search(raw)):
+            raise BadInput("phone", "not a phone number (give it in international form, "
+                                    "+<country code>..., or add country=<ISO code>)")
         return "phone", value
     source = _checked("source", params["source"]).strip().lower()
     if source not in sources:

@@ -9,7 +9,8 @@
   content is unchanged: what `changed_since` exports filter on); `digest`.
 * `identifiers`: (kind, normalised value) -> person: every valid e-mail, phone and
   Segment anonymous id the person's records ever held (`silver/identity_keys`, so
-  normalised as silver does; `current` says whether a record holds it now), every
+  normalised as silver does) and every such value they hold now, valid or not
+  (`current` says whether a record holds it now), every
   source record (`record`, `<source>:<id>`) and, where the source declares one, its
   looser lookup key (`record_key`, `SourceSpec.lookup_key`).
 * `aliases`: an old person id (merged, `silver/identity_events`) -> its survivor.
@@ -330,19 +331,20 @@ def _details(lake: Path, versions: dict[str, int], records: pl.DataFrame,
 
 def _identifiers(lake: Path, versions: dict[str, int], identity: pl.DataFrame,
                  current: pl.DataFrame, sources: tuple[SourceSpec, ...]) -> pl.DataFrame:
-    """kind, value, person_id, current (1 when a record holds the value now)."""
+    """kind, value, person_id, current (1 when a record holds the value now): every
+    valid identifier a record ever held (identity's keys) and every value one holds now,
+    valid or not (a golden phone no numbering plan knows is still what the profile
+    shows, and what a user copies from it)."""
     kinds = {"email": "email", "phone": "phone", "mobile_phone": "phone",
              "anonymous_id": "anonymous_id"}
     now = (current.filter(pl.col("attribute").is_in(list(kinds)))
            .select("node_id", pl.col("attribute").replace_strict(kinds).alias("kind"), "value")
-           .unique().with_columns(pl.lit(1, pl.Int8).alias("current")))
+           .with_columns(pl.lit(1, pl.Int8).alias("current")))
     keys = (_silver(lake, "identity_keys", versions)
             .filter(pl.col("kind").is_in(KEY_KINDS)).select("node_id", "kind", "value")
-            .collect())
-    held = (keys.join(identity, on="node_id")
-            .join(now, on=["node_id", "kind", "value"], how="left")
-            .group_by("kind", "value", "person_id")
-            .agg(pl.col("current").max().fill_null(0).cast(pl.Int8)))
+            .with_columns(pl.lit(0, pl.Int8).alias("current")).collect())
+    held = (pl.concat([keys, now]).join(identity, on="node_id")
+            .group_by("kind", "value", "person_id").agg(pl.col("current").max()))
     record = identity.select(pl.lit("record").alias("kind"),
                              pl.col("node_id").str.replace(r"^customer:", "").alias("value"),
                              "person_id", pl.lit(1, pl.Int8).alias("current"))
