@@ -182,7 +182,8 @@ async def export(request: Request) -> Response:
     changed_since = rd.since(params.get("changed_since"))
     limit = None
     if "limit" in params:
-        if not params["limit"].isdigit() or not 0 < int(params["limit"]) <= EXPORT_LIMIT:
+        if not (params["limit"].isascii() and params["limit"].isdigit()) \
+                or not 0 < int(params["limit"]) <= EXPORT_LIMIT:
             raise rd.BadInput("limit", f"limit is a whole number from 1 to {EXPORT_LIMIT}")
         limit = int(params["limit"])
     path = _store(request).path

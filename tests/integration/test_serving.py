@@ -239,6 +239,7 @@ def test_sources_show_records_links_and_why_values_lost(served_lake, api):
     ("/v1/export?changed_since=yesterday", "changed_since"),
     ("/v1/export?limit=0", "limit"),
     ("/v1/export?limit=ten", "limit"),
+    ("/v1/export?limit=%C2%B2", "limit"),  # a superscript two: a digit, not a number
     ("/v1/export?since=2026-01-01", "since"),
 ])
 def test_malformed_input_gets_422_and_nothing_else(api, path, field):
