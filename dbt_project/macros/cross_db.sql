@@ -22,7 +22,9 @@
   get_json_object({{ column }}, '$.{{ key }}')
 {% endmacro %}
 
-{#- Distinct values of a group, sorted, comma-joined. -#}
+{#- Distinct values of a group, sorted, comma-joined; NULL when the group has none
+    (Spark's collect_set skips nulls and array_join of an empty array is '', where
+    DuckDB's string_agg is NULL: without nullif every absent extensions id was ''). -#}
 {% macro c360_distinct_list(column) %}
   {{ return(adapter.dispatch('c360_distinct_list', 'c360')(column)) }}
 {% endmacro %}
@@ -30,7 +32,7 @@
   string_agg(distinct {{ column }}, ',' order by {{ column }})
 {% endmacro %}
 {% macro databricks__c360_distinct_list(column) %}
-  array_join(array_sort(collect_set({{ column }})), ',')
+  nullif(array_join(array_sort(collect_set({{ column }})), ','), '')
 {% endmacro %}
 
 {#- A string -> string map from (key, value expression) pairs; null values left out. -#}
