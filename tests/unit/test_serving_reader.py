@@ -3,9 +3,13 @@ own functions, source id forms from the source modules, times, malformed input."
 
 from __future__ import annotations
 
+import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from c360_assets.bronze import catalogue
+from c360_assets.lib import normalise
 from c360_assets.lib.config import load_config
 from c360_assets.serving import reader
 
@@ -92,3 +96,15 @@ def test_person_ids(raw):
 def test_not_person_ids(raw):
     with pytest.raises(reader.BadInput):
         reader.person_id(raw)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.text(alphabet=st.characters(max_codepoint=0x7F), max_size=40)
+                | st.text(max_size=20).map(lambda t: " \t" + t.upper() + "\x1f "),
+                min_size=1, max_size=30))
+def test_the_plain_python_e_mail_rule_is_silver_s(raws):
+    """The lookup's e-mail normalisation (plain Python for ASCII) equals silver's polars
+    function on every value: control characters, every kind of whitespace, case."""
+    silver = normalise.normalise(pl.DataFrame({"v": raws}, schema={"v": pl.String}), "v",
+                                 "email").get_column("v").to_list()
+    assert [reader.email_value(r) for r in raws] == [v or None for v in silver]
