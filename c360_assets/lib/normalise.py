@@ -51,7 +51,8 @@ _EMAIL = (r"^[a-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[a-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
 
 # Control characters: C0 except tab, LF and CR (whitespace, collapsed like spaces), DEL
 # and C1. NUL bytes and terminal escape sequences (ESC, CSI) are among them.
-CONTROL = r"[\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x{9F}]"
+# Written so that polars (Rust regex) and Python's `re` read it alike.
+CONTROL = r"[\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]"
 
 # The longest valid normalised value per kind, in characters: e-mail per RFC 5321 (a
 # forward-path of 256 octets holds an address of at most 254), names and addresses at

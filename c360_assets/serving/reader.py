@@ -30,7 +30,7 @@ from c360_assets.serving import store as st
 
 PERSON_ID = re.compile(r"^p_[0-9a-f]{16}$")
 MAX_INPUT = 1_000  # characters of one query value
-CONTROL = re.compile(r"[\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]")  # as lib/normalise.CONTROL
+CONTROL = re.compile(normalise.CONTROL)  # what silver removes and never links on
 
 
 class BadInput(ValueError):

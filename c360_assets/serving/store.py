@@ -50,7 +50,7 @@ from c360_assets.bronze.contract import SourceSpec
 from c360_assets.gold.publish import published_versions, read_journal, read_version
 from c360_assets.lib import delta, failpoints, layout
 from c360_assets.lib.config import load_config
-from c360_assets.lib.registry import load_registry
+from c360_assets.lib.registry import Registry, load_registry
 from c360_assets.silver.identity_build import merged_survivors
 
 FORMAT = 3
@@ -151,28 +151,33 @@ def connect(path: Path) -> sqlite3.Connection:
 
 # ----------------------------------------------------------------------------- the build
 
-def _profiles(lake: Path) -> tuple[pl.DataFrame, list[str], dict[str, str]]:
+def _profiles(lake: Path, registry: Registry
+              ) -> tuple[pl.DataFrame, list[str], dict[str, str], str | None]:
     """person_id, doc (JSON without the build's own time), digest; the attributes; each
-    doc key's kind (string, timestamp, date, int, json: how an export types it)."""
+    doc key's kind (string, timestamp, date, int, json: how an export types it); the
+    build's own time (`profile_resolved_at`, the latest)."""
     gold = _gold(lake, PROFILE)
     if gold is None:
         raise StoreError(f"{layout.gold_table(lake, PROFILE)} missing: gold is not built "
                          "yet (c360 materialize)")
-    columns = [c for _, c in load_registry().gold_columns()]
-    profiles = gold.drop("profile_resolved_at", strict=False)
+    columns = [c for _, c in registry.gold_columns()]
+    profiles = gold
     consent = _gold(lake, "consent_status")
     if consent is not None:
         per_person = (consent.select(
             "customer_id", "purpose", "status", "allowed",
             _iso("decided_at").alias("decided_at"),
             pl.col("decided_by_source").alias("source"),
-            pl.col("decided_by_record").str.replace(r"^customer:", "").alias("record"),
+            _short("decided_by_record").alias("record"),
             _iso("expires_at").alias("expires_at"))
             .sort("customer_id", "purpose")
             .group_by("customer_id", maintain_order=True)
             .agg(pl.struct(pl.exclude("customer_id")).alias("consent")))
         profiles = profiles.join(per_person, on="customer_id", how="left")
     frame = profiles.collect()
+    resolved_at = (frame.get_column("profile_resolved_at").max()
+                   if "profile_resolved_at" in frame.columns else None)
+    frame = frame.drop("profile_resolved_at", strict=False)
     schema = frame.schema
     frame = frame.with_columns(
         [_iso(c).alias(c) for c, t in schema.items() if isinstance(t, pl.Datetime)]
@@ -185,7 +190,8 @@ def _profiles(lake: Path) -> tuple[pl.DataFrame, list[str], dict[str, str]]:
                        pl.struct(pl.all()).struct.json_encode().alias("doc"))
     digests = [hashlib.blake2b(d.encode(), digest_size=10).hexdigest()
                for d in doc.get_column("doc")]
-    return doc.with_columns(pl.Series("digest", digests, pl.String)), columns, kinds
+    when = None if resolved_at is None else resolved_at.isoformat().replace("+00:00", "Z")
+    return doc.with_columns(pl.Series("digest", digests, pl.String)), columns, kinds, when
 
 
 # A `details` doc is JSON built from vectorised fragments (struct encodings joined per
@@ -215,11 +221,10 @@ def _short(column: str) -> pl.Expr:
     return pl.col(column).str.replace(r"^customer:", "")
 
 
-def _records(lake: Path, versions: dict[str, int], identity: pl.DataFrame
-             ) -> tuple[pl.DataFrame, pl.DataFrame]:
+def _records(lake: Path, versions: dict[str, int], identity: pl.DataFrame,
+             registry: Registry) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(person_id, records: the person's records as one JSON array; every value each
     record currently holds: node_id, attribute, value)."""
-    registry = load_registry()
     shown = {a: c for a, c in registry.gold_columns()} | {"anonymousId": "anonymous_id"}
     nodes = (_silver(lake, "nodes", versions)
              .filter(pl.col("node_type").is_in(list(shown)))
@@ -281,24 +286,22 @@ def _links(lake: Path, versions: dict[str, int], identity: pl.DataFrame) -> pl.D
     return inside.join(kept_out, on="person_id", how="full", coalesce=True)
 
 
-def _rules(lake: Path) -> dict[str, str]:
-    """Each attribute's survivorship rule (the same for every person: config)."""
-    resolved = _gold(lake, "resolved_attributes")
+def _rules(resolved: pl.LazyFrame | None, columns: dict[str, str]) -> dict[str, str]:
+    """Each attribute's survivorship rule (the same for every person: config), from
+    `gold/resolved_attributes`."""
     if resolved is None:
         return {}
-    columns = dict(load_registry().gold_columns())
     pairs = (resolved.select("attribute", "rule").unique().sort("attribute", "rule")
              .collect().rows())
     return {columns.get(a, a): r for a, r in pairs}
 
 
 def _details(lake: Path, versions: dict[str, int], records: pl.DataFrame,
-             identity: pl.DataFrame) -> pl.DataFrame:
-    """person_id, doc: the person's records, links, contested attributes, consent
-    history."""
+             identity: pl.DataFrame, resolved: pl.LazyFrame | None,
+             columns: dict[str, str]) -> pl.DataFrame:
+    """person_id, doc: the person's records, links, contested attributes (of
+    `gold/resolved_attributes`), consent history."""
     parts = [records, _links(lake, versions, identity)]
-    resolved = _gold(lake, "resolved_attributes")
-    columns = dict(load_registry().gold_columns())
     if resolved is not None:
         parts.append(resolved.filter(pl.col("candidate_records") > 1)
                      .sort("customer_id", "attribute").select(
@@ -466,13 +469,16 @@ def build_store(lake: Path, *, sources: tuple[SourceSpec, ...] | None = None,
     token = gold_token(lake)
     versions = ((read_journal(lake).get("complete") or {}).get("build") or {}) \
         .get("silver_versions") or {}
-    profiles, attributes, kinds = _profiles(lake)
+    registry = load_registry()
+    columns = dict(registry.gold_columns())
+    resolved = _gold(lake, "resolved_attributes")
+    profiles, attributes, kinds, resolved_at = _profiles(lake, registry)
     persons = profiles.get_column("person_id")
     identity = (_silver(lake, "identity", versions)
                 .select("node_id", "person_id", "rule", "matched_on", "confidence")
                 .filter(pl.col("person_id").is_in(persons.implode())).collect())
-    records, current = _records(lake, versions, identity)
-    details = _details(lake, versions, records, identity)
+    records, current = _records(lake, versions, identity, registry)
+    details = _details(lake, versions, records, identity, resolved, columns)
     identity = identity.select("node_id", "person_id")
     identifiers = _identifiers(lake, versions, identity, current,
                                catalogue(load_config()) if sources is None else sources)
@@ -496,12 +502,11 @@ def build_store(lake: Path, *, sources: tuple[SourceSpec, ...] | None = None,
         pl.DataFrame({"person_id": removed, "removed_at": [built_at] * len(removed),
                       "merged_into": [merged.get(p) for p in removed]},
                      schema=gone.schema)]).sort("person_id")
-    resolved_at = _resolved_at(lake)
     version = f"{now:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
     meta = {"format": str(FORMAT), "version": version, "built_at": built_at,
             "gold_versions": json.dumps(token, sort_keys=True),
             "profile_resolved_at": resolved_at or "", "attributes": json.dumps(attributes),
-            "rules": json.dumps(_rules(lake)), "columns": json.dumps(list(kinds.items())),
+            "rules": json.dumps(_rules(resolved, columns)), "columns": json.dumps(list(kinds.items())),
             "persons": str(profiles.height), "identifiers": str(identifiers.height),
             "sources": json.dumps(sorted(identity.get_column("node_id").str.splitn(":", 3)
                                          .struct.field("field_1").unique().to_list()))}
@@ -519,14 +524,6 @@ def build_store(lake: Path, *, sources: tuple[SourceSpec, ...] | None = None,
          f"{len(removed):,} gone since the last store ({size / 2**20:,.1f} MiB, "
          f"{report.seconds:.1f} s)")
     return report
-
-
-def _resolved_at(lake: Path) -> str | None:
-    gold = _gold(lake, PROFILE)
-    if gold is None:
-        return None
-    value = gold.select(pl.col("profile_resolved_at").max()).collect().item()
-    return None if value is None else value.isoformat().replace("+00:00", "Z")
 
 
 # ----------------------------------------------------------------------------- erasure
